@@ -1,0 +1,25 @@
+//! `GET /health`: the seed's `{"status":"healthy","service":…}` plus what helps an operator.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::AppState;
+
+/// `GET /health`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/health", get(health))
+}
+
+async fn health(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "status": "healthy",
+        "service": state.config.service_name,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "log_dir": state.store.dir().display().to_string(),
+        "fsync": format!("{:?}", state.config.fsync).to_lowercase(),
+        "open_writers": state.store.open_writers(),
+    }))
+}

@@ -1,0 +1,176 @@
+//! `POST /logs`: size limits ▸ decode ▸ validate ▸ stamp ▸ store ▸ 201.
+//!
+//! Accepts one JSON object (the seed's form), a JSON array of objects, or NDJSON, each
+//! optionally gzip-compressed. The body is refused whole on any problem.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::BytesMut;
+use http_body_util::BodyExt;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::{ApiError, AppState};
+use crate::entry::{parse_body, BodyFormat, ParsedBody};
+
+/// Bodies larger than this are parsed on the blocking pool, so one big batch never holds
+/// up the async workers.
+const INLINE_PARSE_BYTES: usize = 256 * 1024;
+
+/// `POST /logs`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/logs", post(ingest))
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let format = body_format(&headers)?;
+    let gzipped = is_gzipped(&headers)?;
+    let limit = state.config.max_body_bytes;
+    let raw = read_limited(&headers, body, limit).await?;
+    let max_entry = state.config.max_entry_bytes;
+    let inline = !gzipped && raw.len() <= INLINE_PARSE_BYTES;
+    let parse = move || -> Result<ParsedBody, ApiError> {
+        let decoded = if gzipped {
+            Cow::Owned(gunzip_limited(&raw, limit)?)
+        } else {
+            Cow::Borrowed(&raw[..])
+        };
+        Ok(parse_body(&decoded, format, max_entry, &now_rfc3339())?)
+    };
+    let parsed = if inline {
+        parse()?
+    } else {
+        tokio::task::spawn_blocking(parse)
+            .await
+            .map_err(|_| ApiError::StorageUnavailable)??
+    };
+    let single = parsed.single;
+    let accepted = parsed.entries();
+    state.store.append_all(parsed.batches).await?;
+    let body = if single {
+        json!({ "status": "logged" })
+    } else {
+        json!({ "status": "logged", "accepted": accepted })
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The current time as RFC 3339 UTC with nanoseconds, e.g. `2026-11-25T16:01:43.123456789Z`.
+fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+}
+
+/// `application/json` (or no content type, as curl users often send) → JSON;
+/// `application/x-ndjson` and its aliases → NDJSON; anything else → 415.
+fn body_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(BodyFormat::Json);
+    };
+    let text = value.to_str().unwrap_or_default().to_ascii_lowercase();
+    let mut parts = text.split(';').map(str::trim);
+    let mime = parts.next().unwrap_or_default();
+    let charset_ok = parts
+        .filter_map(|p| p.strip_prefix("charset="))
+        .all(|c| matches!(c.trim_matches('"'), "utf-8" | "utf8"));
+    let format = match mime {
+        "application/json" | "text/json" | "" => BodyFormat::Json,
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl"
+        | "application/x-jsonlines" | "application/jsonlines" => BodyFormat::Ndjson,
+        _ => return Err(ApiError::UnsupportedContentType(text)),
+    };
+    if charset_ok {
+        Ok(format)
+    } else {
+        Err(ApiError::UnsupportedContentType(text))
+    }
+}
+
+fn is_gzipped(headers: &HeaderMap) -> Result<bool, ApiError> {
+    let Some(value) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(false);
+    };
+    let text = value.to_str().unwrap_or_default().trim().to_ascii_lowercase();
+    match text.as_str() {
+        "gzip" | "x-gzip" => Ok(true),
+        "identity" | "" => Ok(false),
+        _ => Err(ApiError::UnsupportedEncoding(text)),
+    }
+}
+
+fn raw_len_hint(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Buffers the body, refusing it as soon as it is known to exceed `limit` — from
+/// `Content-Length` before reading anything, or while streaming a chunked body. An
+/// over-limit chunked body is drained (discarded, up to [`DRAIN_BYTES`] more) so the client
+/// reads the 413 instead of a connection reset.
+async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    if raw_len_hint(headers).is_some_and(|len| len > limit) {
+        return Err(ApiError::BodyTooLarge { limit });
+    }
+    let mut body = body;
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| ApiError::BadRequest(format!("could not read the body: {err}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        if buffer.len() + data.len() > limit {
+            drain(body).await;
+            return Err(ApiError::BodyTooLarge { limit });
+        }
+        buffer.extend_from_slice(&data);
+    }
+    Ok(buffer.freeze())
+}
+
+/// How much of an over-limit body is read and discarded before the 413 goes out.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+/// How long draining may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn drain(mut body: Body) {
+    let discard = async {
+        let mut drained = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            drained += frame.data_ref().map_or(0, |d| d.len());
+            if drained > DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
+}
+
+/// Decompresses at most `limit` bytes; a body that inflates beyond it (a gzip bomb) is
+/// refused without ever holding more than `limit + 1` bytes.
+fn gunzip_limited(compressed: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    let decoder = flate2::read::MultiGzDecoder::new(compressed);
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|err| ApiError::BadRequest(format!("invalid gzip body: {err}")))?;
+    if out.len() > limit {
+        return Err(ApiError::BodyTooLarge { limit });
+    }
+    Ok(out)
+}

@@ -1,0 +1,353 @@
+//! Turning a request body into stored lines without rebuilding the entries.
+//!
+//! Each entry is validated in one pass that looks only at its top-level keys (`service`,
+//! `timestamp`); its bytes are then copied as sent, minus insignificant whitespace, with a
+//! `timestamp` appended when it had none. Entries are grouped per service, ready for the
+//! store. A body is accepted or refused as a whole.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::service::{ServiceName, ServiceNameError};
+
+/// How a body lays out its entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// One JSON object, or a JSON array of objects (`application/json`).
+    Json,
+    /// One JSON object per line (`application/x-ndjson`).
+    Ndjson,
+}
+
+/// The entries of one request for one service, as the bytes to append.
+#[derive(Debug)]
+pub struct ServiceBatch {
+    /// The service the entries belong to.
+    pub service: ServiceName,
+    /// Complete lines, each ending in `\n`.
+    pub lines: Vec<u8>,
+    /// How many entries `lines` holds.
+    pub entries: usize,
+}
+
+/// A whole request's entries, grouped by service.
+#[derive(Debug, Default)]
+pub struct ParsedBody {
+    /// One batch per service, in order of first appearance.
+    pub batches: Vec<ServiceBatch>,
+    /// Whether the body was a single object (the seed's form) rather than a batch.
+    pub single: bool,
+}
+
+impl ParsedBody {
+    /// The number of entries across all services.
+    pub fn entries(&self) -> usize {
+        self.batches.iter().map(|b| b.entries).sum()
+    }
+}
+
+/// Why a body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    /// The body has no entries at all.
+    #[error("request body is empty")]
+    EmptyBody,
+    /// The body is not UTF-8.
+    #[error("request body is not valid UTF-8")]
+    InvalidUtf8,
+    /// The body is not well-formed JSON (for an array: as a whole).
+    #[error("malformed JSON: {0}")]
+    Malformed(String),
+    /// One entry is invalid.
+    #[error("entry {index}: {reason}")]
+    Invalid {
+        /// Position of the entry in the body, from 0.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// One entry is over the per-entry size limit.
+    #[error("entry {index} is {size} bytes; the limit is {limit}")]
+    TooLarge {
+        /// Position of the entry in the body, from 0.
+        index: usize,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+}
+
+impl EntryError {
+    /// The index of the offending entry, when one entry is to blame.
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            EntryError::Invalid { index, .. } | EntryError::TooLarge { index, .. } => Some(*index),
+            _ => None,
+        }
+    }
+}
+
+/// Validates `body` and turns it into per-service lines, stamping `timestamp` (the
+/// already-formatted current time) on entries that lack one.
+///
+/// # Errors
+///
+/// Returns an [`EntryError`] for the first problem found; nothing from the body is kept.
+///
+/// # Examples
+///
+/// ```
+/// use estuary_collector::entry::{parse_body, BodyFormat};
+///
+/// let body = br#"{"service":"api", "message":"hi"}"#;
+/// let parsed = parse_body(body, BodyFormat::Json, 1024, "2026-01-01T00:00:00Z").unwrap();
+/// assert_eq!(parsed.batches[0].service.as_str(), "api");
+/// assert_eq!(
+///     parsed.batches[0].lines,
+///     br#"{"service":"api","message":"hi","timestamp":"2026-01-01T00:00:00Z"}
+/// "#
+/// );
+/// ```
+pub fn parse_body(
+    body: &[u8],
+    format: BodyFormat,
+    max_entry_bytes: usize,
+    timestamp: &str,
+) -> Result<ParsedBody, EntryError> {
+    let text = std::str::from_utf8(body).map_err(|_| EntryError::InvalidUtf8)?;
+    let trimmed = text.trim_ascii();
+    if trimmed.is_empty() {
+        return Err(EntryError::EmptyBody);
+    }
+    let mut out = Grouper::new(max_entry_bytes, timestamp);
+    match format {
+        BodyFormat::Ndjson => {
+            let lines = trimmed.split('\n').map(str::trim_ascii).filter(|l| !l.is_empty());
+            for (index, line) in lines.enumerate() {
+                out.push(index, line)?;
+            }
+        }
+        BodyFormat::Json if trimmed.starts_with('[') => {
+            let entries: Vec<&RawValue> =
+                serde_json::from_str(trimmed).map_err(|e| EntryError::Malformed(e.to_string()))?;
+            for (index, entry) in entries.into_iter().enumerate() {
+                out.push(index, entry.get())?;
+            }
+        }
+        BodyFormat::Json => {
+            out.push(0, trimmed)?;
+            out.parsed.single = true;
+        }
+    }
+    Ok(out.parsed)
+}
+
+/// Accumulates validated entries into per-service batches.
+struct Grouper<'t> {
+    max_entry_bytes: usize,
+    timestamp: &'t str,
+    parsed: ParsedBody,
+}
+
+impl<'t> Grouper<'t> {
+    fn new(max_entry_bytes: usize, timestamp: &'t str) -> Self {
+        Grouper {
+            max_entry_bytes,
+            timestamp,
+            parsed: ParsedBody::default(),
+        }
+    }
+
+    fn push(&mut self, index: usize, raw: &str) -> Result<(), EntryError> {
+        if raw.len() > self.max_entry_bytes {
+            return Err(EntryError::TooLarge {
+                index,
+                size: raw.len(),
+                limit: self.max_entry_bytes,
+            });
+        }
+        let invalid = |reason: String| EntryError::Invalid { index, reason };
+        let meta: EntryMeta<'_> = serde_json::from_str(raw).map_err(|e| invalid(e.to_string()))?;
+        let service = match meta.service {
+            None => ServiceName::unknown(),
+            Some(name) => ServiceName::parse(&name).map_err(|e: ServiceNameError| invalid(e.to_string()))?,
+        };
+        let timestamp = self.timestamp;
+        let batch = self.batch_for(service);
+        append_minified(&mut batch.lines, raw.as_bytes()).map_err(invalid)?;
+        if !meta.has_timestamp {
+            stamp(&mut batch.lines, timestamp);
+        }
+        batch.lines.push(b'\n');
+        batch.entries += 1;
+        Ok(())
+    }
+
+    fn batch_for(&mut self, service: ServiceName) -> &mut ServiceBatch {
+        let batches = &mut self.parsed.batches;
+        let position = match batches.iter().position(|b| b.service == service) {
+            Some(position) => position,
+            None => {
+                batches.push(ServiceBatch {
+                    service,
+                    lines: Vec::new(),
+                    entries: 0,
+                });
+                batches.len() - 1
+            }
+        };
+        &mut batches[position]
+    }
+}
+
+/// How deeply objects and arrays may nest in an entry: serde_json's own default recursion
+/// limit, so every stored line parses with ordinary JSON parsers.
+pub const MAX_DEPTH: usize = 128;
+
+/// Copies JSON text, dropping whitespace outside strings, and refuses nesting deeper than
+/// [`MAX_DEPTH`]. The text is known to be valid JSON, so strings are delimited by
+/// unescaped quotes. On error `out` is left as it was.
+fn append_minified(out: &mut Vec<u8>, json: &[u8]) -> Result<(), String> {
+    let start = out.len();
+    out.reserve(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut depth = 0usize;
+    for &byte in json {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else {
+            match byte {
+                b'"' => in_string = true,
+                b' ' | b'\n' | b'\r' | b'\t' => continue,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            if depth > MAX_DEPTH {
+                out.truncate(start);
+                return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+            }
+        }
+        out.push(byte);
+    }
+    Ok(())
+}
+
+/// Appends `,"timestamp":"<now>"` inside the object that `line` ends with.
+fn stamp(line: &mut Vec<u8>, timestamp: &str) {
+    let closing = line.pop();
+    debug_assert_eq!(closing, Some(b'}'));
+    if line.last() != Some(&b'{') {
+        line.push(b',');
+    }
+    line.extend_from_slice(b"\"timestamp\":\"");
+    line.extend_from_slice(timestamp.as_bytes());
+    line.extend_from_slice(b"\"}");
+}
+
+/// What validation needs from an entry: its `service` and whether it has a `timestamp`.
+struct EntryMeta<'a> {
+    service: Option<Cow<'a, str>>,
+    has_timestamp: bool,
+}
+
+impl<'de> de::Deserialize<'de> for EntryMeta<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(MetaVisitor)
+    }
+}
+
+struct MetaVisitor;
+
+impl<'de> Visitor<'de> for MetaVisitor {
+    type Value = EntryMeta<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut meta = EntryMeta {
+            service: None,
+            has_timestamp: false,
+        };
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Service if meta.service.is_some() => {
+                    return Err(de::Error::custom("duplicate \"service\" key"));
+                }
+                Key::Service => meta.service = Some(map.next_value::<ServiceValue<'de>>()?.0),
+                Key::Timestamp => {
+                    meta.has_timestamp = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(meta)
+    }
+}
+
+/// A top-level key, classified without allocating.
+enum Key {
+    Service,
+    Timestamp,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "service" => Key::Service,
+                    "timestamp" => Key::Timestamp,
+                    _ => Key::Other,
+                })
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// The `service` value: a string, borrowed unless it contained escapes.
+struct ServiceValue<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for ServiceValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ServiceVisitor;
+        impl<'de> Visitor<'de> for ServiceVisitor {
+            type Value = ServiceValue<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"service\" to be a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(ServiceValue(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ServiceValue(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(ServiceVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests;

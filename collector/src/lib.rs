@@ -1,0 +1,39 @@
+//! # estuary-collector
+//!
+//! The Estuary collector: one place for every service to send its logs, and one place
+//! for operators to read them.
+//!
+//! Data flows through the modules in this order:
+//!
+//! - [`config`]: every setting, from flags and environment variables.
+//! - [`api`]: the HTTP surface. [`api::ingest`] (`POST /logs`) limits, decodes and
+//!   validates bodies with [`entry`]; [`api::query`] (`GET /logs/{service}`) answers
+//!   tail queries; [`api::health`] reports status.
+//! - [`service`]: the validated service name that becomes a file name.
+//! - [`store`]: one writer task per service that group-commits entries to
+//!   `LOG_DIR/<service>.log` and acknowledges only after the write.
+//! - [`server`]: wires state, router and shutdown together; [`shutdown`] listens for signals.
+//!
+//! # Examples
+//!
+//! Run a collector on an ephemeral port until a shutdown future resolves:
+//!
+//! ```no_run
+//! use clap::Parser;
+//! use estuary_collector::{config::ServeConfig, server};
+//!
+//! # async fn demo() -> Result<(), server::ServerError> {
+//! let config = ServeConfig::parse_from(["serve", "--log-dir", "/tmp/estuary-logs"]);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! server::run(config, listener, async { /* resolve to stop */ }).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod api;
+pub mod config;
+pub mod entry;
+pub mod server;
+pub mod service;
+pub mod shutdown;
+pub mod store;

@@ -1,0 +1,42 @@
+//! The `estuary` binary: parse the configuration, set up the collector's own logging
+//! (to stderr, never into its own store), bind, and run until SIGINT/SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use estuary_collector::config::{Cli, Command, ServeConfig};
+use estuary_collector::{server, shutdown};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Some(Command::Serve(config)) => serve(config),
+        None => serve(cli.serve),
+    }
+}
+
+/// The collector's own logs go to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async {
+        let addr = config.listen_addr();
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        server::run(config, listener, shutdown::signal())
+            .await
+            .context("collector failed")
+    })
+}

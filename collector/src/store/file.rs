@@ -1,0 +1,126 @@
+//! File-level operations on a service's log: open for append, repair a torn tail, and
+//! commit a group of lines with rollback on failure.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use super::FsyncPolicy;
+
+/// How far back a torn tail is searched for the last complete line, per read.
+const REPAIR_CHUNK: u64 = 64 * 1024;
+
+/// An open, append-only log file and its length (the length a failed write rolls back to).
+pub struct LogFile {
+    file: File,
+    len: u64,
+}
+
+impl LogFile {
+    /// Opens (creating if needed) `path` for appending, repairing a torn tail first.
+    ///
+    /// # Errors
+    ///
+    /// Any I/O error from opening or repairing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use estuary_collector::store::{file::LogFile, FsyncPolicy};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("api.log");
+    /// std::fs::write(&path, b"{\"a\":1}\n{\"torn").unwrap();
+    /// let mut log = LogFile::open(&path).unwrap();
+    /// log.commit(b"{\"b\":2}\n", FsyncPolicy::Never).unwrap();
+    /// assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
+    /// ```
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)?;
+        let len = repair_torn_tail(&file, path)?;
+        Ok(LogFile { file, len })
+    }
+
+    /// Appends `lines` in one write; on failure truncates back so no partial line remains.
+    ///
+    /// # Errors
+    ///
+    /// The write or sync error; the file is then as it was before the call.
+    pub fn commit(&mut self, lines: &[u8], fsync: FsyncPolicy) -> io::Result<()> {
+        let result = self.file.write_all(lines).and_then(|()| match fsync {
+            FsyncPolicy::Batch => self.file.sync_data(),
+            FsyncPolicy::Never => Ok(()),
+        });
+        match result {
+            Ok(()) => {
+                self.len += lines.len() as u64;
+                Ok(())
+            }
+            Err(err) => {
+                // Truncating also releases the space a partial write took on a full disk.
+                self.file.set_len(self.len)?;
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Repairs every `*.log` file in `dir` (run at start-up, before anything reads).
+///
+/// # Errors
+///
+/// An I/O error reading the directory or repairing a file.
+pub fn repair_dir(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "log") && path.is_file() {
+            let file = OpenOptions::new().read(true).write(true).open(&path)?;
+            repair_torn_tail(&file, &path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Truncates a file that does not end in `\n` back to its last complete line (a crash
+/// mid-write leaves such a tail; it was never acknowledged). Returns the resulting length.
+fn repair_torn_tail(file: &File, path: &Path) -> io::Result<u64> {
+    let len = file.metadata()?.len();
+    if len == 0 || last_byte(file, len)? == b'\n' {
+        return Ok(len);
+    }
+    let keep = last_line_end(file, len)?;
+    file.set_len(keep)?;
+    tracing::warn!(
+        path = %path.display(),
+        dropped_bytes = len - keep,
+        "repaired a torn last line left by an interrupted write"
+    );
+    Ok(keep)
+}
+
+fn last_byte(file: &File, len: u64) -> io::Result<u8> {
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, len - 1)?;
+    Ok(byte[0])
+}
+
+/// The offset just past the last `\n` in the file, or 0 when there is none.
+fn last_line_end(file: &File, len: u64) -> io::Result<u64> {
+    let mut end = len;
+    let mut chunk = vec![0u8; REPAIR_CHUNK as usize];
+    while end > 0 {
+        let start = end.saturating_sub(REPAIR_CHUNK);
+        let buf = &mut chunk[..(end - start) as usize];
+        file.read_exact_at(buf, start)?;
+        if let Some(pos) = memchr::memrchr(b'\n', buf) {
+            return Ok(start + pos as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}

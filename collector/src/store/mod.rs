@@ -1,0 +1,228 @@
+//! Durable storage: one append-only JSON-lines file per service.
+//!
+//! Each service has a writer task ([`writer`]) that owns the open file and group-commits:
+//! whatever appends queue up while one write is in flight go out together in the next
+//! `write`. An append is acknowledged only after its bytes are written (and, with
+//! [`FsyncPolicy::Batch`], synced). [`file`] holds the file-level operations (open, torn
+//! tail repair, commit with rollback); [`tail`] reads the last lines for queries.
+
+pub mod file;
+pub mod tail;
+mod writer;
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use crate::entry::ServiceBatch;
+use crate::service::ServiceName;
+use writer::{Append, Writer};
+
+/// When a write counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FsyncPolicy {
+    /// Acknowledge once the OS has the bytes: survives a collector crash, not power loss.
+    Never,
+    /// `fdatasync` each group commit before acknowledging: survives power loss.
+    Batch,
+}
+
+/// How the store behaves.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Directory of the `<service>.log` files.
+    pub dir: PathBuf,
+    /// Durability of an acknowledgement.
+    pub fsync: FsyncPolicy,
+    /// Appends a writer queues before callers wait.
+    pub queue: usize,
+    /// Most bytes one group commit writes.
+    pub max_commit_bytes: usize,
+}
+
+/// Why an append failed; the bytes were not kept (a partial write is rolled back).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppendError {
+    /// The disk (or a quota or file size limit) is full.
+    #[error("storage is full: {0}")]
+    Full(String),
+    /// Any other I/O failure.
+    #[error("storage failed: {0}")]
+    Io(String),
+    /// The store is shutting down.
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+impl From<io::Error> for AppendError {
+    fn from(err: io::Error) -> Self {
+        use io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+        match err.kind() {
+            StorageFull | QuotaExceeded | FileTooLarge => AppendError::Full(err.to_string()),
+            _ => AppendError::Io(err.to_string()),
+        }
+    }
+}
+
+/// Why the store could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory could not be created or scanned.
+    #[error("cannot use log directory {dir}: {source}")]
+    Dir {
+        /// The directory.
+        dir: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// The per-service files and their writers. Cheap to clone.
+///
+/// # Examples
+///
+/// ```
+/// use estuary_collector::entry::{parse_body, BodyFormat};
+/// use estuary_collector::store::{FsyncPolicy, Store, StoreConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(StoreConfig {
+///     dir: dir.path().into(),
+///     fsync: FsyncPolicy::Never,
+///     queue: 64,
+///     max_commit_bytes: 1 << 20,
+/// })?;
+/// let parsed = parse_body(br#"{"service":"api","m":1}"#, BodyFormat::Json, 1024, "now")?;
+/// store.append_all(parsed.batches).await?;
+/// store.close().await;
+/// assert!(std::fs::read_to_string(dir.path().join("api.log"))?.contains(r#""m":1"#));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: StoreConfig,
+    /// Senders to each service's writer; created on a service's first append. A std mutex
+    /// is enough: it is held only to look up or insert, never across an await.
+    writers: Mutex<HashMap<ServiceName, mpsc::Sender<Append>>>,
+    /// The writer tasks, awaited on close so every queued append is written first.
+    tasks: Mutex<JoinSet<()>>,
+}
+
+impl Store {
+    /// Creates the directory if needed and repairs torn tails left by a crash.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Dir`] when the directory cannot be created or read.
+    pub fn open(config: StoreConfig) -> Result<Self, StoreError> {
+        let dir_error = |source| StoreError::Dir {
+            dir: config.dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&config.dir).map_err(dir_error)?;
+        file::repair_dir(&config.dir).map_err(dir_error)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                config,
+                writers: Mutex::default(),
+                tasks: Mutex::new(JoinSet::new()),
+            }),
+        })
+    }
+
+    /// The directory holding the files.
+    pub fn dir(&self) -> &Path {
+        &self.inner.config.dir
+    }
+
+    /// The active file of `service`.
+    pub fn path_of(&self, service: &ServiceName) -> PathBuf {
+        self.inner.config.dir.join(service.file_name())
+    }
+
+    /// The number of services with a running writer.
+    pub fn open_writers(&self) -> usize {
+        self.lock_writers().len()
+    }
+
+    /// Appends every batch and waits until all are written.
+    ///
+    /// # Errors
+    ///
+    /// The first [`AppendError`] among the batches.
+    pub async fn append_all(&self, batches: Vec<ServiceBatch>) -> Result<(), AppendError> {
+        let mut acks = Vec::with_capacity(batches.len());
+        for batch in batches {
+            acks.push(self.enqueue(batch).await?);
+        }
+        let mut result = Ok(());
+        for ack in acks {
+            let outcome = ack.await.unwrap_or(Err(AppendError::Closed));
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    }
+
+    async fn enqueue(
+        &self,
+        batch: ServiceBatch,
+    ) -> Result<oneshot::Receiver<Result<(), AppendError>>, AppendError> {
+        let sender = self.writer_for(&batch.service);
+        let (ack, acked) = oneshot::channel();
+        let append = Append {
+            lines: batch.lines,
+            ack,
+        };
+        sender.send(append).await.map_err(|_| AppendError::Closed)?;
+        Ok(acked)
+    }
+
+    fn writer_for(&self, service: &ServiceName) -> mpsc::Sender<Append> {
+        let mut writers = self.lock_writers();
+        if let Some(sender) = writers.get(service) {
+            return sender.clone();
+        }
+        let (sender, receiver) = mpsc::channel(self.inner.config.queue.max(1));
+        let writer = Writer::new(self.path_of(service), &self.inner.config, receiver);
+        self.inner
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .spawn(writer.run());
+        writers.insert(service.clone(), sender.clone());
+        sender
+    }
+
+    fn lock_writers(&self) -> std::sync::MutexGuard<'_, HashMap<ServiceName, mpsc::Sender<Append>>> {
+        self.inner
+            .writers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops accepting appends, lets every writer finish its queue, and waits for them.
+    pub async fn close(&self) {
+        self.lock_writers().clear();
+        let mut tasks = std::mem::take(
+            &mut *self
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        while tasks.join_next().await.is_some() {}
+    }
+}
