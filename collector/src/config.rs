@@ -26,6 +26,13 @@ pub const DEFAULT_WRITER_QUEUE: usize = 1024;
 /// Default cap on the bytes one group commit writes at once: 8 MiB.
 pub const DEFAULT_MAX_COMMIT_BYTES: usize = 8 * 1024 * 1024;
 
+/// Default number of commits queued for Redis before entries are skipped.
+pub const DEFAULT_FANOUT_QUEUE: usize = 4096;
+/// Default number of commits the live ring holds for slow stream readers.
+pub const DEFAULT_LIVE_BUFFER: usize = 256;
+/// Default seconds between SSE heartbeat comments.
+pub const DEFAULT_SSE_HEARTBEAT_SECS: u64 = 15;
+
 /// The `estuary` command line.
 ///
 /// # Examples
@@ -40,7 +47,11 @@ pub const DEFAULT_MAX_COMMIT_BYTES: usize = 8 * 1024 * 1024;
 /// assert_eq!(cli.serve.port, 9000);
 /// ```
 #[derive(Debug, Parser)]
-#[command(name = "estuary", version, about = "Estuary: one place to send logs, one place to read them.")]
+#[command(
+    name = "estuary",
+    version,
+    about = "Estuary: one place to send logs, one place to read them."
+)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// What to do; without a subcommand, `serve`.
@@ -56,6 +67,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the collector (the default).
     Serve(ServeConfig),
+    /// Follow a collector's live stream, one readable line per entry.
+    Tail(crate::cli::tail::TailArgs),
 }
 
 /// Settings of `estuary serve`.
@@ -88,6 +101,25 @@ pub struct ServeConfig {
     /// `rediss://` for TLS). Unset or empty disables fan-out.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// Prefix of the Redis channels: entries go to `<prefix>all` and `<prefix><service>`.
+    #[arg(long, env = "ESTUARY_REDIS_PREFIX", default_value = crate::fanout::DEFAULT_PREFIX)]
+    pub redis_prefix: String,
+
+    /// Commits queued for Redis; when Redis is slower than ingestion beyond this, entries
+    /// are skipped (counted in `/health`), never delaying ingestion.
+    #[arg(long, env = "ESTUARY_FANOUT_QUEUE", default_value_t = DEFAULT_FANOUT_QUEUE)]
+    pub fanout_queue: usize,
+
+    /// Commits the live ring keeps for stream readers; a reader further behind is told how
+    /// many entries it missed.
+    #[arg(long, env = "ESTUARY_LIVE_BUFFER", default_value_t = DEFAULT_LIVE_BUFFER)]
+    pub live_buffer: usize,
+
+    /// Seconds between heartbeat comments on idle live streams (keeps proxies from
+    /// closing them).
+    #[arg(long, env = "ESTUARY_SSE_HEARTBEAT_SECS", default_value_t = DEFAULT_SSE_HEARTBEAT_SECS)]
+    pub sse_heartbeat_secs: u64,
 
     /// Name this collector reports in `/health`.
     #[arg(long, env = "SERVICE_NAME", default_value = DEFAULT_SERVICE_NAME)]
@@ -150,6 +182,9 @@ impl ServeConfig {
     /// assert_eq!(config.redis_url(), None);
     /// ```
     pub fn redis_url(&self) -> Option<&str> {
-        self.redis_url.as_deref().map(str::trim).filter(|u| !u.is_empty())
+        self.redis_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
     }
 }

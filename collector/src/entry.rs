@@ -126,7 +126,10 @@ pub fn parse_body(
     let mut out = Grouper::new(max_entry_bytes, timestamp);
     match format {
         BodyFormat::Ndjson => {
-            let lines = trimmed.split('\n').map(str::trim_ascii).filter(|l| !l.is_empty());
+            let lines = trimmed
+                .split('\n')
+                .map(str::trim_ascii)
+                .filter(|l| !l.is_empty());
             for (index, line) in lines.enumerate() {
                 out.push(index, line)?;
             }
@@ -174,7 +177,9 @@ impl<'t> Grouper<'t> {
         let meta: EntryMeta<'_> = serde_json::from_str(raw).map_err(|e| invalid(e.to_string()))?;
         let service = match meta.service {
             None => ServiceName::unknown(),
-            Some(name) => ServiceName::parse(&name).map_err(|e: ServiceNameError| invalid(e.to_string()))?,
+            Some(name) => {
+                ServiceName::parse(&name).map_err(|e: ServiceNameError| invalid(e.to_string()))?
+            }
         };
         let timestamp = self.timestamp;
         let batch = self.batch_for(service);

@@ -31,8 +31,12 @@
 //! ```
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod entry;
+pub mod fanout;
+pub mod filter;
+pub mod live;
 pub mod server;
 pub mod service;
 pub mod shutdown;

@@ -12,6 +12,7 @@ fn main() -> anyhow::Result<()> {
     init_tracing();
     match cli.command {
         Some(Command::Serve(config)) => serve(config),
+        Some(Command::Tail(args)) => tail(args),
         None => serve(cli.serve),
     }
 }
@@ -25,12 +26,22 @@ fn init_tracing() {
         .init();
 }
 
+fn tail(args: estuary_collector::cli::tail::TailArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(estuary_collector::cli::tail::run(args))?;
+    Ok(())
+}
+
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
+        let _keep = survive_file_size_limit();
         let addr = config.listen_addr();
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -39,4 +50,12 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
             .await
             .context("collector failed")
     })
+}
+
+/// Under `RLIMIT_FSIZE`, an over-limit write also raises SIGXFSZ, whose default action kills
+/// the process. Listening for it replaces that action, so the write fails with `EFBIG`
+/// instead and the client gets a 507 like on any full disk.
+fn survive_file_size_limit() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    signal(SignalKind::from_raw(libc::SIGXFSZ)).ok()
 }

@@ -122,7 +122,9 @@ mod tests {
 
     #[test]
     fn rejects_every_path_trick() {
-        for bad in ["../x", "a/b", "..", ".", ".hidden", "", "a\0b", "a\\b", "é", "a b"] {
+        for bad in [
+            "../x", "a/b", "..", ".", ".hidden", "", "a\0b", "a\\b", "é", "a b",
+        ] {
             assert!(ServiceName::parse(bad).is_err(), "{bad:?} was accepted");
         }
         let long = "a".repeat(MAX_SERVICE_NAME_BYTES + 1);
@@ -134,7 +136,12 @@ mod tests {
 
     #[test]
     fn accepts_the_documented_alphabet() {
-        for good in ["a", "A-z_0.9", "svc..x", &"b".repeat(MAX_SERVICE_NAME_BYTES)] {
+        for good in [
+            "a",
+            "A-z_0.9",
+            "svc..x",
+            &"b".repeat(MAX_SERVICE_NAME_BYTES),
+        ] {
             assert!(ServiceName::parse(good).is_ok(), "{good:?} was refused");
         }
     }

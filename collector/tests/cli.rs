@@ -23,6 +23,9 @@ fn serve_help_documents_every_setting_and_its_variable() {
         "ESTUARY_MAX_ENTRY_BYTES",
         "ESTUARY_CORS_ORIGINS",
     ] {
-        assert!(help.contains(&format!("env: {var}")), "{var} missing from:\n{help}");
+        assert!(
+            help.contains(&format!("env: {var}")),
+            "{var} missing from:\n{help}"
+        );
     }
 }

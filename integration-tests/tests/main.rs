@@ -2,4 +2,5 @@
 //! `redis-server`. Built as one test binary (one link, shared helpers in `support`).
 
 mod collector;
+mod realtime;
 mod support;

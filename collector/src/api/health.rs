@@ -21,5 +21,7 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
         "log_dir": state.store.dir().display().to_string(),
         "fsync": format!("{:?}", state.config.fsync).to_lowercase(),
         "open_writers": state.store.open_writers(),
+        "live_streams": state.live.readers(),
+        "fanout": state.fanout.as_ref().map_or(json!({"enabled": false}), |f| f.snapshot()),
     }))
 }

@@ -88,8 +88,11 @@ fn body_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
         .all(|c| matches!(c.trim_matches('"'), "utf-8" | "utf8"));
     let format = match mime {
         "application/json" | "text/json" | "" => BodyFormat::Json,
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl"
-        | "application/x-jsonlines" | "application/jsonlines" => BodyFormat::Ndjson,
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonl"
+        | "application/x-jsonlines"
+        | "application/jsonlines" => BodyFormat::Ndjson,
         _ => return Err(ApiError::UnsupportedContentType(text)),
     };
     if charset_ok {
@@ -103,7 +106,11 @@ fn is_gzipped(headers: &HeaderMap) -> Result<bool, ApiError> {
     let Some(value) = headers.get(header::CONTENT_ENCODING) else {
         return Ok(false);
     };
-    let text = value.to_str().unwrap_or_default().trim().to_ascii_lowercase();
+    let text = value
+        .to_str()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     match text.as_str() {
         "gzip" | "x-gzip" => Ok(true),
         "identity" | "" => Ok(false),
@@ -131,8 +138,11 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
     let mut body = body;
     let mut buffer = BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|err| ApiError::BadRequest(format!("could not read the body: {err}")))?;
-        let Ok(data) = frame.into_data() else { continue };
+        let frame =
+            frame.map_err(|err| ApiError::BadRequest(format!("could not read the body: {err}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         if buffer.len() + data.len() > limit {
             drain(body).await;
             return Err(ApiError::BodyTooLarge { limit });

@@ -5,6 +5,7 @@ pub mod error;
 pub mod health;
 pub mod ingest;
 pub mod query;
+pub mod stream;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +16,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::config::ServeConfig;
+use crate::fanout::FanoutStats;
+use crate::live::LiveHub;
 use crate::store::Store;
 pub use error::ApiError;
 
@@ -27,6 +30,12 @@ pub struct AppState {
     pub config: Arc<ServeConfig>,
     /// When the collector started (for `/health`).
     pub started: Instant,
+    /// The live feed behind the streams.
+    pub live: LiveHub,
+    /// Redis fan-out counters, when fan-out is on.
+    pub fanout: Option<Arc<FanoutStats>>,
+    /// Turns true when shutdown begins, so long-lived streams end and let it finish.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The whole API: health, ingestion and queries, with CORS and tracing.
@@ -47,7 +56,15 @@ pub struct AppState {
 ///     max_commit_bytes: 1 << 20,
 /// })
 /// .unwrap();
-/// let app: axum::Router = api::router(api::AppState { store, config: Arc::new(config), started: Instant::now() });
+/// let state = api::AppState {
+///     store,
+///     config: Arc::new(config),
+///     started: Instant::now(),
+///     live: estuary_collector::live::LiveHub::new(16),
+///     fanout: None,
+///     stopping: tokio::sync::watch::channel(false).1,
+/// };
+/// let app: axum::Router = api::router(state);
 /// ```
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.config.cors_origins);
@@ -55,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(ingest::router())
         .merge(query::router())
+        .merge(stream::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(cors)

@@ -47,7 +47,12 @@ async fn query(
             ApiError::StorageUnavailable
         })?;
     let body = render(&service, &lines);
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 fn parse_limit(raw: Option<&str>) -> Result<usize, ApiError> {

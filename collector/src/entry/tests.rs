@@ -33,8 +33,11 @@ fn keeps_key_order_and_values_and_appends_the_timestamp() {
 
 #[test]
 fn keeps_a_given_timestamp_and_defaults_the_service_to_unknown() {
-    let parsed = parse(r#"{"timestamp":"yesterday","m":"\"quoted\" \\"}"#, BodyFormat::Json)
-        .expect("valid");
+    let parsed = parse(
+        r#"{"timestamp":"yesterday","m":"\"quoted\" \\"}"#,
+        BodyFormat::Json,
+    )
+    .expect("valid");
     assert_eq!(
         lines(&parsed, "unknown"),
         "{\"timestamp\":\"yesterday\",\"m\":\"\\\"quoted\\\" \\\\\"}\n"
@@ -44,7 +47,10 @@ fn keeps_a_given_timestamp_and_defaults_the_service_to_unknown() {
 #[test]
 fn stamps_an_empty_object() {
     let parsed = parse("{ }", BodyFormat::Json).expect("valid");
-    assert_eq!(lines(&parsed, "unknown"), format!("{{\"timestamp\":\"{NOW}\"}}\n"));
+    assert_eq!(
+        lines(&parsed, "unknown"),
+        format!("{{\"timestamp\":\"{NOW}\"}}\n")
+    );
 }
 
 #[test]
@@ -76,7 +82,11 @@ fn refuses_bad_entries_naming_the_index() {
         (r#"[{"a":1}, 5]"#, BodyFormat::Json, 1),
         ("{\"a\":1}\n[1]\n", BodyFormat::Ndjson, 1),
         ("{\"a\":1}\n{\"a\":\n", BodyFormat::Ndjson, 1),
-        (r#"[{"service":"ok"},{"service":"a/b"}]"#, BodyFormat::Json, 1),
+        (
+            r#"[{"service":"ok"},{"service":"a/b"}]"#,
+            BodyFormat::Json,
+            1,
+        ),
         (r#"[{"service":5}]"#, BodyFormat::Json, 0),
         (r#"[{"service":null}]"#, BodyFormat::Json, 0),
         (r#"[{"service":"a","service":"b"}]"#, BodyFormat::Json, 0),
@@ -91,7 +101,10 @@ fn refuses_bad_entries_naming_the_index() {
 
 #[test]
 fn refuses_malformed_empty_and_non_utf8_bodies() {
-    assert_eq!(parse("  \n", BodyFormat::Json).unwrap_err(), EntryError::EmptyBody);
+    assert_eq!(
+        parse("  \n", BodyFormat::Json).unwrap_err(),
+        EntryError::EmptyBody
+    );
     assert!(matches!(
         parse("[{\"a\":1},", BodyFormat::Json).unwrap_err(),
         EntryError::Malformed(_)
@@ -104,7 +117,10 @@ fn refuses_malformed_empty_and_non_utf8_bodies() {
 fn refuses_an_entry_over_the_limit() {
     let big = format!("[{{\"a\":1}},{{\"m\":\"{}\"}}]", "x".repeat(2000));
     let err = parse(&big, BodyFormat::Json).unwrap_err();
-    assert!(matches!(err, EntryError::TooLarge { index: 1, .. }), "{err}");
+    assert!(
+        matches!(err, EntryError::TooLarge { index: 1, .. }),
+        "{err}"
+    );
 }
 
 #[test]

@@ -46,6 +46,16 @@ impl LogFile {
         Ok(LogFile { file, len })
     }
 
+    /// The file's length: everything committed so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was ever committed to the file.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Appends `lines` in one write; on failure truncates back so no partial line remains.
     ///
     /// # Errors

@@ -10,6 +10,8 @@ pub mod file;
 pub mod tail;
 mod writer;
 
+use bytes::Bytes;
+
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,27 @@ use tokio::task::JoinSet;
 use crate::entry::ServiceBatch;
 use crate::service::ServiceName;
 use writer::{Append, Writer};
+
+/// A group commit that reached the file: what downstream consumers (Redis fan-out, live
+/// streams) are given, only after the write succeeded.
+#[derive(Debug)]
+pub struct Committed {
+    /// The service whose file was written.
+    pub service: ServiceName,
+    /// The lines written, each ending in `\n`.
+    pub lines: Bytes,
+    /// How many entries `lines` holds.
+    pub entries: usize,
+    /// The file's length after this commit (replays read up to a length; later commits
+    /// are what follows).
+    pub end_offset: u64,
+}
+
+/// Told about every successful commit. Must not block: it runs on the writer's task.
+pub trait CommitListener: Send + Sync + 'static {
+    /// Called once per group commit, after the bytes are written.
+    fn committed(&self, commit: &std::sync::Arc<Committed>);
+}
 
 /// When a write counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,6 +135,8 @@ pub struct Store {
 
 struct Inner {
     config: StoreConfig,
+    /// Who hears about commits (fan-out, live streams).
+    listeners: Arc<[Arc<dyn CommitListener>]>,
     /// Senders to each service's writer; created on a service's first append. A std mutex
     /// is enough: it is held only to look up or insert, never across an await.
     writers: Mutex<HashMap<ServiceName, mpsc::Sender<Append>>>,
@@ -126,6 +151,18 @@ impl Store {
     ///
     /// [`StoreError::Dir`] when the directory cannot be created or read.
     pub fn open(config: StoreConfig) -> Result<Self, StoreError> {
+        Self::open_with(config, Vec::new())
+    }
+
+    /// Like [`Store::open`], telling `listeners` about every commit.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Dir`] when the directory cannot be created or read.
+    pub fn open_with(
+        config: StoreConfig,
+        listeners: Vec<Arc<dyn CommitListener>>,
+    ) -> Result<Self, StoreError> {
         let dir_error = |source| StoreError::Dir {
             dir: config.dir.clone(),
             source,
@@ -135,6 +172,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 config,
+                listeners: listeners.into(),
                 writers: Mutex::default(),
                 tasks: Mutex::new(JoinSet::new()),
             }),
@@ -184,6 +222,7 @@ impl Store {
         let (ack, acked) = oneshot::channel();
         let append = Append {
             lines: batch.lines,
+            entries: batch.entries,
             ack,
         };
         sender.send(append).await.map_err(|_| AppendError::Closed)?;
@@ -196,7 +235,13 @@ impl Store {
             return sender.clone();
         }
         let (sender, receiver) = mpsc::channel(self.inner.config.queue.max(1));
-        let writer = Writer::new(self.path_of(service), &self.inner.config, receiver);
+        let writer = Writer::new(
+            service.clone(),
+            self.path_of(service),
+            &self.inner.config,
+            self.inner.listeners.clone(),
+            receiver,
+        );
         self.inner
             .tasks
             .lock()
@@ -206,7 +251,9 @@ impl Store {
         sender
     }
 
-    fn lock_writers(&self) -> std::sync::MutexGuard<'_, HashMap<ServiceName, mpsc::Sender<Append>>> {
+    fn lock_writers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ServiceName, mpsc::Sender<Append>>> {
         self.inner
             .writers
             .lock()

@@ -27,12 +27,22 @@ const CHUNK: usize = 64 * 1024;
 /// assert_eq!(lines, vec![b"{\"i\":2}".to_vec(), b"{\"i\":3}".to_vec()]);
 /// ```
 pub fn last_lines(path: &Path, n: usize) -> io::Result<Vec<Vec<u8>>> {
+    last_lines_with_end(path, n).map(|(lines, _)| lines)
+}
+
+/// Like [`last_lines`], also returning the offset just past the last complete line: what
+/// the lines cover, so a live follower can skip commits it already replayed.
+///
+/// # Errors
+///
+/// Any I/O error other than the file not existing.
+pub fn last_lines_with_end(path: &Path, n: usize) -> io::Result<(Vec<Vec<u8>>, u64)> {
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(err) => return Err(err),
     };
-    let tail = read_tail(&file, n)?;
+    let (tail, end) = read_tail(&file, n)?;
     let mut lines: Vec<Vec<u8>> = tail
         .rsplit(|b| *b == b'\n')
         .filter(|line| !line.is_empty())
@@ -40,17 +50,18 @@ pub fn last_lines(path: &Path, n: usize) -> io::Result<Vec<Vec<u8>>> {
         .map(<[u8]>::to_vec)
         .collect();
     lines.reverse();
-    Ok(lines)
+    Ok((lines, end))
 }
 
 /// Reads backward until the bytes hold `n` complete lines (or the file is exhausted) and
 /// returns them from the start of the oldest of those lines to the last `\n`.
-fn read_tail(file: &File, n: usize) -> io::Result<Vec<u8>> {
+fn read_tail(file: &File, n: usize) -> io::Result<(Vec<u8>, u64)> {
     let len = file.metadata()?.len();
     let mut chunks: Vec<Vec<u8>> = Vec::new();
     let mut end = len;
     let mut newlines = 0usize;
     let mut seen_last_newline = false;
+    let mut covered = 0u64;
     // n lines need n+1 newlines: the one that ends the last line and the one before each.
     while end > 0 && newlines <= n {
         let start = end.saturating_sub(CHUNK as u64);
@@ -61,6 +72,7 @@ fn read_tail(file: &File, n: usize) -> io::Result<Vec<u8>> {
                 Some(pos) => {
                     chunk.truncate(pos + 1);
                     seen_last_newline = true;
+                    covered = start + pos as u64 + 1;
                 }
                 None => chunk.clear(),
             }
@@ -70,7 +82,7 @@ fn read_tail(file: &File, n: usize) -> io::Result<Vec<u8>> {
         end = start;
     }
     chunks.reverse();
-    Ok(chunks.concat())
+    Ok((chunks.concat(), covered))
 }
 
 #[cfg(test)]
@@ -89,6 +101,8 @@ mod tests {
         assert!(lines[0].starts_with(b"{\"i\":200}"));
         assert!(lines[99].starts_with(b"{\"i\":299}"));
         assert_eq!(last_lines(&path, 1000).expect("all").len(), 300);
-        assert!(last_lines(&dir.path().join("none.log"), 5).expect("missing").is_empty());
+        assert!(last_lines(&dir.path().join("none.log"), 5)
+            .expect("missing")
+            .is_empty());
     }
 }

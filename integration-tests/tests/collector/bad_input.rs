@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{gzip, http, Collector};
+use crate::support::{http, Collector};
 
 /// Posts `body`, asserts the status and a JSON `error`, and that nothing reached the disk.
 fn refused(collector: &Collector, content_type: &str, encoding: Option<&str>, body: Vec<u8>, status: u16) -> Value {

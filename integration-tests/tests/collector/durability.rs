@@ -134,3 +134,34 @@ fn fsync_batch_mode_acknowledges_and_stores() {
     assert_eq!(collector.lines("synced").len(), 500);
     assert_eq!(collector.get("/health").1["fsync"], "batch");
 }
+
+/// Caps the size of any file the process `pid` writes (as a full disk would).
+fn limit_file_size(pid: u32, bytes: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit(2) reads `limit` and writes nothing through the null pointer.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::prlimit(pid as libc::pid_t, libc::RLIMIT_FSIZE, &limit, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit failed: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn a_full_disk_answers_507_leaves_no_partial_line_and_recovers() {
+    let collector = Collector::start();
+    assert_eq!(collector.post_json(&json!({"service": "full", "i": 0})).0, 201);
+    let before = collector.raw("full");
+    limit_file_size(collector.pid(), before.len() as u64 + 1_000);
+
+    let batch: Vec<_> = (1..100).map(|i| json!({"service": "full", "i": i, "pad": "f".repeat(50)})).collect();
+    let (status, answer) = collector.post_json(&json!(batch));
+    assert_eq!(status, 507, "{answer}");
+    assert!(answer["error"].as_str().expect("error").contains("full"), "{answer}");
+    assert_eq!(collector.raw("full"), before, "a partial write was left behind");
+
+    limit_file_size(collector.pid(), libc::RLIM_INFINITY);
+    assert_eq!(collector.post_json(&json!({"service": "full", "i": 100})).0, 201);
+    let ids: Vec<_> = collector.lines("full").iter().map(|l| l["i"].clone()).collect();
+    assert_eq!(ids, vec![json!(0), json!(100)]);
+}

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod live;
 pub mod redis_server;
 
 use std::net::TcpListener;
@@ -15,6 +16,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The `estuary` binary `cargo test --workspace` built beside this test executable.
 pub fn estuary_bin() -> PathBuf {
+    static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CHECKED.get_or_init(locate_estuary_bin).clone()
+}
+
+fn locate_estuary_bin() -> PathBuf {
     if let Ok(path) = std::env::var("ESTUARY_BIN") {
         return PathBuf::from(path);
     }
@@ -27,7 +33,30 @@ pub fn estuary_bin() -> PathBuf {
          or set ESTUARY_BIN",
         bin.display()
     );
+    assert_fresh(&bin);
     bin
+}
+
+/// Refuses to test a binary older than the collector's sources (`cargo test -p
+/// integration-tests` alone does not rebuild it; `cargo test --workspace` does).
+fn assert_fresh(bin: &Path) {
+    let built = std::fs::metadata(bin).and_then(|m| m.modified()).expect("binary mtime");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../collector/src");
+    let mut stack = vec![src];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t > built) {
+                panic!(
+                    "{} is older than {}: run `cargo build -p estuary-collector` or `cargo test --workspace`",
+                    bin.display(),
+                    path.display()
+                );
+            }
+        }
+    }
 }
 
 /// A port nobody listens on right now.

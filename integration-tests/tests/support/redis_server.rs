@@ -11,14 +11,22 @@ use super::{free_port, wait_until};
 pub struct RedisServer {
     /// The port it listens on.
     pub port: u16,
+    /// Extra `redis-server` arguments (kept for `restart`).
+    args: Vec<String>,
     child: Option<Child>,
 }
 
 impl RedisServer {
     /// Starts a fresh server on a free port and waits until it answers PING.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra arguments (e.g. `--requirepass`).
+    pub fn start_with(args: &[&str]) -> Self {
         let mut server = RedisServer {
             port: free_port(),
+            args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
         };
         server.spawn();
@@ -34,6 +42,7 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -76,5 +85,7 @@ fn ping(port: u16) -> bool {
         return false;
     }
     let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("+PONG")
+    // A password-protected server answers -NOAUTH: it is up all the same.
+    BufReader::new(stream).read_line(&mut line).is_ok()
+        && (line.starts_with("+PONG") || line.starts_with("-NOAUTH"))
 }

@@ -1,0 +1,257 @@
+//! Live tail over Server-Sent Events: `GET /logs/stream` (every service) and
+//! `GET /logs/{service}/stream`, with `level`, `q` and `tail=N` (replay the last N stored
+//! entries, then follow). Each `message` event carries one entry; a reader that falls
+//! behind the live ring gets one `missed` event saying how many entries went by, and the
+//! stream goes on.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use axum::Router;
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::Receiver;
+
+use super::{ApiError, AppState};
+use crate::filter::{LineFilter, Severity};
+use crate::live::{LiveBatch, Origin};
+use crate::service::ServiceName;
+use crate::store::tail;
+
+/// The most entries `tail=N` replays.
+pub const MAX_TAIL: usize = 10_000;
+
+/// `GET /logs/stream` and `GET /logs/{service}/stream`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/logs/stream", get(stream_all))
+        .route("/logs/{service}/stream", get(stream_service))
+}
+
+/// Stream parameters, kept as text so bad values get our own 400.
+#[derive(Debug, Default, Deserialize)]
+struct StreamParams {
+    level: Option<String>,
+    q: Option<String>,
+    tail: Option<String>,
+}
+
+type EventStream = Sse<
+    axum::response::sse::KeepAliveStream<
+        std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>>,
+    >,
+>;
+
+async fn stream_all(
+    State(state): State<AppState>,
+    params: Result<Query<StreamParams>, QueryRejection>,
+) -> Result<EventStream, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    open_stream(state, None, params).await
+}
+
+async fn stream_service(
+    State(state): State<AppState>,
+    service: Result<Path<String>, PathRejection>,
+    params: Result<Query<StreamParams>, QueryRejection>,
+) -> Result<EventStream, ApiError> {
+    let Path(service) = service.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    open_stream(state, Some(ServiceName::parse(&service)?), params).await
+}
+
+async fn open_stream(
+    state: AppState,
+    service: Option<ServiceName>,
+    params: StreamParams,
+) -> Result<EventStream, ApiError> {
+    let filter = parse_filter(&params)?;
+    let tail_n = parse_tail(params.tail.as_deref())?;
+    // Subscribe before reading the replay, so nothing falls between the two.
+    let receiver = state.live.subscribe();
+    let dir = state.store.dir().to_path_buf();
+    let only = service.clone();
+    let (replay, covered) =
+        tokio::task::spawn_blocking(move || replay(&dir, only.as_ref(), tail_n))
+            .await
+            .map_err(|_| ApiError::StorageUnavailable)?
+            .map_err(|err| {
+                tracing::error!(%err, "stream replay failed");
+                ApiError::StorageUnavailable
+            })?;
+    let replayed = replay
+        .into_iter()
+        .filter(|line| filter.matches(line))
+        .map(|line| Ok(entry_event(&line)))
+        .collect::<Vec<_>>();
+    let follower = Follower {
+        receiver,
+        service,
+        filter,
+        covered,
+        next_entry: None,
+    };
+    let mut stopping = state.stopping.clone();
+    let stopped = async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    let events = stream::iter(replayed)
+        .chain(follower.into_stream())
+        .take_until(stopped);
+    let keep_alive =
+        KeepAlive::new().interval(Duration::from_secs(state.config.sse_heartbeat_secs.max(1)));
+    Ok(Sse::new(events.boxed()).keep_alive(keep_alive))
+}
+
+fn parse_filter(params: &StreamParams) -> Result<LineFilter, ApiError> {
+    let min_level = match params.level.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(Severity::parse(name).ok_or_else(|| ApiError::Parameter {
+            name: "level",
+            reason: "must be one of trace, debug, info, warn, error, fatal".into(),
+        })?),
+    };
+    let text = params.q.clone().filter(|q| !q.is_empty());
+    Ok(LineFilter { min_level, text })
+}
+
+fn parse_tail(raw: Option<&str>) -> Result<usize, ApiError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(0),
+        Some(raw) => {
+            raw.parse::<usize>()
+                .ok()
+                .filter(|n| *n <= MAX_TAIL)
+                .ok_or(ApiError::Parameter {
+                    name: "tail",
+                    reason: format!("must be an integer from 0 to {MAX_TAIL}"),
+                })
+        }
+    }
+}
+
+/// The last `n` stored entries (of one service, or of all merged by timestamp), and for each
+/// service the file offset they cover.
+fn replay(
+    dir: &std::path::Path,
+    service: Option<&ServiceName>,
+    n: usize,
+) -> std::io::Result<(Vec<Vec<u8>>, HashMap<ServiceName, u64>)> {
+    let services = match service {
+        Some(service) => vec![service.clone()],
+        None => list_services(dir)?,
+    };
+    let mut covered = HashMap::new();
+    let mut lines = Vec::new();
+    for service in services {
+        let (mut tail, end) = tail::last_lines_with_end(&dir.join(service.file_name()), n)?;
+        covered.insert(service, end);
+        lines.append(&mut tail);
+    }
+    if service.is_none() {
+        lines.sort_by_cached_key(|line| crate::filter::timestamp_of(line));
+        let excess = lines.len().saturating_sub(n);
+        lines.drain(..excess);
+    }
+    Ok((lines, covered))
+}
+
+/// The services that have a file in `dir`.
+pub fn list_services(dir: &std::path::Path) -> std::io::Result<Vec<ServiceName>> {
+    let mut services = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(service) = name
+            .strip_suffix(".log")
+            .and_then(|s| ServiceName::parse(s).ok())
+        {
+            services.push(service);
+        }
+    }
+    services.sort();
+    Ok(services)
+}
+
+fn entry_event(line: &[u8]) -> Event {
+    Event::default().data(String::from_utf8_lossy(line))
+}
+
+/// Follows the live hub for one client.
+struct Follower {
+    receiver: Receiver<Arc<LiveBatch>>,
+    service: Option<ServiceName>,
+    filter: LineFilter,
+    /// Per service, the offset the replay already covered.
+    covered: HashMap<ServiceName, u64>,
+    /// The hub-wide entry count expected next; after a lag, the gap is what was missed.
+    next_entry: Option<u64>,
+}
+
+impl Follower {
+    fn into_stream(self) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+        stream::unfold(self, |mut follower| async move {
+            let events = follower.next_events().await?;
+            Some((stream::iter(events.into_iter().map(Ok)), follower))
+        })
+        .flatten()
+    }
+
+    /// The events of the next batch (possibly none); `None` when the hub is gone.
+    async fn next_events(&mut self) -> Option<Vec<Event>> {
+        match self.receiver.recv().await {
+            Ok(batch) => Some(self.events_of(&batch)),
+            Err(RecvError::Lagged(_)) => {
+                let missed = match self.receiver.recv().await {
+                    Ok(batch) => {
+                        let gap = self
+                            .next_entry
+                            .map_or(0, |n| batch.first_entry.saturating_sub(n));
+                        let mut events = vec![missed_event(gap)];
+                        events.extend(self.events_of(&batch));
+                        return Some(events);
+                    }
+                    Err(RecvError::Lagged(_)) => 0,
+                    Err(RecvError::Closed) => return None,
+                };
+                Some(vec![missed_event(missed)])
+            }
+            Err(RecvError::Closed) => None,
+        }
+    }
+
+    fn events_of(&mut self, batch: &LiveBatch) -> Vec<Event> {
+        self.next_entry = Some(batch.first_entry + batch.entries);
+        if self.service.as_ref().is_some_and(|s| *s != batch.service) {
+            return Vec::new();
+        }
+        if let Origin::Local { end_offset } = batch.origin {
+            if self
+                .covered
+                .get(&batch.service)
+                .is_some_and(|c| end_offset <= *c)
+            {
+                return Vec::new();
+            }
+        }
+        batch
+            .lines
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty() && self.filter.matches(line))
+            .map(entry_event)
+            .collect()
+    }
+}
+
+fn missed_event(missed: u64) -> Event {
+    Event::default()
+        .event("missed")
+        .data(format!("{{\"missed\":{missed}}}"))
+}

@@ -1,0 +1,116 @@
+//! Every stored entry reaches `logs:all` and `logs:<service>`, only after the write, and
+//! Redis trouble never touches ingestion.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::live::Subscriber;
+use crate::support::redis_server::RedisServer;
+use crate::support::{wait_until, Collector};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn collector_on(redis: &RedisServer) -> Collector {
+    Collector::start_with(&[], &[("REDIS_URL", &redis.url())])
+}
+
+#[test]
+fn every_entry_of_a_ten_thousand_entry_load_is_published_in_order_per_service() {
+    let redis = RedisServer::start();
+    let collector = collector_on(&redis);
+    let all = Subscriber::start(&redis.url(), &["logs:all"]);
+    let per_service = Subscriber::start(&redis.url(), &["logs:fa", "logs:fb"]);
+
+    for batch in 0..10 {
+        let body: Vec<_> = (0..1000)
+            .map(|i| {
+                let seq = batch * 1000 + i;
+                json!({"service": if seq % 2 == 0 { "fa" } else { "fb" }, "seq": seq})
+            })
+            .collect();
+        assert_eq!(collector.post_json(&json!(body)).0, 201);
+    }
+    let published = all.take(10_000, WAIT);
+    let mut last = [-1i64, -1];
+    for (_, payload) in &published {
+        let entry: Value = serde_json::from_str(payload).expect("json");
+        let seq = entry["seq"].as_i64().expect("seq");
+        let slot = (seq % 2) as usize;
+        assert!(seq > last[slot], "out of order: {seq} after {}", last[slot]);
+        last[slot] = seq;
+    }
+    let own = per_service.take(10_000, WAIT);
+    assert_eq!(own.iter().filter(|(c, _)| c == "logs:fa").count(), 5_000);
+    // What is published is exactly what is stored.
+    let stored = String::from_utf8(collector.raw("fa")).expect("utf8");
+    let first_fa = own.iter().find(|(c, _)| c == "logs:fa").expect("fa").1.clone();
+    assert_eq!(stored.lines().next(), Some(first_fa.as_str()));
+}
+
+#[test]
+fn nothing_is_published_for_a_rejected_request() {
+    let redis = RedisServer::start();
+    let collector = collector_on(&redis);
+    let all = Subscriber::start(&redis.url(), &["logs:all"]);
+    let bad = json!([{"service": "ok", "m": "must not appear"}, {"service": "../x"}]);
+    assert_eq!(collector.post_json(&bad).0, 400);
+    assert_eq!(collector.post_json(&json!({"service": "ok", "m": "marker"})).0, 201);
+    let (_, first) = all.next(WAIT).expect("marker published");
+    assert!(first.contains("marker"), "{first}");
+}
+
+#[test]
+fn a_redis_outage_never_fails_ingestion_and_publishing_resumes_on_its_own() {
+    let mut redis = RedisServer::start();
+    let collector = collector_on(&redis);
+    let all = Subscriber::start(&redis.url(), &["logs:all"]);
+    assert_eq!(collector.post_json(&json!({"service": "o", "i": -1})).0, 201);
+    all.next(WAIT).expect("published while up");
+
+    redis.stop();
+    for i in 0..200 {
+        assert_eq!(collector.post_json(&json!({"service": "o", "i": i})).0, 201);
+    }
+    assert_eq!(collector.lines("o").len(), 201);
+    wait_until(WAIT, "skipped entries in /health", || {
+        let health = collector.get("/health").1;
+        health["fanout"]["skipped"].as_u64().unwrap_or(0) > 0 && health["fanout"]["connected"] == false
+    });
+
+    redis.restart();
+    let all = Subscriber::start(&redis.url(), &["logs:all"]);
+    let mut n = 0;
+    wait_until(WAIT, "publishing to resume", || {
+        n += 1;
+        assert_eq!(collector.post_json(&json!({"service": "o", "resume": n})).0, 201);
+        all.next(Duration::from_millis(100)).is_some()
+    });
+    assert_eq!(collector.get("/health").1["fanout"]["connected"], true);
+    let outage_logs = collector.stderr().matches("Redis fan-out is down").count();
+    assert_eq!(outage_logs, 1, "the outage is logged once, not per entry");
+}
+
+#[test]
+fn the_channel_prefix_is_configurable() {
+    let redis = RedisServer::start();
+    let collector = Collector::start_with(&["--redis-prefix", "app:"], &[("REDIS_URL", &redis.url())]);
+    let sub = Subscriber::start(&redis.url(), &["app:all", "app:svc"]);
+    assert_eq!(collector.post_json(&json!({"service": "svc", "m": 1})).0, 201);
+    let got = sub.take(2, WAIT);
+    let mut channels: Vec<_> = got.iter().map(|(c, _)| c.as_str()).collect();
+    channels.sort();
+    assert_eq!(channels, vec!["app:all", "app:svc"]);
+}
+
+#[test]
+fn a_redis_url_with_password_and_database_works() {
+    let redis = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    let url = format!("redis://:s3cret@127.0.0.1:{}/3", redis.port);
+    let collector = Collector::start_with(&[], &[("REDIS_URL", &url)]);
+    let all = Subscriber::start(&url, &["logs:all"]);
+    assert_eq!(collector.post_json(&json!({"service": "auth", "m": 1})).0, 201);
+    let (_, payload) = all.next(WAIT).expect("published with a password");
+    assert!(payload.contains("\"auth\""));
+    assert_eq!(collector.get("/health").1["fanout"]["skipped"], 0);
+}
