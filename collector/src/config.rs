@@ -33,6 +33,11 @@ pub const DEFAULT_LIVE_BUFFER: usize = 256;
 /// Default seconds between SSE heartbeat comments.
 pub const DEFAULT_SSE_HEARTBEAT_SECS: u64 = 15;
 
+/// Default size at which the active file rotates into a segment: 128 MiB.
+pub const DEFAULT_ROTATE_BYTES: u64 = 128 * 1024 * 1024;
+/// Default seconds between retention passes.
+pub const DEFAULT_RETENTION_INTERVAL_SECS: u64 = 60;
+
 /// The `estuary` command line.
 ///
 /// # Examples
@@ -69,6 +74,8 @@ pub enum Command {
     Serve(ServeConfig),
     /// Follow a collector's live stream, one readable line per entry.
     Tail(crate::cli::tail::TailArgs),
+    /// Search a collector's stored entries.
+    Query(crate::cli::query::QueryArgs),
 }
 
 /// Settings of `estuary serve`.
@@ -101,6 +108,35 @@ pub struct ServeConfig {
     /// `rediss://` for TLS). Unset or empty disables fan-out.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// Rotate a service's active file into a segment once it reaches this many bytes
+    /// (0 = never by size).
+    #[arg(long, env = "ESTUARY_ROTATE_BYTES", default_value_t = DEFAULT_ROTATE_BYTES)]
+    pub rotate_bytes: u64,
+
+    /// Also rotate when the UTC day changes.
+    #[arg(long, env = "ESTUARY_ROTATE_DAILY")]
+    pub rotate_daily: bool,
+
+    /// Gzip rotated segments (queries read them transparently; `zgrep` greps them).
+    #[arg(long, env = "ESTUARY_COMPRESS_SEGMENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub compress_segments: bool,
+
+    /// Delete segments closed longer ago than this (`12h`, `7d`, …). Unset: keep forever.
+    #[arg(long, env = "ESTUARY_RETAIN_AGE", value_parser = parse_span)]
+    pub retain_age: Option<std::time::Duration>,
+
+    /// Keep at most this many bytes of segments per service (oldest deleted first).
+    #[arg(long, env = "ESTUARY_RETAIN_SERVICE_BYTES")]
+    pub retain_service_bytes: Option<u64>,
+
+    /// Keep at most this many bytes of segments across all services (oldest deleted first).
+    #[arg(long, env = "ESTUARY_RETAIN_BYTES")]
+    pub retain_bytes: Option<u64>,
+
+    /// Seconds between retention passes.
+    #[arg(long, env = "ESTUARY_RETENTION_INTERVAL_SECS", default_value_t = DEFAULT_RETENTION_INTERVAL_SECS)]
+    pub retention_interval_secs: u64,
 
     /// Prefix of the Redis channels: entries go to `<prefix>all` and `<prefix><service>`.
     #[arg(long, env = "ESTUARY_REDIS_PREFIX", default_value = crate::fanout::DEFAULT_PREFIX)]
@@ -152,6 +188,21 @@ pub struct ServeConfig {
     /// any origin, which browser dashboards and front-end loggers rely on.
     #[arg(long, env = "ESTUARY_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// Who may call the API.
+    #[command(flatten)]
+    pub access: AccessConfig,
+
+    /// Rate limits, timeouts and caps.
+    #[command(flatten)]
+    pub protect: ProtectConfig,
+}
+
+/// Parses `30s`, `15m`, `2h`, `7d` for clap.
+fn parse_span(text: &str) -> Result<std::time::Duration, String> {
+    crate::timefmt::parse_span(text)
+        .and_then(|d| d.try_into().ok())
+        .ok_or_else(|| format!("{text:?} is not a span like 30s, 15m, 2h or 7d"))
 }
 
 impl ServeConfig {
@@ -187,4 +238,78 @@ impl ServeConfig {
             .map(str::trim)
             .filter(|u| !u.is_empty())
     }
+}
+
+/// Default requests per second per client: 0, rate limiting off.
+pub const DEFAULT_RATE_LIMIT: u32 = 0;
+/// Default burst above the rate: 0, meaning as many as one second's worth.
+pub const DEFAULT_RATE_LIMIT_BURST: u32 = 0;
+/// Default seconds a client has to send a whole request body.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
+/// Default number of connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
+/// Default number of live streams open at once.
+pub const DEFAULT_MAX_STREAMS: usize = 1024;
+
+/// Who may call the API: optional bearer tokens with scopes (see `api::auth`). With no
+/// token configured anywhere the API is open, as the seed's was.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AccessConfig {
+    /// Tokens that may send logs for any service (`POST /logs`), comma-separated in the
+    /// variable. Clients send `Authorization: Bearer <token>` or `X-Estuary-Token: <token>`.
+    #[arg(
+        long = "ingest-token",
+        env = "ESTUARY_INGEST_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub ingest_tokens: Vec<crate::api::auth::Secret>,
+
+    /// Tokens that may read logs and open live streams, comma-separated in the variable.
+    #[arg(
+        long = "query-token",
+        env = "ESTUARY_QUERY_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub query_tokens: Vec<crate::api::auth::Secret>,
+
+    /// A file of tokens, one per line: `TOKEN SCOPES [SERVICE...]`, where SCOPES is
+    /// `ingest`, `query` or `ingest,query`, and the services (if any) are the only ones the
+    /// token may write. `#` starts a comment. Read once at start-up.
+    #[arg(long, env = "ESTUARY_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+
+    /// Require a query token for `GET /metrics` too (by default it is open, like
+    /// `/health`, for scrapers on a private network).
+    #[arg(long, env = "ESTUARY_METRICS_TOKEN_REQUIRED")]
+    pub metrics_token_required: bool,
+}
+
+/// Protection against clients that send too much, too slowly or too many at once.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProtectConfig {
+    /// Requests per second one client may make: per token when it sends a valid one, else
+    /// per IP address. Beyond it: 429 with `Retry-After`. Counts requests, not entries, so a
+    /// refused request costs nothing to read. 0 turns rate limiting off (the default).
+    #[arg(long, env = "ESTUARY_RATE_LIMIT", default_value_t = DEFAULT_RATE_LIMIT)]
+    pub rate_limit: u32,
+
+    /// Requests a client may make at once above its rate (a burst); 0 = one second's worth.
+    #[arg(long, env = "ESTUARY_RATE_LIMIT_BURST", default_value_t = DEFAULT_RATE_LIMIT_BURST)]
+    pub rate_limit_burst: u32,
+
+    /// Seconds a client has to send a whole request body once its headers are in; a body
+    /// trickling in slower (slowloris) is cut off with 408. 0 = no limit.
+    #[arg(long, env = "ESTUARY_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT_SECS)]
+    pub body_timeout_secs: u64,
+
+    /// TCP connections served at once; further connections wait in the listen backlog until
+    /// one closes. Keep it below the process's open-file limit (`ulimit -n`).
+    #[arg(long, env = "ESTUARY_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Live streams (SSE) open at once; more are refused with 503.
+    #[arg(long, env = "ESTUARY_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS)]
+    pub max_streams: usize,
 }

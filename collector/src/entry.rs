@@ -219,33 +219,62 @@ pub const MAX_DEPTH: usize = 128;
 fn append_minified(out: &mut Vec<u8>, json: &[u8]) -> Result<(), String> {
     let start = out.len();
     out.reserve(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
     let mut depth = 0usize;
-    for &byte in json {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+    let mut i = 0;
+    // Copies runs (a whole string, a whole number) rather than byte by byte.
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                let end = string_end(json, i);
+                out.extend_from_slice(&json[i..end]);
+                i = end;
             }
-        } else {
-            match byte {
-                b'"' => in_string = true,
-                b' ' | b'\n' | b'\r' | b'\t' => continue,
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' => depth = depth.saturating_sub(1),
-                _ => {}
+            b' ' | b'\n' | b'\r' | b'\t' => i += 1,
+            open @ (b'{' | b'[') => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    out.truncate(start);
+                    return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+                }
+                out.push(open);
+                i += 1;
             }
-            if depth > MAX_DEPTH {
-                out.truncate(start);
-                return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+            close @ (b'}' | b']') => {
+                depth = depth.saturating_sub(1);
+                out.push(close);
+                i += 1;
+            }
+            _ => {
+                let run = json[i..]
+                    .iter()
+                    .position(|b| is_structural(*b))
+                    .unwrap_or(json.len() - i);
+                out.extend_from_slice(&json[i..i + run]);
+                i += run;
             }
         }
-        out.push(byte);
     }
     Ok(())
+}
+
+/// The offset just past the string that starts with the quote at `open`.
+fn string_end(json: &[u8], open: usize) -> usize {
+    let mut i = open + 1;
+    while let Some(k) = memchr::memchr2(b'"', b'\\', &json[i..]) {
+        i += k;
+        if json[i] == b'"' {
+            return i + 1;
+        }
+        i = (i + 2).min(json.len());
+    }
+    json.len()
+}
+
+fn is_structural(byte: u8) -> bool {
+    matches!(
+        byte,
+        b'"' | b' ' | b'\n' | b'\r' | b'\t' | b'{' | b'[' | b'}' | b']'
+    )
 }
 
 /// Appends `,"timestamp":"<now>"` inside the object that `line` ends with.

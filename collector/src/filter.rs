@@ -1,9 +1,10 @@
-//! Line filters shared by live streams (and, later, queries): minimum severity and
-//! contained text, applied to stored lines without building a JSON tree.
+//! Which entries a query or a live stream keeps: minimum severity, contained text, time
+//! window, target and field equality — applied to stored lines. The cheap text test runs
+//! first on the raw bytes; a line is parsed only when a structural filter needs it.
 
-use std::fmt;
+use serde_json::Value;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use crate::timefmt::{parse_rfc3339, Nanos};
 
 /// A log severity, ordered from least to most severe.
 ///
@@ -50,30 +51,56 @@ impl Severity {
     }
 }
 
-/// Which lines to keep.
+/// Which lines to keep. The default keeps everything.
 ///
 /// # Examples
 ///
 /// ```
 /// use estuary_collector::filter::{LineFilter, Severity};
 ///
-/// let filter = LineFilter { min_level: Some(Severity::Warn), text: Some("disk".into()) };
-/// assert!(filter.matches(br#"{"level":"ERROR","message":"disk full"}"#));
-/// assert!(!filter.matches(br#"{"level":"INFO","message":"disk ok"}"#));
+/// let filter = LineFilter {
+///     min_level: Some(Severity::Warn),
+///     text: Some("disk".into()),
+///     fields: vec![(vec!["fields".into(), "cache".into()], "hit".into())],
+///     ..LineFilter::default()
+/// };
+/// assert!(filter.matches(br#"{"level":"ERROR","message":"disk full","fields":{"cache":"hit"}}"#));
+/// assert!(!filter.matches(br#"{"level":"INFO","message":"disk ok","fields":{"cache":"hit"}}"#));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct LineFilter {
-    /// Keep entries at least this severe. An entry without a recognisable `level` counts
-    /// as `info`.
+    /// Keep entries at least this severe (`level` or `severity` field). An entry without a
+    /// recognisable level counts as `info`.
     pub min_level: Option<Severity>,
     /// Keep lines containing this text (case-sensitive, on the stored JSON text).
     pub text: Option<String>,
+    /// Keep entries whose RFC 3339 `timestamp` is at or after this time.
+    pub since: Option<Nanos>,
+    /// Keep entries whose RFC 3339 `timestamp` is at or before this time.
+    pub until: Option<Nanos>,
+    /// Keep entries whose `target` equals this or starts with it followed by `::`.
+    pub target: Option<String>,
+    /// Keep entries where each dotted path holds this value (a string equal to it, or a
+    /// number/bool/null whose JSON text equals it).
+    pub fields: Vec<(Vec<String>, String)>,
 }
 
 impl LineFilter {
     /// Whether the filter keeps everything.
     pub fn is_empty(&self) -> bool {
-        self.min_level.is_none() && self.text.is_none()
+        self.text.is_none() && !self.needs_parsing()
+    }
+
+    /// Whether a time window is set.
+    pub fn has_time(&self) -> bool {
+        self.since.is_some() || self.until.is_some()
+    }
+
+    fn needs_parsing(&self) -> bool {
+        self.min_level.is_some()
+            || self.has_time()
+            || self.target.is_some()
+            || !self.fields.is_empty()
     }
 
     /// Whether `line` (one stored JSON object) passes.
@@ -83,47 +110,82 @@ impl LineFilter {
                 return false;
             }
         }
-        match self.min_level {
-            Some(min) => level_of(line).unwrap_or(Severity::Info) >= min,
-            None => true,
+        if !self.needs_parsing() {
+            return true;
         }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(entry) => self.matches_entry(&entry),
+            Err(_) => false,
+        }
+    }
+
+    fn matches_entry(&self, entry: &Value) -> bool {
+        if let Some(min) = self.min_level {
+            if level_in(entry).unwrap_or(Severity::Info) < min {
+                return false;
+            }
+        }
+        if self.has_time() {
+            let Some(ts) = entry
+                .get("timestamp")
+                .and_then(Value::as_str)
+                .and_then(parse_rfc3339)
+            else {
+                return false;
+            };
+            if self.since.is_some_and(|s| ts < s) || self.until.is_some_and(|u| ts > u) {
+                return false;
+            }
+        }
+        if let Some(target) = &self.target {
+            let Some(actual) = entry.get("target").and_then(Value::as_str) else {
+                return false;
+            };
+            let nested = actual
+                .strip_prefix(target.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"));
+            if !nested {
+                return false;
+            }
+        }
+        self.fields
+            .iter()
+            .all(|(path, expected)| field_equals(entry, path, expected))
     }
 }
 
-/// The `level` (or `severity`) field of a stored line, when it names a known severity.
-pub fn level_of(line: &[u8]) -> Option<Severity> {
-    serde_json::from_slice::<LevelField>(line)
-        .ok()?
-        .0
-        .as_deref()
+fn level_in(entry: &Value) -> Option<Severity> {
+    entry
+        .get("level")
+        .or_else(|| entry.get("severity"))
+        .and_then(Value::as_str)
         .and_then(Severity::parse)
 }
 
-/// Reads only the top-level `level`/`severity` string of an object.
-struct LevelField(Option<String>);
-
-impl<'de> de::Deserialize<'de> for LevelField {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct LevelVisitor;
-        impl<'de> Visitor<'de> for LevelVisitor {
-            type Value = LevelField;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LevelField, A::Error> {
-                let mut level = None;
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if level.is_none() && matches!(key.as_ref(), "level" | "severity") {
-                        level = map.next_value::<Option<String>>().ok().flatten();
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(LevelField(level))
-            }
+fn field_equals(entry: &Value, path: &[String], expected: &str) -> bool {
+    let mut value = entry;
+    for key in path {
+        match value.get(key) {
+            Some(inner) => value = inner,
+            None => return false,
         }
-        deserializer.deserialize_map(LevelVisitor)
     }
+    match value {
+        Value::String(s) => s == expected,
+        Value::Array(_) | Value::Object(_) => false,
+        other => other.to_string() == expected,
+    }
+}
+
+/// The top-level RFC 3339 `timestamp` of a stored line, in unix nanoseconds.
+pub fn timestamp_nanos(line: &[u8]) -> Option<Nanos> {
+    #[derive(serde::Deserialize)]
+    struct Stamp<'a> {
+        #[serde(borrow)]
+        timestamp: Option<std::borrow::Cow<'a, str>>,
+    }
+    let stamp: Stamp<'_> = serde_json::from_slice(line).ok()?;
+    parse_rfc3339(&stamp.timestamp?)
 }
 
 /// The top-level `timestamp` string of a stored line (empty when absent), for ordering
@@ -131,11 +193,11 @@ impl<'de> de::Deserialize<'de> for LevelField {
 pub fn timestamp_of(line: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Stamp {
-        timestamp: Option<serde_json::Value>,
+        timestamp: Option<Value>,
     }
     match serde_json::from_slice::<Stamp>(line) {
         Ok(Stamp {
-            timestamp: Some(serde_json::Value::String(s)),
+            timestamp: Some(Value::String(s)),
         }) => s,
         _ => String::new(),
     }

@@ -12,6 +12,7 @@
 //! - [`service`]: the validated service name that becomes a file name.
 //! - [`store`]: one writer task per service that group-commits entries to
 //!   `LOG_DIR/<service>.log` and acknowledges only after the write.
+//! - [`metrics`]: the collector's own Prometheus metrics (`GET /metrics`).
 //! - [`server`]: wires state, router and shutdown together; [`shutdown`] listens for signals.
 //!
 //! # Examples
@@ -37,7 +38,9 @@ pub mod entry;
 pub mod fanout;
 pub mod filter;
 pub mod live;
+pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod store;
+pub mod timefmt;

@@ -13,6 +13,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Serve(config)) => serve(config),
         Some(Command::Tail(args)) => tail(args),
+        Some(Command::Query(args)) => client_runtime()?
+            .block_on(estuary_collector::cli::query::run(args))
+            .map_err(Into::into),
         None => serve(cli.serve),
     }
 }
@@ -27,12 +30,16 @@ fn init_tracing() {
 }
 
 fn tail(args: estuary_collector::cli::tail::TailArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    client_runtime()?.block_on(estuary_collector::cli::tail::run(args))?;
+    Ok(())
+}
+
+/// The client subcommands need only one thread.
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the tokio runtime")?;
-    runtime.block_on(estuary_collector::cli::tail::run(args))?;
-    Ok(())
+        .context("starting the tokio runtime")
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {

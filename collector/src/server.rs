@@ -9,10 +9,15 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::api::auth::{AccessConfigError, AccessControl};
+use crate::api::connections::{ClientAddr, LimitedListener};
+use crate::api::protect::Protection;
 use crate::api::{self, AppState};
 use crate::config::ServeConfig;
 use crate::fanout::{self, FanoutQueue, FanoutStats};
 use crate::live::LiveHub;
+use crate::store::retention::{self, RetentionPolicy};
+use crate::store::rotate::RotationPolicy;
 use crate::store::{CommitListener, Store, StoreConfig, StoreError};
 
 /// How long shutdown waits for the fan-out queue to drain into Redis.
@@ -30,6 +35,9 @@ pub enum ServerError {
     /// Accepting or serving connections failed.
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The tokens file cannot be used.
+    #[error(transparent)]
+    Access(#[from] AccessConfigError),
 }
 
 /// The Redis side: counters, the publisher to await at shutdown, the cluster follower.
@@ -61,6 +69,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let access = Arc::new(AccessControl::from_config(&config.access)?);
     let live = LiveHub::new(config.live_buffer);
     let mut listeners: Vec<Arc<dyn CommitListener>> = vec![Arc::new(live.clone())];
     let fanout = match config.redis_url() {
@@ -68,12 +77,16 @@ pub async fn run(
         None => None,
     };
     let store = Store::open_with(store_config(&config), listeners)?;
+    let retention = start_retention(&config);
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
     log_start(&config, &listener);
+    log_protection(&config, &access);
+    let listener = LimitedListener::new(listener, config.protect.max_connections);
+    let protect = Arc::new(Protection::new(&config.protect));
     let state = AppState {
         store: store.clone(),
         config: Arc::new(config),
@@ -81,10 +94,17 @@ pub async fn run(
         live,
         fanout: fanout.as_ref().map(|f| f.stats.clone()),
         stopping,
+        protect,
+        access,
+        metrics: crate::metrics::install(),
     };
-    axum::serve(listener, api::router(state))
+    let app = api::router(state).into_make_service_with_connect_info::<ClientAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     store.close().await;
     drop(store);
     if let Some(fanout) = fanout {
@@ -106,7 +126,33 @@ fn store_config(config: &ServeConfig) -> StoreConfig {
         fsync: config.fsync,
         queue: config.writer_queue,
         max_commit_bytes: config.max_commit_bytes,
+        rotation: RotationPolicy {
+            max_bytes: config.rotate_bytes,
+            daily: config.rotate_daily,
+            compress: config.compress_segments,
+        },
     }
+}
+
+/// Starts the background retention pass when any retention setting is given.
+fn start_retention(config: &ServeConfig) -> Option<JoinHandle<()>> {
+    let policy = RetentionPolicy {
+        max_age: config.retain_age,
+        max_service_bytes: config.retain_service_bytes,
+        max_total_bytes: config.retain_bytes,
+    };
+    if policy.is_off() {
+        return None;
+    }
+    let interval = Duration::from_secs(config.retention_interval_secs.max(1));
+    let needed: Arc<retention::NeededFrom> =
+        Arc::new(|_service: &crate::service::ServiceName| None);
+    Some(tokio::spawn(retention::run(
+        config.log_dir.clone(),
+        policy,
+        interval,
+        needed,
+    )))
 }
 
 fn start_fanout(
@@ -148,4 +194,36 @@ fn log_start(config: &ServeConfig, listener: &TcpListener) {
     if config.redis_url().is_none() {
         tracing::info!("REDIS_URL is not set: real-time fan-out over Redis is off");
     }
+}
+
+/// Says how the API is protected (never showing a token), so an open API is not silent.
+fn log_protection(config: &ServeConfig, access: &AccessControl) {
+    if access.is_open() {
+        tracing::info!(
+            "no API tokens configured: anyone who can reach the collector may send and read \
+             logs; set --ingest-token/--query-token or --tokens-file to require tokens"
+        );
+    } else {
+        tracing::info!(
+            tokens = access.tokens(),
+            metrics_token_required = access.metrics_token_required(),
+            "API tokens required"
+        );
+    }
+    let protect = &config.protect;
+    if protect.rate_limit == 0 {
+        tracing::info!("rate limiting is off; set --rate-limit to enable it");
+    } else {
+        tracing::info!(
+            per_second = protect.rate_limit,
+            burst = protect.rate_limit_burst,
+            "rate limit per client (token, else IP address)"
+        );
+    }
+    tracing::info!(
+        max_connections = protect.max_connections,
+        max_streams = protect.max_streams,
+        body_timeout_secs = protect.body_timeout_secs,
+        "connection limits"
+    );
 }

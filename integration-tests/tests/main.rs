@@ -2,5 +2,6 @@
 //! `redis-server`. Built as one test binary (one link, shared helpers in `support`).
 
 mod collector;
+mod query;
 mod realtime;
 mod support;

@@ -54,6 +54,30 @@ pub enum ApiError {
     /// The route exists but not for this method (405).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// No token, or not a configured one (401, with `WWW-Authenticate: Bearer`).
+    #[error("a valid token is required: send `Authorization: Bearer <token>` or `X-Estuary-Token: <token>`")]
+    Unauthorized,
+    /// The token is valid but may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The client is over its rate limit (429, with `Retry-After`).
+    #[error("rate limit exceeded; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until a request would be admitted.
+        retry_after_secs: u64,
+    },
+    /// The body did not arrive in time (408); nothing was written.
+    #[error("the request body was not received within {seconds} s")]
+    RequestTimeout {
+        /// The deadline in seconds.
+        seconds: u64,
+    },
+    /// Every live-stream slot is taken (503).
+    #[error("too many live streams are open (limit {limit}); retry later")]
+    TooManyStreams {
+        /// The configured cap.
+        limit: usize,
+    },
 }
 
 impl ApiError {
@@ -74,6 +98,35 @@ impl ApiError {
             ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyStreams { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A short label for the metrics of refused requests.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::Entry(EntryError::TooLarge { .. }) => "entry_too_large",
+            ApiError::Entry(_) => "invalid_entry",
+            ApiError::ServiceName(_) => "invalid_service",
+            ApiError::Parameter { .. } => "invalid_parameter",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::UnsupportedContentType(_) | ApiError::UnsupportedEncoding(_) => {
+                "unsupported_media_type"
+            }
+            ApiError::StorageFull => "storage_full",
+            ApiError::StorageUnavailable => "storage_unavailable",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RequestTimeout { .. } => "timeout",
+            ApiError::TooManyStreams { .. } => "too_many_streams",
         }
     }
 }
@@ -97,9 +150,34 @@ impl IntoResponse for ApiError {
                 }
             }
             ApiError::Parameter { name, .. } => body["parameter"] = (*name).into(),
+            ApiError::RateLimited { retry_after_secs } => {
+                body["retry_after"] = (*retry_after_secs).into()
+            }
             _ => {}
         }
-        (self.status(), Json(body)).into_response()
+        let status = self.status();
+        crate::metrics::record_rejected(self.reason(), status);
+        let mut response = (status, Json(body)).into_response();
+        add_headers(&self, response.headers_mut());
+        response
+    }
+}
+
+/// `WWW-Authenticate` on 401, `Retry-After` on 429, `Connection: close` on 408.
+fn add_headers(error: &ApiError, headers: &mut axum::http::HeaderMap) {
+    use axum::http::{header, HeaderValue};
+    match error {
+        ApiError::Unauthorized => {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        ApiError::RateLimited { retry_after_secs } => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        // The rest of a timed-out body may still be on its way: the connection cannot be reused.
+        ApiError::RequestTimeout { .. } => {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        _ => {}
     }
 }
 

@@ -18,8 +18,10 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::auth::Grant;
 use super::{ApiError, AppState};
 use crate::entry::{parse_body, BodyFormat, ParsedBody};
+use crate::metrics::Tally;
 
 /// Bodies larger than this are parsed on the blocking pool, so one big batch never holds
 /// up the async workers.
@@ -32,13 +34,17 @@ pub fn router() -> Router<AppState> {
 
 async fn ingest(
     State(state): State<AppState>,
+    grant: Grant,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let format = body_format(&headers)?;
     let gzipped = is_gzipped(&headers)?;
     let limit = state.config.max_body_bytes;
-    let raw = read_limited(&headers, body, limit).await?;
+    let raw = state
+        .protect
+        .read_body(read_limited(&headers, body, limit))
+        .await?;
     let max_entry = state.config.max_entry_bytes;
     let inline = !gzipped && raw.len() <= INLINE_PARSE_BYTES;
     let parse = move || -> Result<ParsedBody, ApiError> {
@@ -58,7 +64,11 @@ async fn ingest(
     };
     let single = parsed.single;
     let accepted = parsed.entries();
+    // Service limits are checked on what the entries say, before anything is stored.
+    grant.check_batches(&parsed.batches)?;
+    let tally = Tally::of(&parsed.batches);
     state.store.append_all(parsed.batches).await?;
+    tally.record();
     let body = if single {
         json!({ "status": "logged" })
     } else {

@@ -1,19 +1,29 @@
 //! The HTTP surface. Each module exposes `router()`; [`router`] merges them and adds the
 //! cross-cutting layers (CORS, request tracing, JSON fallbacks).
 
+pub mod auth;
+pub mod connections;
 pub mod error;
 pub mod health;
 pub mod ingest;
+pub mod metrics;
+pub mod protect;
 pub mod query;
+pub mod query_params;
+pub mod services;
 pub mod stream;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::middleware::from_fn_with_state;
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{
+    DefaultMakeSpan, DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer,
+};
+use tracing::Level;
 
 use crate::config::ServeConfig;
 use crate::fanout::FanoutStats;
@@ -36,6 +46,12 @@ pub struct AppState {
     pub fanout: Option<Arc<FanoutStats>>,
     /// Turns true when shutdown begins, so long-lived streams end and let it finish.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The tokens and what each may do.
+    pub access: Arc<auth::AccessControl>,
+    /// Rate limits, the body deadline and the stream cap.
+    pub protect: Arc<protect::Protection>,
+    /// Renders the recorded metrics for `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 /// The whole API: health, ingestion and queries, with CORS and tracing.
@@ -54,30 +70,61 @@ pub struct AppState {
 ///     fsync: FsyncPolicy::Never,
 ///     queue: 64,
 ///     max_commit_bytes: 1 << 20,
+///     rotation: estuary_collector::store::rotate::RotationPolicy { max_bytes: 0, daily: false, compress: false },
 /// })
 /// .unwrap();
 /// let state = api::AppState {
 ///     store,
-///     config: Arc::new(config),
+///     config: Arc::new(config.clone()),
 ///     started: Instant::now(),
 ///     live: estuary_collector::live::LiveHub::new(16),
 ///     fanout: None,
 ///     stopping: tokio::sync::watch::channel(false).1,
+///     access: Arc::new(api::auth::AccessControl::default()),
+///     protect: Arc::new(api::protect::Protection::new(&config.protect)),
+///     metrics: estuary_collector::metrics::install(),
 /// };
 /// let app: axum::Router = api::router(state);
 /// ```
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.config.cors_origins);
-    Router::new()
-        .merge(health::router())
-        .merge(ingest::router())
+    // Every route but `/health` sits behind a gate (token scope, rate limit): new read
+    // routes go in `read`.
+    let read = Router::new()
         .merge(query::router())
         .merge(stream::router())
+        .route_layer(from_fn_with_state(state.clone(), auth::require_query));
+    Router::new()
+        .merge(health::router())
+        .merge(
+            metrics::router().route_layer(from_fn_with_state(state.clone(), auth::require_metrics)),
+        )
+        .merge(
+            ingest::router().route_layer(from_fn_with_state(state.clone(), auth::require_ingest)),
+        )
+        .merge(read)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        .layer(trace_layer())
         .with_state(state)
+}
+
+/// The collector's own HTTP traffic, all at DEBUG so `RUST_LOG=info` stays quiet (errors
+/// worth an operator's eye are logged where they happen). Headers are never recorded: they
+/// carry tokens.
+fn trace_layer(
+) -> TraceLayer<tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>>
+{
+    TraceLayer::new_for_http()
+        .make_span_with(
+            DefaultMakeSpan::new()
+                .level(Level::DEBUG)
+                .include_headers(false),
+        )
+        .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+        .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+        .on_failure(DefaultOnFailure::new().level(Level::DEBUG))
 }
 
 /// Any origin when `origins` is empty (the seed's behaviour), else exactly those listed.
@@ -98,5 +145,6 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             header::CONTENT_ENCODING,
             header::AUTHORIZATION,
+            HeaderName::from_static(auth::TOKEN_HEADER),
         ])
 }

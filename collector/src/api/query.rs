@@ -1,5 +1,8 @@
-//! `GET /logs/{service}?limit=N`: the last N entries, oldest first, in the seed's shape
-//! `{"service","count","logs"}`. Stored lines are passed through as bytes.
+//! Queries: `GET /logs/{service}` (the seed's `{"service","count","logs"}` plus filters,
+//! order and cursors), `GET /logs?service=a,b` (several services merged by timestamp), and
+//! `GET /services`. Stored lines are passed through as bytes.
+
+use std::collections::BTreeMap;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -7,88 +10,235 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
+use serde_json::json;
 
+use super::query_params::{self, decode_position, encode_position, Order, Position, QuerySpec};
 use super::{ApiError, AppState};
+use crate::filter::timestamp_of;
 use crate::service::ServiceName;
-use crate::store::tail;
+use crate::store::scan::{Hit, ScanOutcome, ScanRequest};
+use crate::store::Store;
 
-/// Entries returned when `limit` is not given (the seed's default).
-pub const DEFAULT_LIMIT: usize = 100;
-/// The most entries one query returns.
-pub const MAX_LIMIT: usize = 10_000;
+pub use super::query_params::{DEFAULT_LIMIT, MAX_LIMIT};
 
-/// `GET /logs/{service}`.
+/// `GET /logs/{service}`, `GET /logs` and `GET /services`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/logs/{service}", get(query))
+    Router::new()
+        .route("/logs/{service}", get(query_service))
+        .route("/logs", get(query_merged))
+        .route("/services", get(super::services::list))
 }
 
-/// Query parameters, kept as text so that bad values get our own 400 message.
-#[derive(Debug, Deserialize)]
-struct QueryParams {
-    limit: Option<String>,
+type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+fn parse_spec(pairs: Pairs) -> Result<QuerySpec, ApiError> {
+    let Query(pairs) = pairs.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    query_params::parse(&pairs)
 }
 
-async fn query(
+async fn query_service(
     State(state): State<AppState>,
     service: Result<Path<String>, PathRejection>,
-    params: Result<Query<QueryParams>, QueryRejection>,
+    pairs: Pairs,
 ) -> Result<Response, ApiError> {
     let Path(service) = service.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let service = ServiceName::parse(&service)?;
-    let limit = parse_limit(params.limit.as_deref())?;
-    let path = state.store.path_of(&service);
-    let lines = tokio::task::spawn_blocking(move || tail::last_lines(&path, limit))
-        .await
-        .map_err(|_| ApiError::StorageUnavailable)?
-        .map_err(|err| {
-            tracing::error!(%service, %err, "query failed");
-            ApiError::StorageUnavailable
-        })?;
-    let body = render(&service, &lines);
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response())
+    let spec = parse_spec(pairs)?;
+    let mut request = spec.request.clone();
+    request.cursor = match spec
+        .cursor
+        .as_deref()
+        .map(|c| decode_position(request.direction, c))
+        .transpose()?
+    {
+        None | Some(Position::Start) => None,
+        Some(Position::At(offset)) => Some(offset),
+        Some(Position::Done) => {
+            return Err(ApiError::Parameter {
+                name: "cursor",
+                reason: "this query has no more pages".into(),
+            })
+        }
+    };
+    let outcome = run_scan(&state.store, service.clone(), request).await?;
+    let next = outcome
+        .next_cursor
+        .map(|c| encode_position(spec.request.direction, Position::At(c)));
+    let lines: Vec<&[u8]> = outcome.hits.iter().map(|h| h.line.as_slice()).collect();
+    let head = format!("{{\"service\":\"{service}\",");
+    Ok(render(&head, ordered(lines, spec.order), next, &outcome))
 }
 
-fn parse_limit(raw: Option<&str>) -> Result<usize, ApiError> {
-    let Some(raw) = raw else {
-        return Ok(DEFAULT_LIMIT);
+async fn query_merged(State(state): State<AppState>, pairs: Pairs) -> Result<Response, ApiError> {
+    let spec = parse_spec(pairs)?;
+    let services = match spec.services.as_deref() {
+        Some(list) => list
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(ServiceName::parse)
+            .collect::<Result<Vec<_>, _>>()?,
+        None => super::services::names(&state.store).await?,
     };
-    let reason = || format!("must be an integer from 1 to {MAX_LIMIT}");
-    match raw.trim().parse::<usize>() {
-        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(ApiError::Parameter {
-            name: "limit",
-            reason: reason(),
-        }),
+    let positions = merged_positions(&spec, &services)?;
+    let mut per_service = Vec::new();
+    let mut cost = ScanOutcome::default();
+    for (service, position) in services.iter().zip(&positions) {
+        let mut request = spec.request.clone();
+        request.cursor = match position {
+            Position::Done => continue,
+            Position::Start => None,
+            Position::At(offset) => Some(*offset),
+        };
+        let outcome = run_scan(&state.store, service.clone(), request).await?;
+        cost.scanned_bytes += outcome.scanned_bytes;
+        cost.files_scanned += outcome.files_scanned;
+        cost.segments_skipped += outcome.segments_skipped;
+        per_service.push((service.clone(), *position, outcome));
+    }
+    let (taken, next) = merge(per_service, &spec);
+    let lines: Vec<&[u8]> = taken.iter().map(|(_, h)| h.line.as_slice()).collect();
+    let names: Vec<&str> = services.iter().map(ServiceName::as_str).collect();
+    let head = format!("{{\"services\":{},", json!(names));
+    Ok(render(&head, ordered(lines, spec.order), next, &cost))
+}
+
+/// Each service's starting position, from a merged cursor `svc:pos,svc:pos`.
+fn merged_positions(spec: &QuerySpec, services: &[ServiceName]) -> Result<Vec<Position>, ApiError> {
+    let mut given = BTreeMap::new();
+    for part in spec
+        .cursor
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.is_empty())
+    {
+        let (name, pos) = part.split_once(':').ok_or(ApiError::Parameter {
+            name: "cursor",
+            reason: "is not a cursor from a previous page of this query".into(),
+        })?;
+        given.insert(
+            name.to_owned(),
+            decode_position(spec.request.direction, pos)?,
+        );
+    }
+    Ok(services
+        .iter()
+        .map(|s| given.get(s.as_str()).copied().unwrap_or(Position::Start))
+        .collect())
+}
+
+/// Merges per-service pages by timestamp, keeps `limit`, and computes the next cursor.
+fn merge(
+    per_service: Vec<(ServiceName, Position, ScanOutcome)>,
+    spec: &QuerySpec,
+) -> (Vec<(ServiceName, Hit)>, Option<String>) {
+    let backward = spec.order != Order::Asc;
+    let mut all: Vec<(String, usize, ServiceName, Hit)> = Vec::new();
+    for (k, (service, _, outcome)) in per_service.iter().enumerate() {
+        for hit in &outcome.hits {
+            all.push((timestamp_of(&hit.line), k, service.clone(), hit.clone()));
+        }
+    }
+    all.sort_by(|a, b| {
+        if backward {
+            b.0.cmp(&a.0)
+        } else {
+            a.0.cmp(&b.0)
+        }
+    });
+    all.truncate(spec.request.limit);
+    let mut parts = Vec::new();
+    let mut more = false;
+    for (k, (service, start, outcome)) in per_service.iter().enumerate() {
+        let taken: Vec<&Hit> = all.iter().filter(|e| e.1 == k).map(|e| &e.3).collect();
+        let position = next_position(*start, outcome, &taken, backward);
+        more |= position != Position::Done;
+        parts.push(format!(
+            "{service}:{}",
+            encode_position(spec.request.direction, position)
+        ));
+    }
+    let next = more.then(|| parts.join(","));
+    (all.into_iter().map(|(_, _, s, h)| (s, h)).collect(), next)
+}
+
+fn next_position(
+    start: Position,
+    outcome: &ScanOutcome,
+    taken: &[&Hit],
+    backward: bool,
+) -> Position {
+    if taken.len() == outcome.hits.len() {
+        return outcome.next_cursor.map_or(Position::Done, Position::At);
+    }
+    match (taken.last(), backward) {
+        (Some(last), true) => Position::At(last.offset),
+        // Forward: the next page starts at the first hit not taken.
+        (_, false) => Position::At(outcome.hits[taken.len()].offset),
+        (None, true) => start,
     }
 }
 
-/// Writes `{"service":…,"count":N,"logs":[…]}` with each stored line spliced in as is.
-/// A line that is not valid JSON (a hand-edited file) is skipped, so the answer always is.
-fn render(service: &ServiceName, lines: &[Vec<u8>]) -> Vec<u8> {
-    let valid: Vec<&Vec<u8>> = lines
-        .iter()
-        .filter(|line| serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok())
+async fn run_scan(
+    store: &Store,
+    service: ServiceName,
+    request: ScanRequest,
+) -> Result<ScanOutcome, ApiError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        store.scan(&service, &request).map_err(|err| (service, err))
+    })
+    .await
+    .map_err(|_| ApiError::StorageUnavailable)?
+    .map_err(|(service, err)| {
+        tracing::error!(%service, %err, "query failed");
+        ApiError::StorageUnavailable
+    })
+}
+
+/// Scans return newest first for backward orders; the seed's form lists oldest first.
+fn ordered(mut lines: Vec<&[u8]>, order: Order) -> Vec<&[u8]> {
+    if order == Order::Tail {
+        lines.reverse();
+    }
+    lines
+}
+
+/// Writes `<head>"count":N,"logs":[…],"next_cursor":…,"scanned_bytes":…}` with each stored
+/// line spliced in as is. A line that is not valid JSON (a hand-edited file) is skipped, so
+/// the answer always is.
+fn render(
+    head: &str,
+    lines: Vec<&[u8]>,
+    next_cursor: Option<String>,
+    cost: &ScanOutcome,
+) -> Response {
+    let valid: Vec<&[u8]> = lines
+        .into_iter()
+        .filter(|l| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok())
         .collect();
-    let mut out = Vec::with_capacity(64 + valid.iter().map(|l| l.len() + 1).sum::<usize>());
-    out.extend_from_slice(b"{\"service\":\"");
-    // Service names are [A-Za-z0-9._-]: nothing to escape.
-    out.extend_from_slice(service.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"count\":");
-    out.extend_from_slice(valid.len().to_string().as_bytes());
-    out.extend_from_slice(b",\"logs\":[");
+    let mut out = Vec::with_capacity(256 + valid.iter().map(|l| l.len() + 1).sum::<usize>());
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(format!("\"count\":{},\"logs\":[", valid.len()).as_bytes());
     for (i, line) in valid.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(line);
     }
-    out.extend_from_slice(b"]}");
-    out
+    out.extend_from_slice(b"]");
+    if let Some(cursor) = next_cursor {
+        out.extend_from_slice(format!(",\"next_cursor\":{}", json!(cursor)).as_bytes());
+    }
+    let stats = format!(
+        ",\"scanned_bytes\":{},\"files_scanned\":{},\"segments_skipped\":{}}}",
+        cost.scanned_bytes, cost.files_scanned, cost.segments_skipped
+    );
+    out.extend_from_slice(stats.as_bytes());
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response()
 }

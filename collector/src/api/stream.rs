@@ -23,7 +23,7 @@ use super::{ApiError, AppState};
 use crate::filter::{LineFilter, Severity};
 use crate::live::{LiveBatch, Origin};
 use crate::service::ServiceName;
-use crate::store::tail;
+use crate::store::{segments, tail};
 
 /// The most entries `tail=N` replays.
 pub const MAX_TAIL: usize = 10_000;
@@ -74,6 +74,8 @@ async fn open_stream(
 ) -> Result<EventStream, ApiError> {
     let filter = parse_filter(&params)?;
     let tail_n = parse_tail(params.tail.as_deref())?;
+    // Past the cap, refuse before doing any work; the slot is held until the stream ends.
+    let slot = state.protect.open_stream()?;
     // Subscribe before reading the replay, so nothing falls between the two.
     let receiver = state.live.subscribe();
     let dir = state.store.dir().to_path_buf();
@@ -107,7 +109,7 @@ async fn open_stream(
         .take_until(stopped);
     let keep_alive =
         KeepAlive::new().interval(Duration::from_secs(state.config.sse_heartbeat_secs.max(1)));
-    Ok(Sse::new(events.boxed()).keep_alive(keep_alive))
+    Ok(Sse::new(slot.hold(events).boxed()).keep_alive(keep_alive))
 }
 
 fn parse_filter(params: &StreamParams) -> Result<LineFilter, ApiError> {
@@ -119,7 +121,11 @@ fn parse_filter(params: &StreamParams) -> Result<LineFilter, ApiError> {
         })?),
     };
     let text = params.q.clone().filter(|q| !q.is_empty());
-    Ok(LineFilter { min_level, text })
+    Ok(LineFilter {
+        min_level,
+        text,
+        ..LineFilter::default()
+    })
 }
 
 fn parse_tail(raw: Option<&str>) -> Result<usize, ApiError> {
@@ -151,8 +157,10 @@ fn replay(
     let mut covered = HashMap::new();
     let mut lines = Vec::new();
     for service in services {
+        // Offsets in commits are virtual (segments before the active file count too).
+        let base = segments::active_base(dir, &service)?;
         let (mut tail, end) = tail::last_lines_with_end(&dir.join(service.file_name()), n)?;
-        covered.insert(service, end);
+        covered.insert(service, base + end);
         lines.append(&mut tail);
     }
     if service.is_none() {

@@ -1,5 +1,6 @@
 //! Client subcommands that talk to a running collector over HTTP.
 
+pub mod query;
 pub mod render;
 pub mod tail;
 

@@ -15,6 +15,10 @@ const REPAIR_CHUNK: u64 = 64 * 1024;
 pub struct LogFile {
     file: File,
     len: u64,
+    /// Where this file starts in the service's virtual stream (see [`super::segments`]).
+    base: u64,
+    /// The UTC day (days since the epoch) the file's entries belong to, for daily rotation.
+    day: i64,
 }
 
 impl LogFile {
@@ -32,18 +36,37 @@ impl LogFile {
     /// let dir = tempfile::tempdir().unwrap();
     /// let path = dir.path().join("api.log");
     /// std::fs::write(&path, b"{\"a\":1}\n{\"torn").unwrap();
-    /// let mut log = LogFile::open(&path).unwrap();
+    /// let mut log = LogFile::open(&path, 0).unwrap();
     /// log.commit(b"{\"b\":2}\n", FsyncPolicy::Never).unwrap();
     /// assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
     /// ```
-    pub fn open(path: &Path) -> io::Result<Self> {
+    pub fn open(path: &Path, base: u64) -> io::Result<Self> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .read(true)
             .open(path)?;
         let len = repair_torn_tail(&file, path)?;
-        Ok(LogFile { file, len })
+        let day = match len {
+            0 => today(),
+            _ => file.metadata()?.modified().map_or_else(|_| today(), day_of),
+        };
+        Ok(LogFile {
+            file,
+            len,
+            base,
+            day,
+        })
+    }
+
+    /// Where this file starts in the service's virtual stream.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Whether the file holds entries from an earlier UTC day than today.
+    pub fn is_from_before_today(&self) -> bool {
+        self.len > 0 && self.day < today()
     }
 
     /// The file's length: everything committed so far.
@@ -133,4 +156,15 @@ fn last_line_end(file: &File, len: u64) -> io::Result<u64> {
         end = start;
     }
     Ok(0)
+}
+
+fn today() -> i64 {
+    day_of(std::time::SystemTime::now())
+}
+
+fn day_of(time: std::time::SystemTime) -> i64 {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (secs / 86_400) as i64
 }

@@ -7,6 +7,10 @@
 //! tail repair, commit with rollback); [`tail`] reads the last lines for queries.
 
 pub mod file;
+pub mod retention;
+pub mod rotate;
+pub mod scan;
+pub mod segments;
 pub mod tail;
 mod writer;
 
@@ -65,6 +69,8 @@ pub struct StoreConfig {
     pub queue: usize,
     /// Most bytes one group commit writes.
     pub max_commit_bytes: usize,
+    /// When the active file becomes a segment.
+    pub rotation: rotate::RotationPolicy,
 }
 
 /// Why an append failed; the bytes were not kept (a partial write is rolled back).
@@ -120,6 +126,7 @@ pub enum StoreError {
 ///     fsync: FsyncPolicy::Never,
 ///     queue: 64,
 ///     max_commit_bytes: 1 << 20,
+///     rotation: estuary_collector::store::rotate::RotationPolicy { max_bytes: 0, daily: false, compress: false },
 /// })?;
 /// let parsed = parse_body(br#"{"service":"api","m":1}"#, BodyFormat::Json, 1024, "now")?;
 /// store.append_all(parsed.batches).await?;
@@ -142,6 +149,8 @@ struct Inner {
     writers: Mutex<HashMap<ServiceName, mpsc::Sender<Append>>>,
     /// The writer tasks, awaited on close so every queued append is written first.
     tasks: Mutex<JoinSet<()>>,
+    /// Rotation takes it exclusively; scans share it while opening files.
+    rotation_lock: Arc<std::sync::RwLock<()>>,
 }
 
 impl Store {
@@ -169,12 +178,14 @@ impl Store {
         };
         std::fs::create_dir_all(&config.dir).map_err(dir_error)?;
         file::repair_dir(&config.dir).map_err(dir_error)?;
+        rotate::finish_pending(&config.dir, config.rotation.compress).map_err(dir_error)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 config,
                 listeners: listeners.into(),
                 writers: Mutex::default(),
                 tasks: Mutex::new(JoinSet::new()),
+                rotation_lock: Arc::default(),
             }),
         })
     }
@@ -187,6 +198,24 @@ impl Store {
     /// The active file of `service`.
     pub fn path_of(&self, service: &ServiceName) -> PathBuf {
         self.inner.config.dir.join(service.file_name())
+    }
+
+    /// Runs a query over `service`'s segments and active file.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error reading the files.
+    pub fn scan(
+        &self,
+        service: &ServiceName,
+        request: &scan::ScanRequest,
+    ) -> io::Result<scan::ScanOutcome> {
+        scan::scan(
+            &self.inner.config.dir,
+            service,
+            &self.inner.rotation_lock,
+            request,
+        )
     }
 
     /// The number of services with a running writer.
@@ -240,6 +269,7 @@ impl Store {
             self.path_of(service),
             &self.inner.config,
             self.inner.listeners.clone(),
+            self.inner.rotation_lock.clone(),
             receiver,
         );
         self.inner

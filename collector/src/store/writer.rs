@@ -1,12 +1,13 @@
 //! The per-service writer: an actor that owns the service's file and group-commits.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::file::LogFile;
-use super::{AppendError, CommitListener, Committed, FsyncPolicy, StoreConfig};
+use super::rotate::{self, RotationPolicy};
+use super::{segments, AppendError, CommitListener, Committed, FsyncPolicy, StoreConfig};
 use crate::service::ServiceName;
 
 /// One request's lines for this service, and where to send the outcome.
@@ -23,6 +24,10 @@ pub(super) struct Append {
 pub(super) struct Writer {
     service: ServiceName,
     path: PathBuf,
+    log_dir: PathBuf,
+    rotation: RotationPolicy,
+    /// Held exclusively while the active file is renamed, so scans never see it half-moved.
+    rotation_lock: Arc<RwLock<()>>,
     fsync: FsyncPolicy,
     max_commit_bytes: usize,
     listeners: Arc<[Arc<dyn CommitListener>]>,
@@ -37,11 +42,15 @@ impl Writer {
         path: PathBuf,
         config: &StoreConfig,
         listeners: Arc<[Arc<dyn CommitListener>]>,
+        rotation_lock: Arc<RwLock<()>>,
         receiver: mpsc::Receiver<Append>,
     ) -> Self {
         Writer {
             service,
             path,
+            log_dir: config.dir.clone(),
+            rotation: config.rotation,
+            rotation_lock,
             fsync: config.fsync,
             max_commit_bytes: config.max_commit_bytes,
             listeners,
@@ -86,25 +95,29 @@ impl Writer {
         }
     }
 
-    /// Writes one group on the blocking pool so slow disks never stall the async workers.
-    /// Returns the bytes written and the file's length after them.
+    /// Writes one group on the blocking pool so slow disks never stall the async workers,
+    /// rotating the active file when the policy says so. Returns the bytes written and the
+    /// virtual offset after them.
     async fn commit(&mut self, buffer: Vec<u8>) -> std::io::Result<(Vec<u8>, u64)> {
+        let _timer = crate::metrics::CommitTimer::start();
         let file = self.file.take();
-        let path = self.path.clone();
-        let fsync = self.fsync;
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut file = match file {
-                Some(file) => file,
-                None => LogFile::open(&path)?,
-            };
-            file.commit(&buffer, fsync).map(|()| (file, buffer))
-        })
-        .await;
+        let job = CommitJob {
+            path: self.path.clone(),
+            log_dir: self.log_dir.clone(),
+            service: self.service.clone(),
+            rotation: self.rotation,
+            lock: self.rotation_lock.clone(),
+            fsync: self.fsync,
+        };
+        let joined = tokio::task::spawn_blocking(move || job.run(file, buffer)).await;
         match joined {
-            Ok(Ok((file, buffer))) => {
-                let end = file.len();
-                self.file = Some(file);
-                Ok((buffer, end))
+            Ok(Ok(done)) => {
+                let end = done.file.as_ref().map_or(0, |f| f.base() + f.len());
+                self.file = done.file;
+                if let Some(pending) = done.rotated {
+                    spawn_finish(pending, self.rotation.compress);
+                }
+                Ok((done.buffer, end))
             }
             Ok(Err(err)) => {
                 tracing::error!(path = %self.path.display(), %err, "write failed; entries refused");
@@ -144,4 +157,82 @@ fn take_lines(group: &mut [Append]) -> Vec<u8> {
         buffer.extend_from_slice(&append.lines);
     }
     buffer
+}
+
+/// Everything one commit needs on the blocking pool.
+struct CommitJob {
+    path: PathBuf,
+    log_dir: PathBuf,
+    service: ServiceName,
+    rotation: RotationPolicy,
+    lock: Arc<RwLock<()>>,
+    fsync: FsyncPolicy,
+}
+
+/// What a commit leaves behind.
+struct CommitDone {
+    /// The active file (`None` after a failed rotation: reopened on the next commit).
+    file: Option<LogFile>,
+    buffer: Vec<u8>,
+    /// A segment just closed, to finish in the background.
+    rotated: Option<PathBuf>,
+}
+
+impl CommitJob {
+    fn run(self, file: Option<LogFile>, buffer: Vec<u8>) -> std::io::Result<CommitDone> {
+        let mut file = match file {
+            Some(file) => file,
+            None => LogFile::open(
+                &self.path,
+                segments::active_base(&self.log_dir, &self.service)?,
+            )?,
+        };
+        let mut rotated = None;
+        if self.rotation.daily && file.is_from_before_today() {
+            let (fresh, pending) = self.rotate(file)?;
+            file = fresh;
+            rotated = Some(pending);
+        }
+        file.commit(&buffer, self.fsync)?;
+        if rotated.is_none() && self.rotation.is_due(&file) {
+            // The entries are written: a failed rotation must not fail them.
+            return Ok(match self.rotate(file) {
+                Ok((fresh, pending)) => CommitDone {
+                    file: Some(fresh),
+                    buffer,
+                    rotated: Some(pending),
+                },
+                Err(err) => {
+                    tracing::error!(service = %self.service, %err, "rotation failed; will retry");
+                    CommitDone {
+                        file: None,
+                        buffer,
+                        rotated: None,
+                    }
+                }
+            });
+        }
+        Ok(CommitDone {
+            file: Some(file),
+            buffer,
+            rotated,
+        })
+    }
+
+    fn rotate(&self, file: LogFile) -> std::io::Result<(LogFile, PathBuf)> {
+        let _exclusive = self
+            .lock
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rotate::rotate(file, &self.path, &self.log_dir, &self.service)
+    }
+}
+
+/// Names a closed segment by its time range and compresses it, off the writer's path.
+fn spawn_finish(pending: PathBuf, compress: bool) {
+    tokio::task::spawn_blocking(move || {
+        if let Err(err) = rotate::finish(&pending, compress) {
+            tracing::error!(segment = %pending.display(), %err, "finishing a segment failed; it stays readable as is");
+        }
+    });
 }

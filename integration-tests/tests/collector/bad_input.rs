@@ -6,28 +6,58 @@ use serde_json::{json, Value};
 use crate::support::{http, Collector};
 
 /// Posts `body`, asserts the status and a JSON `error`, and that nothing reached the disk.
-fn refused(collector: &Collector, content_type: &str, encoding: Option<&str>, body: Vec<u8>, status: u16) -> Value {
+fn refused(
+    collector: &Collector,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+    status: u16,
+) -> Value {
     let (got, answer) = collector.post_raw(content_type, encoding, body);
     assert_eq!(got, status, "{answer}");
-    assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{answer}");
-    assert_eq!(collector.files(), Vec::<String>::new(), "something was written");
+    assert!(
+        answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{answer}"
+    );
+    assert_eq!(
+        collector.files(),
+        Vec::<String>::new(),
+        "something was written"
+    );
     answer
 }
 
 #[test]
 fn malformed_json_and_invalid_utf8_get_400() {
     let collector = Collector::start();
-    for body in [&b"{\"service\":"[..], b"not json", b"[{\"a\":1},]", b"", b"{\"m\":\"\xff\xfe\"}"] {
+    for body in [
+        &b"{\"service\":"[..],
+        b"not json",
+        b"[{\"a\":1},]",
+        b"",
+        b"{\"m\":\"\xff\xfe\"}",
+    ] {
         refused(&collector, "application/json", None, body.to_vec(), 400);
     }
-    refused(&collector, "application/x-ndjson", None, b"{\"a\":1}\n{oops}\n".to_vec(), 400);
+    refused(
+        &collector,
+        "application/x-ndjson",
+        None,
+        b"{\"a\":1}\n{oops}\n".to_vec(),
+        400,
+    );
     assert_eq!(collector.get("/health").0, 200);
 }
 
 #[test]
 fn non_object_entries_get_400_naming_the_index() {
     let collector = Collector::start();
-    for (body, index) in [("[{\"a\":1},{\"b\":2},\"str\"]", 2), ("42", 0), ("[[1]]", 0), ("null", 0)] {
+    for (body, index) in [
+        ("[{\"a\":1},{\"b\":2},\"str\"]", 2),
+        ("42", 0),
+        ("[[1]]", 0),
+        ("null", 0),
+    ] {
         let answer = refused(&collector, "application/json", None, body.into(), 400);
         assert_eq!(answer["index"], index, "{body}: {answer}");
     }
@@ -37,14 +67,35 @@ fn non_object_entries_get_400_naming_the_index() {
 fn bad_service_names_are_refused_and_nothing_escapes_log_dir() {
     let collector = Collector::start();
     let long = "x".repeat(129);
-    let names = ["../x", "a/b", "..", ".hidden", "", "a\u{0}b", "../../etc/passwd", &long];
+    let names = [
+        "../x",
+        "a/b",
+        "..",
+        ".hidden",
+        "",
+        "a\u{0}b",
+        "../../etc/passwd",
+        &long,
+    ];
     for name in names {
         let body = json!([{"service": "fine", "m": 1}, {"service": name, "m": 2}]);
-        let answer = refused(&collector, "application/json", None, body.to_string().into(), 400);
+        let answer = refused(
+            &collector,
+            "application/json",
+            None,
+            body.to_string().into(),
+            400,
+        );
         assert_eq!(answer["index"], 1, "{name:?}: {answer}");
     }
     for name in [5.into(), Value::Null, json!(["a"])] {
-        refused(&collector, "application/json", None, json!({"service": name}).to_string().into(), 400);
+        refused(
+            &collector,
+            "application/json",
+            None,
+            json!({"service": name}).to_string().into(),
+            400,
+        );
     }
     let parent = collector.dir.parent().expect("parent");
     assert!(!parent.join("x.log").exists());
@@ -58,7 +109,8 @@ fn bad_service_names_are_refused_and_nothing_escapes_log_dir() {
 #[test]
 fn one_bad_entry_refuses_the_whole_request() {
     let collector = Collector::start();
-    let ndjson = "{\"service\":\"ok\",\"i\":0}\n{\"service\":\"ok\",\"i\":1}\n{\"service\":\"no/pe\"}\n";
+    let ndjson =
+        "{\"service\":\"ok\",\"i\":0}\n{\"service\":\"ok\",\"i\":1}\n{\"service\":\"no/pe\"}\n";
     let answer = refused(&collector, "application/x-ndjson", None, ndjson.into(), 400);
     assert_eq!(answer["index"], 2);
     assert!(answer["error"].as_str().expect("error").contains("entry 2"));
@@ -66,7 +118,10 @@ fn one_bad_entry_refuses_the_whole_request() {
 
 #[test]
 fn oversized_bodies_entries_and_gzip_bombs_get_413() {
-    let collector = Collector::start_with(&["--max-body-bytes", "100000", "--max-entry-bytes", "1000"], &[]);
+    let collector = Collector::start_with(
+        &["--max-body-bytes", "100000", "--max-entry-bytes", "1000"],
+        &[],
+    );
     let big = json!({"m": "x".repeat(200_000)}).to_string().into_bytes();
     refused(&collector, "application/json", None, big.clone(), 413);
 
@@ -80,7 +135,9 @@ fn oversized_bodies_entries_and_gzip_bombs_get_413() {
     assert!(bomb.len() < 100_000, "the bomb itself is small");
     refused(&collector, "application/json", Some("gzip"), bomb, 413);
 
-    let entries = json!([{"m": "small"}, {"m": "y".repeat(2000)}]).to_string().into_bytes();
+    let entries = json!([{"m": "small"}, {"m": "y".repeat(2000)}])
+        .to_string()
+        .into_bytes();
     let answer = refused(&collector, "application/json", None, entries, 413);
     assert_eq!(answer["index"], 1);
     assert_eq!(collector.get("/health").0, 200);
@@ -91,9 +148,27 @@ fn unsupported_content_types_and_encodings_get_415_and_bad_gzip_400() {
     let collector = Collector::start();
     let body = br#"{"m":1}"#.to_vec();
     refused(&collector, "text/html", None, body.clone(), 415);
-    refused(&collector, "application/x-www-form-urlencoded", None, body.clone(), 415);
-    refused(&collector, "application/json; charset=latin1", None, body.clone(), 415);
-    refused(&collector, "application/json", Some("br"), body.clone(), 415);
+    refused(
+        &collector,
+        "application/x-www-form-urlencoded",
+        None,
+        body.clone(),
+        415,
+    );
+    refused(
+        &collector,
+        "application/json; charset=latin1",
+        None,
+        body.clone(),
+        415,
+    );
+    refused(
+        &collector,
+        "application/json",
+        Some("br"),
+        body.clone(),
+        415,
+    );
     refused(&collector, "application/json", Some("gzip"), body, 400);
 }
 
@@ -115,7 +190,10 @@ fn bad_query_parameters_and_unknown_routes_get_json_errors() {
     let (status, answer) = collector.get("/nope");
     assert_eq!(status, 404);
     assert!(answer["error"].is_string());
-    let resp = http().delete(format!("{}/logs", collector.url)).send().expect("delete");
+    let resp = http()
+        .delete(format!("{}/logs", collector.url))
+        .send()
+        .expect("delete");
     assert_eq!(resp.status().as_u16(), 405);
     assert!(resp.json::<Value>().expect("json")["error"].is_string());
 }

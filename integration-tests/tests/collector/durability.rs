@@ -35,24 +35,40 @@ fn two_hundred_concurrent_clients_times_fifty_entries_give_exactly_ten_thousand_
     for line in &lines {
         let client = line["client"].as_u64().expect("client") as usize;
         // Each client waited for its 201 before sending the next: the file keeps that order.
-        assert_eq!(line["seq"], next_seq[client], "client {client} out of order");
+        assert_eq!(
+            line["seq"], next_seq[client],
+            "client {client} out of order"
+        );
         next_seq[client] += 1;
     }
     assert!(next_seq.iter().all(|n| *n == 50));
 }
 
 /// Posts small batches from `threads` threads until `stop`, recording every acknowledged id.
-fn load(url: String, threads: usize, stop: Arc<AtomicBool>, acked: Arc<Mutex<HashSet<String>>>, count: Arc<AtomicUsize>) -> Vec<std::thread::JoinHandle<()>> {
+fn load(
+    url: String,
+    threads: usize,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<HashSet<String>>>,
+    count: Arc<AtomicUsize>,
+) -> Vec<std::thread::JoinHandle<()>> {
     (0..threads)
         .map(|t| {
-            let (url, stop, acked, count) = (url.clone(), stop.clone(), acked.clone(), count.clone());
+            let (url, stop, acked, count) =
+                (url.clone(), stop.clone(), acked.clone(), count.clone());
             std::thread::spawn(move || {
-                let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+                let http = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .expect("client");
                 let mut n = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let ids: Vec<String> = (0..10).map(|k| format!("{t}-{n}-{k}")).collect();
                     n += 1;
-                    let body: Vec<_> = ids.iter().map(|id| json!({"service": "crashy", "id": id})).collect();
+                    let body: Vec<_> = ids
+                        .iter()
+                        .map(|id| json!({"service": "crashy", "id": id}))
+                        .collect();
                     if let Ok(resp) = http.post(&url).json(&body).send() {
                         if resp.status().as_u16() == 201 {
                             count.fetch_add(ids.len(), Ordering::Relaxed);
@@ -79,8 +95,18 @@ fn every_acknowledged_entry_survives_sigkill_under_load() {
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(HashSet::new()));
     let count = Arc::new(AtomicUsize::new(0));
-    let workers = load(format!("{}/logs", collector.url), 8, stop.clone(), acked.clone(), count.clone());
-    wait_until(Duration::from_secs(30), "5,000 acknowledged entries", || count.load(Ordering::Relaxed) >= 5_000);
+    let workers = load(
+        format!("{}/logs", collector.url),
+        8,
+        stop.clone(),
+        acked.clone(),
+        count.clone(),
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "5,000 acknowledged entries",
+        || count.load(Ordering::Relaxed) >= 5_000,
+    );
     collector.kill();
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
@@ -92,7 +118,12 @@ fn every_acknowledged_entry_survives_sigkill_under_load() {
     let acked = acked.lock().expect("lock");
     let missing: Vec<_> = acked.difference(&stored).take(5).collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
-    assert_eq!(collector.post_json(&json!({"service": "crashy", "id": "after"})).0, 201);
+    assert_eq!(
+        collector
+            .post_json(&json!({"service": "crashy", "id": "after"}))
+            .0,
+        201
+    );
 }
 
 #[test]
@@ -101,8 +132,18 @@ fn sigterm_finishes_in_flight_requests_flushes_and_exits_zero() {
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(HashSet::new()));
     let count = Arc::new(AtomicUsize::new(0));
-    let workers = load(format!("{}/logs", collector.url), 8, stop.clone(), acked.clone(), count.clone());
-    wait_until(Duration::from_secs(30), "2,000 acknowledged entries", || count.load(Ordering::Relaxed) >= 2_000);
+    let workers = load(
+        format!("{}/logs", collector.url),
+        8,
+        stop.clone(),
+        acked.clone(),
+        count.clone(),
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "2,000 acknowledged entries",
+        || count.load(Ordering::Relaxed) >= 2_000,
+    );
     let status = collector.terminate();
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
@@ -111,25 +152,45 @@ fn sigterm_finishes_in_flight_requests_flushes_and_exits_zero() {
     assert!(status.success(), "exit status {status}");
     let stored = stored_ids(&collector);
     let acked = acked.lock().expect("lock");
-    assert!(acked.is_subset(&stored), "an acknowledged entry was lost on shutdown");
+    assert!(
+        acked.is_subset(&stored),
+        "an acknowledged entry was lost on shutdown"
+    );
 }
 
 #[test]
 fn a_torn_last_line_is_repaired_at_start_and_logged() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("torn.log"), "{\"i\":1}\n{\"i\":2}\n{\"i\":3,\"mess").expect("seed file");
+    std::fs::write(
+        dir.path().join("torn.log"),
+        "{\"i\":1}\n{\"i\":2}\n{\"i\":3,\"mess",
+    )
+    .expect("seed file");
     let collector = Collector::start_in(dir.path(), crate::support::free_port(), &[], &[]);
     assert_eq!(collector.raw("torn"), b"{\"i\":1}\n{\"i\":2}\n");
-    assert!(collector.stderr().contains("torn"), "repair not logged: {}", collector.stderr());
-    assert_eq!(collector.post_json(&json!({"service": "torn", "i": 4})).0, 201);
-    let ids: Vec<_> = collector.lines("torn").iter().map(|l| l["i"].clone()).collect();
+    assert!(
+        collector.stderr().contains("torn"),
+        "repair not logged: {}",
+        collector.stderr()
+    );
+    assert_eq!(
+        collector.post_json(&json!({"service": "torn", "i": 4})).0,
+        201
+    );
+    let ids: Vec<_> = collector
+        .lines("torn")
+        .iter()
+        .map(|l| l["i"].clone())
+        .collect();
     assert_eq!(ids, vec![json!(1), json!(2), json!(4)]);
 }
 
 #[test]
 fn fsync_batch_mode_acknowledges_and_stores() {
     let collector = Collector::start_with(&["--fsync", "batch"], &[]);
-    let batch: Vec<_> = (0..500).map(|i| json!({"service": "synced", "i": i})).collect();
+    let batch: Vec<_> = (0..500)
+        .map(|i| json!({"service": "synced", "i": i}))
+        .collect();
     assert_eq!(collector.post_json(&json!(batch)).0, 201);
     assert_eq!(collector.lines("synced").len(), 500);
     assert_eq!(collector.get("/health").1["fsync"], "batch");
@@ -143,25 +204,51 @@ fn limit_file_size(pid: u32, bytes: u64) {
     };
     // SAFETY: prlimit(2) reads `limit` and writes nothing through the null pointer.
     #[allow(unsafe_code)]
-    let rc = unsafe { libc::prlimit(pid as libc::pid_t, libc::RLIMIT_FSIZE, &limit, std::ptr::null_mut()) };
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_FSIZE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
     assert_eq!(rc, 0, "prlimit failed: {}", std::io::Error::last_os_error());
 }
 
 #[test]
 fn a_full_disk_answers_507_leaves_no_partial_line_and_recovers() {
     let collector = Collector::start();
-    assert_eq!(collector.post_json(&json!({"service": "full", "i": 0})).0, 201);
+    assert_eq!(
+        collector.post_json(&json!({"service": "full", "i": 0})).0,
+        201
+    );
     let before = collector.raw("full");
     limit_file_size(collector.pid(), before.len() as u64 + 1_000);
 
-    let batch: Vec<_> = (1..100).map(|i| json!({"service": "full", "i": i, "pad": "f".repeat(50)})).collect();
+    let batch: Vec<_> = (1..100)
+        .map(|i| json!({"service": "full", "i": i, "pad": "f".repeat(50)}))
+        .collect();
     let (status, answer) = collector.post_json(&json!(batch));
     assert_eq!(status, 507, "{answer}");
-    assert!(answer["error"].as_str().expect("error").contains("full"), "{answer}");
-    assert_eq!(collector.raw("full"), before, "a partial write was left behind");
+    assert!(
+        answer["error"].as_str().expect("error").contains("full"),
+        "{answer}"
+    );
+    assert_eq!(
+        collector.raw("full"),
+        before,
+        "a partial write was left behind"
+    );
 
     limit_file_size(collector.pid(), libc::RLIM_INFINITY);
-    assert_eq!(collector.post_json(&json!({"service": "full", "i": 100})).0, 201);
-    let ids: Vec<_> = collector.lines("full").iter().map(|l| l["i"].clone()).collect();
+    assert_eq!(
+        collector.post_json(&json!({"service": "full", "i": 100})).0,
+        201
+    );
+    let ids: Vec<_> = collector
+        .lines("full")
+        .iter()
+        .map(|l| l["i"].clone())
+        .collect();
     assert_eq!(ids, vec![json!(0), json!(100)]);
 }

@@ -15,7 +15,11 @@ fn an_array_batch_is_accepted_whole_and_split_per_service() {
     let (status, answer) = collector.post_json(&body);
     assert_eq!(status, 201);
     assert_eq!(answer, json!({"status": "logged", "accepted": 3}));
-    let a: Vec<_> = collector.lines("a").iter().map(|l| l["n"].clone()).collect();
+    let a: Vec<_> = collector
+        .lines("a")
+        .iter()
+        .map(|l| l["n"].clone())
+        .collect();
     assert_eq!(a, vec![json!(1), json!(3)]);
     assert_eq!(collector.lines("b").len(), 1);
 }
@@ -23,13 +27,29 @@ fn an_array_batch_is_accepted_whole_and_split_per_service() {
 #[test]
 fn ndjson_and_gzip_are_accepted_in_every_combination() {
     let collector = Collector::start();
-    let ndjson: String = (0..100).map(|i| format!("{{\"service\":\"nd\",\"i\":{i}}}\n")).collect();
-    let array = format!("[{}]", (0..100).map(|i| format!("{{\"service\":\"arr\",\"i\":{i}}}")).collect::<Vec<_>>().join(","));
+    let ndjson: String = (0..100)
+        .map(|i| format!("{{\"service\":\"nd\",\"i\":{i}}}\n"))
+        .collect();
+    let array = format!(
+        "[{}]",
+        (0..100)
+            .map(|i| format!("{{\"service\":\"arr\",\"i\":{i}}}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     let cases = [
         ("application/x-ndjson", None, ndjson.clone().into_bytes()),
-        ("application/x-ndjson", Some("gzip"), gzip(ndjson.as_bytes())),
+        (
+            "application/x-ndjson",
+            Some("gzip"),
+            gzip(ndjson.as_bytes()),
+        ),
         ("application/json", Some("gzip"), gzip(array.as_bytes())),
-        ("application/json; charset=utf-8", None, array.clone().into_bytes()),
+        (
+            "application/json; charset=utf-8",
+            None,
+            array.clone().into_bytes(),
+        ),
     ];
     for (content_type, encoding, body) in cases {
         let (status, answer) = collector.post_raw(content_type, encoding, body);

@@ -13,7 +13,12 @@ fn limit_on_a_large_file_returns_the_true_tail() {
         let file = std::fs::File::create(dir.path().join("big.log")).expect("create");
         let mut out = std::io::BufWriter::new(file);
         for i in 0..200_000 {
-            writeln!(out, "{{\"service\":\"big\",\"i\":{i},\"pad\":\"{}\"}}", "z".repeat(200)).expect("write");
+            writeln!(
+                out,
+                "{{\"service\":\"big\",\"i\":{i},\"pad\":\"{}\"}}",
+                "z".repeat(200)
+            )
+            .expect("write");
         }
     }
     let collector = Collector::start_in(dir.path(), crate::support::free_port(), &[], &[]);
@@ -31,13 +36,19 @@ fn limit_on_a_large_file_returns_the_true_tail() {
 fn the_stored_bytes_are_served_as_is() {
     let collector = Collector::start();
     let sent = r#"{"service":"p","n":1.0,"big":18446744073709551616123,"s":"é\u00e9"}"#;
-    assert_eq!(collector.post_raw("application/json", None, sent.into()).0, 201);
+    assert_eq!(
+        collector.post_raw("application/json", None, sent.into()).0,
+        201
+    );
     let resp = crate::support::http()
         .get(format!("{}/logs/p", collector.url))
         .send()
         .expect("get");
     let text = resp.text().expect("text");
-    assert!(text.contains(r#""n":1.0,"big":18446744073709551616123,"s":"é\u00e9""#), "{text}");
+    assert!(
+        text.contains(r#""n":1.0,"big":18446744073709551616123,"s":"é\u00e9""#),
+        "{text}"
+    );
     let body: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert_eq!(body["logs"][0]["s"], json!("éé"));
 }

@@ -44,7 +44,12 @@ fn every_entry_of_a_ten_thousand_entry_load_is_published_in_order_per_service() 
     assert_eq!(own.iter().filter(|(c, _)| c == "logs:fa").count(), 5_000);
     // What is published is exactly what is stored.
     let stored = String::from_utf8(collector.raw("fa")).expect("utf8");
-    let first_fa = own.iter().find(|(c, _)| c == "logs:fa").expect("fa").1.clone();
+    let first_fa = own
+        .iter()
+        .find(|(c, _)| c == "logs:fa")
+        .expect("fa")
+        .1
+        .clone();
     assert_eq!(stored.lines().next(), Some(first_fa.as_str()));
 }
 
@@ -55,7 +60,12 @@ fn nothing_is_published_for_a_rejected_request() {
     let all = Subscriber::start(&redis.url(), &["logs:all"]);
     let bad = json!([{"service": "ok", "m": "must not appear"}, {"service": "../x"}]);
     assert_eq!(collector.post_json(&bad).0, 400);
-    assert_eq!(collector.post_json(&json!({"service": "ok", "m": "marker"})).0, 201);
+    assert_eq!(
+        collector
+            .post_json(&json!({"service": "ok", "m": "marker"}))
+            .0,
+        201
+    );
     let (_, first) = all.next(WAIT).expect("marker published");
     assert!(first.contains("marker"), "{first}");
 }
@@ -65,7 +75,10 @@ fn a_redis_outage_never_fails_ingestion_and_publishing_resumes_on_its_own() {
     let mut redis = RedisServer::start();
     let collector = collector_on(&redis);
     let all = Subscriber::start(&redis.url(), &["logs:all"]);
-    assert_eq!(collector.post_json(&json!({"service": "o", "i": -1})).0, 201);
+    assert_eq!(
+        collector.post_json(&json!({"service": "o", "i": -1})).0,
+        201
+    );
     all.next(WAIT).expect("published while up");
 
     redis.stop();
@@ -75,7 +88,8 @@ fn a_redis_outage_never_fails_ingestion_and_publishing_resumes_on_its_own() {
     assert_eq!(collector.lines("o").len(), 201);
     wait_until(WAIT, "skipped entries in /health", || {
         let health = collector.get("/health").1;
-        health["fanout"]["skipped"].as_u64().unwrap_or(0) > 0 && health["fanout"]["connected"] == false
+        health["fanout"]["skipped"].as_u64().unwrap_or(0) > 0
+            && health["fanout"]["connected"] == false
     });
 
     redis.restart();
@@ -83,7 +97,10 @@ fn a_redis_outage_never_fails_ingestion_and_publishing_resumes_on_its_own() {
     let mut n = 0;
     wait_until(WAIT, "publishing to resume", || {
         n += 1;
-        assert_eq!(collector.post_json(&json!({"service": "o", "resume": n})).0, 201);
+        assert_eq!(
+            collector.post_json(&json!({"service": "o", "resume": n})).0,
+            201
+        );
         all.next(Duration::from_millis(100)).is_some()
     });
     assert_eq!(collector.get("/health").1["fanout"]["connected"], true);
@@ -94,9 +111,13 @@ fn a_redis_outage_never_fails_ingestion_and_publishing_resumes_on_its_own() {
 #[test]
 fn the_channel_prefix_is_configurable() {
     let redis = RedisServer::start();
-    let collector = Collector::start_with(&["--redis-prefix", "app:"], &[("REDIS_URL", &redis.url())]);
+    let collector =
+        Collector::start_with(&["--redis-prefix", "app:"], &[("REDIS_URL", &redis.url())]);
     let sub = Subscriber::start(&redis.url(), &["app:all", "app:svc"]);
-    assert_eq!(collector.post_json(&json!({"service": "svc", "m": 1})).0, 201);
+    assert_eq!(
+        collector.post_json(&json!({"service": "svc", "m": 1})).0,
+        201
+    );
     let got = sub.take(2, WAIT);
     let mut channels: Vec<_> = got.iter().map(|(c, _)| c.as_str()).collect();
     channels.sort();
@@ -109,7 +130,10 @@ fn a_redis_url_with_password_and_database_works() {
     let url = format!("redis://:s3cret@127.0.0.1:{}/3", redis.port);
     let collector = Collector::start_with(&[], &[("REDIS_URL", &url)]);
     let all = Subscriber::start(&url, &["logs:all"]);
-    assert_eq!(collector.post_json(&json!({"service": "auth", "m": 1})).0, 201);
+    assert_eq!(
+        collector.post_json(&json!({"service": "auth", "m": 1})).0,
+        201
+    );
     let (_, payload) = all.next(WAIT).expect("published with a password");
     assert!(payload.contains("\"auth\""));
     assert_eq!(collector.get("/health").1["fanout"]["skipped"], 0);

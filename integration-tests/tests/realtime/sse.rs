@@ -20,9 +20,18 @@ fn tail_replays_the_last_n_then_follows_without_duplicates() {
     for i in 7..10 {
         assert_eq!(stream.next_json(WAIT)["i"], i);
     }
-    assert_eq!(collector.post_json(&json!({"service": "t", "i": 10})).0, 201);
-    assert_eq!(collector.post_json(&json!({"service": "other", "i": 99})).0, 201);
-    assert_eq!(collector.post_json(&json!({"service": "t", "i": 11})).0, 201);
+    assert_eq!(
+        collector.post_json(&json!({"service": "t", "i": 10})).0,
+        201
+    );
+    assert_eq!(
+        collector.post_json(&json!({"service": "other", "i": 99})).0,
+        201
+    );
+    assert_eq!(
+        collector.post_json(&json!({"service": "t", "i": 11})).0,
+        201
+    );
     assert_eq!(stream.next_json(WAIT)["i"], 10);
     assert_eq!(stream.next_json(WAIT)["i"], 11);
 }
@@ -39,8 +48,15 @@ fn level_and_text_filters_apply_to_the_all_services_stream() {
         {"service": "a", "level": "debug", "message": "disk debug"}
     ]);
     assert_eq!(collector.post_json(&entries).0, 201);
-    assert_eq!(collector.post_json(&json!({"service": "z", "level": "fatal", "message": "disk end"})).0, 201);
-    let mut got: Vec<_> = (0..3).map(|_| stream.next_json(WAIT)["message"].clone()).collect();
+    assert_eq!(
+        collector
+            .post_json(&json!({"service": "z", "level": "fatal", "message": "disk end"}))
+            .0,
+        201
+    );
+    let mut got: Vec<_> = (0..3)
+        .map(|_| stream.next_json(WAIT)["message"].clone())
+        .collect();
     assert_eq!(got.pop(), Some(json!("disk end")));
     // Services are written by separate writers: their relative order is not fixed.
     got.sort_by_key(|m| m.to_string());
@@ -70,16 +86,33 @@ fn two_collectors_sharing_redis_see_each_others_entries() {
     let mut n = 0;
     wait_until(WAIT, "an entry from A on B's stream", || {
         n += 1;
-        assert_eq!(a.post_json(&json!({"service": "shared", "from": "a", "n": n})).0, 201);
+        assert_eq!(
+            a.post_json(&json!({"service": "shared", "from": "a", "n": n}))
+                .0,
+            201
+        );
         stream.next(Duration::from_millis(100)).is_some()
     });
-    assert_eq!(a.post_json(&json!({"service": "shared", "from": "a", "n": "last"})).0, 201);
+    assert_eq!(
+        a.post_json(&json!({"service": "shared", "from": "a", "n": "last"}))
+            .0,
+        201
+    );
     wait_until(WAIT, "the last entry from A", || {
-        stream.next(Duration::from_millis(100)).is_some_and(|e| e.data.contains("\"last\""))
+        stream
+            .next(Duration::from_millis(100))
+            .is_some_and(|e| e.data.contains("\"last\""))
     });
     // B's own entries appear once, not twice (local feed plus its own Redis echo).
-    assert_eq!(b.post_json(&json!({"service": "shared", "from": "b"})).0, 201);
-    assert_eq!(a.post_json(&json!({"service": "shared", "from": "a", "n": "after"})).0, 201);
+    assert_eq!(
+        b.post_json(&json!({"service": "shared", "from": "b"})).0,
+        201
+    );
+    assert_eq!(
+        a.post_json(&json!({"service": "shared", "from": "a", "n": "after"}))
+            .0,
+        201
+    );
     let got = stream.next_json(WAIT);
     assert_eq!(got["from"], "b");
     let next = stream.next_json(WAIT);
@@ -96,11 +129,15 @@ fn a_stalled_client_never_slows_ingestion_and_is_told_what_it_missed() {
     let mut head = [0u8; 12];
     stalled.read_exact(&mut head).expect("status line");
     assert_eq!(&head, b"HTTP/1.1 200");
-    wait_until(WAIT, "the stream to be registered", || collector.get("/health").1["live_streams"] == 1);
+    wait_until(WAIT, "the stream to be registered", || {
+        collector.get("/health").1["live_streams"] == 1
+    });
 
     let pad = "s".repeat(150);
     for batch in 0..300 {
-        let body: Vec<_> = (0..1000).map(|i| json!({"service": "flood", "b": batch, "i": i, "pad": pad})).collect();
+        let body: Vec<_> = (0..1000)
+            .map(|i| json!({"service": "flood", "b": batch, "i": i, "pad": pad}))
+            .collect();
         assert_eq!(collector.post_json(&json!(body)).0, 201);
     }
     assert_eq!(collector.lines("flood").len(), 300_000);
@@ -121,7 +158,8 @@ fn a_stalled_client_never_slows_ingestion_and_is_told_what_it_missed() {
     };
     let rest = String::from_utf8_lossy(&seen[missed_at..]).into_owned();
     let data = rest.lines().nth(1).expect("data line");
-    let missed: serde_json::Value = serde_json::from_str(data.trim_start_matches("data: ")).expect("json");
+    let missed: serde_json::Value =
+        serde_json::from_str(data.trim_start_matches("data: ")).expect("json");
     assert!(missed["missed"].as_u64().expect("count") > 0, "{data}");
 }
 

@@ -26,12 +26,17 @@ impl Subscriber {
             let _ = ready_tx.send(());
             while let Ok(message) = pubsub.get_message() {
                 let payload: String = message.get_payload().expect("utf8 payload");
-                if tx.send((message.get_channel_name().to_owned(), payload)).is_err() {
+                if tx
+                    .send((message.get_channel_name().to_owned(), payload))
+                    .is_err()
+                {
                     break;
                 }
             }
         });
-        ready.recv_timeout(Duration::from_secs(10)).expect("subscribed");
+        ready
+            .recv_timeout(Duration::from_secs(10))
+            .expect("subscribed");
         Subscriber { messages }
     }
 
@@ -48,8 +53,12 @@ impl Subscriber {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.messages.recv_timeout(left) {
                 Ok(message) => out.push(message),
-                Err(RecvTimeoutError::Timeout) => panic!("only {} of {count} messages arrived", out.len()),
-                Err(RecvTimeoutError::Disconnected) => panic!("subscriber died after {}", out.len()),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("only {} of {count} messages arrived", out.len())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("subscriber died after {}", out.len())
+                }
             }
         }
         out
@@ -89,7 +98,10 @@ impl SseReader {
                 let Ok(line) = line else { break };
                 if line.is_empty() {
                     if !data.is_empty() {
-                        let done = SseEvent { event: std::mem::replace(&mut event, "message".into()), data: std::mem::take(&mut data) };
+                        let done = SseEvent {
+                            event: std::mem::replace(&mut event, "message".into()),
+                            data: std::mem::take(&mut data),
+                        };
                         if tx.send(done).is_err() {
                             break;
                         }

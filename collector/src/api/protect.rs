@@ -1,0 +1,249 @@
+//! Protection against clients that send too much, too slowly, or hold too much open.
+//!
+//! - Rate limits (off by default): requests per second per client, keyed by token when the
+//!   caller sent a valid one and by IP address otherwise, with a burst allowance (GCRA, via
+//!   `governor`). Requests, not entries, are counted: the check runs before the body is
+//!   read, so a refused request costs nothing to parse, and batching stays rewarded. Behind
+//!   a proxy every client shares the proxy's address; use tokens or limit at the proxy.
+//! - A deadline for the whole request body, so a body trickling in byte by byte (slowloris)
+//!   is cut off with 408 instead of holding a connection and a buffer for ever.
+//! - A cap on open live streams (503 beyond it). The cap on connections is
+//!   [`super::connections::LimitedListener`].
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::ApiError;
+use crate::config::ProtectConfig;
+
+/// Every this many checks, forget clients whose allowance is full again, so the limiter's
+/// memory follows the number of active clients, not every address ever seen.
+const PRUNE_EVERY: u64 = 4096;
+
+/// Whom a rate limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ClientKey {
+    /// A configured token (its position).
+    Token(usize),
+    /// An address, for callers without a valid token.
+    Address(IpAddr),
+}
+
+/// The limits in force. Shared by every request.
+#[derive(Debug)]
+pub struct Protection {
+    /// `None` when rate limiting is off.
+    limiter: Option<Limiter>,
+    /// One permit per live stream that may be open.
+    streams: Arc<Semaphore>,
+    /// The configured stream cap, for the error message.
+    max_streams: usize,
+    /// How long a client has to send a whole body; `None` = no limit.
+    body_timeout: Option<Duration>,
+}
+
+#[derive(Debug)]
+struct Limiter {
+    limiter: DefaultKeyedRateLimiter<ClientKey>,
+    clock: DefaultClock,
+    /// Checks so far, to prune every [`PRUNE_EVERY`].
+    checks: AtomicU64,
+}
+
+impl Protection {
+    /// The limits `config` asks for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// use estuary_collector::{api::protect::Protection, config::ServeConfig};
+    ///
+    /// let config = ServeConfig::parse_from(["serve", "--rate-limit", "100"]);
+    /// let protection = Protection::new(&config.protect);
+    /// assert!(protection.admit(None, None).is_ok());
+    /// ```
+    pub fn new(config: &ProtectConfig) -> Self {
+        Protection {
+            limiter: NonZeroU32::new(config.rate_limit)
+                .map(|rate| Limiter::new(rate, config.rate_limit_burst)),
+            streams: Arc::new(Semaphore::new(
+                config.max_streams.min(Semaphore::MAX_PERMITS),
+            )),
+            max_streams: config.max_streams,
+            body_timeout: (config.body_timeout_secs > 0)
+                .then(|| Duration::from_secs(config.body_timeout_secs)),
+        }
+    }
+
+    /// Whether rate limiting is on.
+    pub fn rate_limited(&self) -> bool {
+        self.limiter.is_some()
+    }
+
+    /// Charges one request to the caller: its token when it has a valid one, else its
+    /// address (unknown addresses share one allowance).
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::RateLimited`] with the seconds to wait.
+    pub fn admit(&self, token: Option<usize>, address: Option<IpAddr>) -> Result<(), ApiError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        let key = match token {
+            Some(index) => ClientKey::Token(index),
+            None => ClientKey::Address(address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
+        };
+        limiter.check(&key)
+    }
+
+    /// Takes a live-stream slot, held for as long as the stream is open.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::TooManyStreams`] when every slot is taken.
+    pub fn open_stream(&self) -> Result<StreamSlot, ApiError> {
+        self.streams
+            .clone()
+            .try_acquire_owned()
+            .map(|permit| StreamSlot { _permit: permit })
+            .map_err(|_| ApiError::TooManyStreams {
+                limit: self.max_streams,
+            })
+    }
+
+    /// Runs `read` (receiving a request body) under the body deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::RequestTimeout`] when the deadline passes first; else `read`'s own error.
+    pub async fn read_body<T>(
+        &self,
+        read: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let Some(limit) = self.body_timeout else {
+            return read.await;
+        };
+        tokio::time::timeout(limit, read)
+            .await
+            .map_err(|_| ApiError::RequestTimeout {
+                seconds: limit.as_secs(),
+            })?
+    }
+}
+
+impl Limiter {
+    fn new(rate: NonZeroU32, burst: u32) -> Self {
+        let burst = NonZeroU32::new(burst).unwrap_or(rate);
+        Limiter {
+            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            clock: DefaultClock::default(),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    fn check(&self, key: &ClientKey) -> Result<(), ApiError> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            ApiError::RateLimited {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+}
+
+/// A live stream's place under the cap; the slot frees when the stream is dropped.
+#[derive(Debug)]
+pub struct StreamSlot {
+    /// Returned to the cap when the slot is dropped.
+    _permit: OwnedSemaphorePermit,
+}
+
+impl StreamSlot {
+    /// `stream`, holding this slot until it ends or the client goes away.
+    pub fn hold<S: Stream>(self, stream: S) -> impl Stream<Item = S::Item> {
+        stream.map(move |item| {
+            let _held = &self;
+            item
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn protection(args: &[&str]) -> Protection {
+        use clap::Parser;
+        let mut argv = vec!["serve"];
+        argv.extend_from_slice(args);
+        Protection::new(&crate::config::ServeConfig::parse_from(argv).protect)
+    }
+
+    #[test]
+    fn a_client_over_its_burst_is_told_when_to_retry_and_others_are_not_affected() {
+        let protection = protection(&["--rate-limit", "1", "--rate-limit-burst", "2"]);
+        let me = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        assert!(protection.admit(None, me).is_ok());
+        assert!(protection.admit(None, me).is_ok());
+        match protection.admit(None, me) {
+            Err(ApiError::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            protection.admit(Some(0), me).is_ok(),
+            "a token has its own allowance"
+        );
+        assert!(protection
+            .admit(None, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)))
+            .is_ok());
+    }
+
+    #[test]
+    fn rate_limiting_is_off_by_default() {
+        let protection = protection(&[]);
+        assert!(!protection.rate_limited());
+        assert!((0..10_000).all(|_| protection.admit(None, None).is_ok()));
+    }
+
+    #[test]
+    fn stream_slots_free_when_the_stream_is_dropped() {
+        let protection = protection(&["--max-streams", "1"]);
+        let held = protection
+            .open_stream()
+            .unwrap()
+            .hold(futures_util::stream::empty::<()>());
+        assert!(matches!(
+            protection.open_stream(),
+            Err(ApiError::TooManyStreams { limit: 1 })
+        ));
+        drop(held);
+        assert!(protection.open_stream().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_body_slower_than_the_deadline_times_out() {
+        let protection = protection(&["--body-timeout-secs", "1"]);
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, ApiError>(())
+        };
+        assert!(matches!(
+            protection.read_body(slow).await,
+            Err(ApiError::RequestTimeout { seconds: 1 })
+        ));
+    }
+}

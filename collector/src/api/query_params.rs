@@ -1,0 +1,184 @@
+//! Query parameters of `GET /logs/{service}` and `GET /logs`, parsed into a scan request.
+//! Every bad value is a 400 naming the parameter.
+
+use crate::filter::{LineFilter, Severity};
+use crate::store::scan::{Direction, ScanRequest};
+use crate::timefmt::parse_query_time;
+
+use super::ApiError;
+
+/// Entries returned when `limit` is not given (the seed's default).
+pub const DEFAULT_LIMIT: usize = 100;
+/// The most entries one page returns.
+pub const MAX_LIMIT: usize = 10_000;
+
+/// How a page is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// The seed's form: the newest matches, listed oldest first; pages go back in time.
+    Tail,
+    /// The newest matches, listed newest first; pages go back in time.
+    Desc,
+    /// The oldest matches, listed oldest first; pages go forward in time.
+    Asc,
+}
+
+impl Order {
+    /// The scan direction behind this order.
+    pub fn direction(self) -> Direction {
+        match self {
+            Order::Asc => Direction::Forward,
+            Order::Tail | Order::Desc => Direction::Backward,
+        }
+    }
+}
+
+/// A parsed query.
+#[derive(Debug, Clone)]
+pub struct QuerySpec {
+    /// Filters, limit and direction (the cursor is set per service).
+    pub request: ScanRequest,
+    /// Presentation order.
+    pub order: Order,
+    /// The raw `cursor` parameter.
+    pub cursor: Option<String>,
+    /// The `service` parameter of `GET /logs` (comma-separated), when given.
+    pub services: Option<String>,
+}
+
+fn bad(name: &'static str, reason: impl Into<String>) -> ApiError {
+    ApiError::Parameter {
+        name,
+        reason: reason.into(),
+    }
+}
+
+/// Parses the query string pairs.
+///
+/// # Errors
+///
+/// [`ApiError::Parameter`] naming the first invalid parameter.
+pub fn parse(pairs: &[(String, String)]) -> Result<QuerySpec, ApiError> {
+    let mut filter = LineFilter::default();
+    let (mut limit, mut order, mut cursor, mut services) = (DEFAULT_LIMIT, Order::Tail, None, None);
+    for (key, value) in pairs {
+        match key.as_str() {
+            "limit" => limit = parse_limit(value)?,
+            "level" => {
+                let level = Severity::parse(value).ok_or_else(|| {
+                    bad(
+                        "level",
+                        "must be one of trace, debug, info, warn, error, fatal",
+                    )
+                })?;
+                filter.min_level = Some(level);
+            }
+            "since" => filter.since = Some(parse_time("since", value)?),
+            "until" => filter.until = Some(parse_time("until", value)?),
+            "q" => filter.text = Some(value.clone()).filter(|q| !q.is_empty()),
+            "target" => filter.target = Some(value.clone()),
+            "order" => order = parse_order(value)?,
+            "cursor" => cursor = Some(value.clone()),
+            "service" => services = Some(value.clone()),
+            other => match other.strip_prefix("field.") {
+                Some(path) if !path.is_empty() && path.split('.').all(|p| !p.is_empty()) => {
+                    filter
+                        .fields
+                        .push((path.split('.').map(str::to_owned).collect(), value.clone()));
+                }
+                _ => return Err(ApiError::BadRequest(format!("unknown parameter {other:?}"))),
+            },
+        }
+    }
+    let request = ScanRequest {
+        filter,
+        limit,
+        direction: order.direction(),
+        cursor: None,
+    };
+    Ok(QuerySpec {
+        request,
+        order,
+        cursor,
+        services,
+    })
+}
+
+fn parse_limit(value: &str) -> Result<usize, ApiError> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(bad(
+            "limit",
+            format!("must be an integer from 1 to {MAX_LIMIT}"),
+        )),
+    }
+}
+
+fn parse_time(name: &'static str, value: &str) -> Result<i128, ApiError> {
+    parse_query_time(value).ok_or_else(|| {
+        bad(
+            name,
+            "must be RFC 3339 (2026-11-25T10:00:00Z) or a span back from now (30s, 15m, 2h, 7d)",
+        )
+    })
+}
+
+fn parse_order(value: &str) -> Result<Order, ApiError> {
+    match value {
+        "asc" => Ok(Order::Asc),
+        "desc" => Ok(Order::Desc),
+        _ => Err(bad("order", "must be asc or desc")),
+    }
+}
+
+/// One service's position in a cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// Not started: from the end (backward) or the beginning (forward).
+    Start,
+    /// Continue from this virtual offset.
+    At(u64),
+    /// Nothing more.
+    Done,
+}
+
+/// Encodes a position: `b123`/`f123` (direction and offset), `b`/`f` (start), `x` (done).
+pub fn encode_position(direction: Direction, position: Position) -> String {
+    let tag = if direction == Direction::Forward {
+        'f'
+    } else {
+        'b'
+    };
+    match position {
+        Position::Start => tag.to_string(),
+        Position::At(offset) => format!("{tag}{offset}"),
+        Position::Done => "x".into(),
+    }
+}
+
+/// Decodes a position written by [`encode_position`] for the same direction.
+///
+/// # Errors
+///
+/// [`ApiError::Parameter`] for `cursor` when it is malformed or from the other order.
+pub fn decode_position(direction: Direction, text: &str) -> Result<Position, ApiError> {
+    let invalid = || {
+        bad(
+            "cursor",
+            "is not a cursor from a previous page of this query",
+        )
+    };
+    if text == "x" {
+        return Ok(Position::Done);
+    }
+    let tag = if direction == Direction::Forward {
+        'f'
+    } else {
+        'b'
+    };
+    let rest = text.strip_prefix(tag).ok_or_else(invalid)?;
+    if rest.is_empty() {
+        return Ok(Position::Start);
+    }
+    rest.parse().map(Position::At).map_err(|_| invalid())
+}

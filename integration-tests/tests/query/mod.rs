@@ -1,0 +1,6 @@
+//! Queries, rotation and retention against the real binary.
+
+mod cli;
+mod filters;
+mod pages;
+mod rotation;
