@@ -43,6 +43,8 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    // `rediss://` URLs use rustls; it needs one process-wide crypto provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
