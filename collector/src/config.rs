@@ -71,7 +71,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the collector (the default).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Follow a collector's live stream, one readable line per entry.
     Tail(crate::cli::tail::TailArgs),
     /// Search a collector's stored entries.
@@ -196,6 +196,10 @@ pub struct ServeConfig {
     /// Rate limits, timeouts and caps.
     #[command(flatten)]
     pub protect: ProtectConfig,
+
+    /// Forwarding to Loki and Elasticsearch.
+    #[command(flatten)]
+    pub forward: ForwardConfig,
 }
 
 /// Parses `30s`, `15m`, `2h`, `7d` for clap.
@@ -312,4 +316,121 @@ pub struct ProtectConfig {
     /// Live streams (SSE) open at once; more are refused with 503.
     #[arg(long, env = "ESTUARY_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS)]
     pub max_streams: usize,
+}
+
+/// Default entries per forwarded request.
+pub const DEFAULT_FORWARD_BATCH_ENTRIES: usize = 10_000;
+/// Default bytes (of stored lines) per forwarded request: 4 MiB.
+pub const DEFAULT_FORWARD_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Default milliseconds entries gather after a commit before a partial batch is sent.
+pub const DEFAULT_FORWARD_BATCH_WAIT_MS: u64 = 200;
+/// Default first retry delay in milliseconds.
+pub const DEFAULT_FORWARD_RETRY_MIN_MS: u64 = 200;
+/// Default longest retry delay in milliseconds.
+pub const DEFAULT_FORWARD_RETRY_MAX_MS: u64 = 30_000;
+/// Default seconds one forwarding request may take.
+pub const DEFAULT_FORWARD_TIMEOUT_SECS: u64 = 30;
+
+/// Forwarding to Grafana Loki and Elasticsearch/OpenSearch (see `forward`). Each
+/// destination whose URL is set gets its own forwarder; both may run at once.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ForwardConfig {
+    /// Loki base URL (`http://loki:3100`); entries are pushed to `/loki/api/v1/push`.
+    #[arg(long, env = "ESTUARY_LOKI_URL")]
+    pub loki_url: Option<String>,
+
+    /// Entry fields that become Loki labels, comma-separated (`service` is the service
+    /// name). Only low-cardinality fields: per-entry fields such as `trace_id` are refused.
+    #[arg(long, env = "ESTUARY_LOKI_LABELS", value_delimiter = ',', default_value = crate::forward::loki::DEFAULT_LABELS)]
+    pub loki_labels: Vec<String>,
+
+    /// Loki tenant, sent as `X-Scope-OrgID`.
+    #[arg(long, env = "ESTUARY_LOKI_TENANT")]
+    pub loki_tenant: Option<String>,
+
+    /// Loki basic-auth user name.
+    #[arg(long, env = "ESTUARY_LOKI_USERNAME")]
+    pub loki_username: Option<String>,
+
+    /// Loki basic-auth password.
+    #[arg(long, env = "ESTUARY_LOKI_PASSWORD", hide_env_values = true)]
+    pub loki_password: Option<String>,
+
+    /// Loki bearer token (used when no user name is set).
+    #[arg(long, env = "ESTUARY_LOKI_TOKEN", hide_env_values = true)]
+    pub loki_token: Option<String>,
+
+    /// Elasticsearch/OpenSearch base URL (`http://es:9200`); entries go to `/_bulk`.
+    #[arg(long, env = "ESTUARY_ELASTICSEARCH_URL")]
+    pub elasticsearch_url: Option<String>,
+
+    /// Index template: `{service}`, and the entry's UTC date as `{yyyy.MM.dd}` (or any
+    /// shape of `yyyy`, `MM`, `dd` in braces). A name without date may be a data stream.
+    #[arg(long, env = "ESTUARY_ELASTICSEARCH_INDEX", default_value = crate::forward::elasticsearch::DEFAULT_INDEX)]
+    pub elasticsearch_index: String,
+
+    /// Elasticsearch basic-auth user name.
+    #[arg(long, env = "ESTUARY_ELASTICSEARCH_USERNAME")]
+    pub elasticsearch_username: Option<String>,
+
+    /// Elasticsearch basic-auth password.
+    #[arg(long, env = "ESTUARY_ELASTICSEARCH_PASSWORD", hide_env_values = true)]
+    pub elasticsearch_password: Option<String>,
+
+    /// Elasticsearch bearer token or API key value (used when no user name is set).
+    #[arg(long, env = "ESTUARY_ELASTICSEARCH_TOKEN", hide_env_values = true)]
+    pub elasticsearch_token: Option<String>,
+
+    /// Most entries per forwarded request.
+    #[arg(long, env = "ESTUARY_FORWARD_BATCH_ENTRIES", default_value_t = DEFAULT_FORWARD_BATCH_ENTRIES)]
+    pub forward_batch_entries: usize,
+
+    /// Most bytes of stored lines per forwarded request (roughly).
+    #[arg(long, env = "ESTUARY_FORWARD_BATCH_BYTES", default_value_t = DEFAULT_FORWARD_BATCH_BYTES)]
+    pub forward_batch_bytes: usize,
+
+    /// Milliseconds entries gather after a commit before a partial batch is sent.
+    #[arg(long, env = "ESTUARY_FORWARD_BATCH_WAIT_MS", default_value_t = DEFAULT_FORWARD_BATCH_WAIT_MS)]
+    pub forward_batch_wait_ms: u64,
+
+    /// First retry delay in milliseconds after a failed request (doubles each time).
+    #[arg(long, env = "ESTUARY_FORWARD_RETRY_MIN_MS", default_value_t = DEFAULT_FORWARD_RETRY_MIN_MS)]
+    pub forward_retry_min_ms: u64,
+
+    /// Longest retry delay in milliseconds; retries go on for as long as the outage lasts.
+    #[arg(long, env = "ESTUARY_FORWARD_RETRY_MAX_MS", default_value_t = DEFAULT_FORWARD_RETRY_MAX_MS)]
+    pub forward_retry_max_ms: u64,
+
+    /// Seconds one forwarding request may take before it is retried.
+    #[arg(long, env = "ESTUARY_FORWARD_TIMEOUT_SECS", default_value_t = DEFAULT_FORWARD_TIMEOUT_SECS)]
+    pub forward_timeout_secs: u64,
+
+    /// Retention keeps segments a forwarder has not sent yet, unless it is further behind
+    /// than this many bytes: then retention deletes anyway and the loss is logged as an
+    /// error. Unset: a stuck forwarder holds segments forever.
+    #[arg(long, env = "ESTUARY_FORWARD_RETAIN_CAP_BYTES")]
+    pub forward_retain_cap_bytes: Option<u64>,
+}
+
+impl ForwardConfig {
+    /// The batching and retry settings of every forwarder.
+    pub fn batch_settings(&self) -> crate::forward::task::BatchSettings {
+        use std::time::Duration;
+        crate::forward::task::BatchSettings {
+            max_entries: self.forward_batch_entries.max(1),
+            max_bytes: self.forward_batch_bytes.max(1),
+            wait: Duration::from_millis(self.forward_batch_wait_ms),
+            retry_min: Duration::from_millis(self.forward_retry_min_ms.max(1)),
+            retry_max: Duration::from_millis(
+                self.forward_retry_max_ms
+                    .max(self.forward_retry_min_ms)
+                    .max(1),
+            ),
+        }
+    }
+
+    /// How long one request may take.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.forward_timeout_secs.max(1))
+    }
 }

@@ -173,7 +173,7 @@ fn field_equals(entry: &Value, path: &[String], expected: &str) -> bool {
     match value {
         Value::String(s) => s == expected,
         Value::Array(_) | Value::Object(_) => false,
-        other => other.to_string() == expected,
+        other => serde_json::from_str::<Value>(expected).is_ok_and(|e| e == *other),
     }
 }
 

@@ -13,6 +13,8 @@
 //! - [`store`]: one writer task per service that group-commits entries to
 //!   `LOG_DIR/<service>.log` and acknowledges only after the write.
 //! - [`metrics`]: the collector's own Prometheus metrics (`GET /metrics`).
+//! - [`forward`]: forwarders to Loki and Elasticsearch, reading the stored files from a
+//!   persisted checkpoint (at least once).
 //! - [`server`]: wires state, router and shutdown together; [`shutdown`] listens for signals.
 //!
 //! # Examples
@@ -37,6 +39,7 @@ pub mod config;
 pub mod entry;
 pub mod fanout;
 pub mod filter;
+pub mod forward;
 pub mod live;
 pub mod metrics;
 pub mod server;

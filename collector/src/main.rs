@@ -11,7 +11,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
     match cli.command {
-        Some(Command::Serve(config)) => serve(config),
+        Some(Command::Serve(config)) => serve(*config),
         Some(Command::Tail(args)) => tail(args),
         Some(Command::Query(args)) => client_runtime()?
             .block_on(estuary_collector::cli::query::run(args))

@@ -15,6 +15,7 @@ use crate::api::protect::Protection;
 use crate::api::{self, AppState};
 use crate::config::ServeConfig;
 use crate::fanout::{self, FanoutQueue, FanoutStats};
+use crate::forward::Forwarders;
 use crate::live::LiveHub;
 use crate::store::retention::{self, RetentionPolicy};
 use crate::store::rotate::RotationPolicy;
@@ -38,6 +39,9 @@ pub enum ServerError {
     /// The tokens file cannot be used.
     #[error(transparent)]
     Access(#[from] AccessConfigError),
+    /// A forwarder could not be set up.
+    #[error(transparent)]
+    Forward(#[from] crate::forward::ForwardError),
 }
 
 /// The Redis side: counters, the publisher to await at shutdown, the cluster follower.
@@ -76,8 +80,14 @@ pub async fn run(
         Some(url) => Some(start_fanout(&config, url, &live, &mut listeners)?),
         None => None,
     };
+    let mut forwarders = Forwarders::new(&config.forward, &config.log_dir)?;
+    if !forwarders.is_empty() {
+        listeners.push(forwarders.listener());
+    }
     let store = Store::open_with(store_config(&config), listeners)?;
-    let retention = start_retention(&config);
+    // After the store repaired torn tails and finished pending segments.
+    forwarders.spawn();
+    let retention = start_retention(&config, forwarders.needed_from());
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
@@ -97,6 +107,7 @@ pub async fn run(
         protect,
         access,
         metrics: crate::metrics::install(),
+        forwarders: forwarders.status.clone(),
     };
     let app = api::router(state).into_make_service_with_connect_info::<ClientAddr>();
     axum::serve(listener, app)
@@ -107,6 +118,7 @@ pub async fn run(
     }
     store.close().await;
     drop(store);
+    forwarders.shutdown().await;
     if let Some(fanout) = fanout {
         fanout.cluster.abort();
         if tokio::time::timeout(FANOUT_DRAIN_TIMEOUT, fanout.publisher)
@@ -135,7 +147,11 @@ fn store_config(config: &ServeConfig) -> StoreConfig {
 }
 
 /// Starts the background retention pass when any retention setting is given.
-fn start_retention(config: &ServeConfig) -> Option<JoinHandle<()>> {
+/// Forwarders' unsent segments are kept (see [`Forwarders::needed_from`]).
+fn start_retention(
+    config: &ServeConfig,
+    forwarders: Option<Arc<retention::NeededFrom>>,
+) -> Option<JoinHandle<()>> {
     let policy = RetentionPolicy {
         max_age: config.retain_age,
         max_service_bytes: config.retain_service_bytes,
@@ -146,7 +162,7 @@ fn start_retention(config: &ServeConfig) -> Option<JoinHandle<()>> {
     }
     let interval = Duration::from_secs(config.retention_interval_secs.max(1));
     let needed: Arc<retention::NeededFrom> =
-        Arc::new(|_service: &crate::service::ServiceName| None);
+        forwarders.unwrap_or_else(|| Arc::new(|_service: &crate::service::ServiceName| None));
     Some(tokio::spawn(retention::run(
         config.log_dir.clone(),
         policy,

@@ -2,6 +2,8 @@
 //! `redis-server`. Built as one test binary (one link, shared helpers in `support`).
 
 mod collector;
+mod forward;
+mod operate;
 mod query;
 mod realtime;
 mod support;

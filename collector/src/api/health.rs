@@ -23,5 +23,6 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
         "open_writers": state.store.open_writers(),
         "live_streams": state.live.readers(),
         "fanout": state.fanout.as_ref().map_or(json!({"enabled": false}), |f| f.snapshot()),
+        "forwarders": state.forwarders.snapshot(),
     }))
 }

@@ -52,6 +52,8 @@ pub struct AppState {
     pub protect: Arc<protect::Protection>,
     /// Renders the recorded metrics for `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Each forwarder's progress and lag, for `/health`.
+    pub forwarders: crate::forward::ForwardStatus,
 }
 
 /// The whole API: health, ingestion and queries, with CORS and tracing.
@@ -83,6 +85,7 @@ pub struct AppState {
 ///     access: Arc::new(api::auth::AccessControl::default()),
 ///     protect: Arc::new(api::protect::Protection::new(&config.protect)),
 ///     metrics: estuary_collector::metrics::install(),
+///     forwarders: Default::default(),
 /// };
 /// let app: axum::Router = api::router(state);
 /// ```

@@ -143,13 +143,16 @@ fn parse_tail(raw: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
+/// Replayed lines, and for each service the virtual offset they cover.
+type Replay = (Vec<Vec<u8>>, HashMap<ServiceName, u64>);
+
 /// The last `n` stored entries (of one service, or of all merged by timestamp), and for each
-/// service the file offset they cover.
+/// service the offset they cover.
 fn replay(
     dir: &std::path::Path,
     service: Option<&ServiceName>,
     n: usize,
-) -> std::io::Result<(Vec<Vec<u8>>, HashMap<ServiceName, u64>)> {
+) -> std::io::Result<Replay> {
     let services = match service {
         Some(service) => vec![service.clone()],
         None => list_services(dir)?,

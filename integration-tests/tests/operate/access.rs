@@ -27,31 +27,68 @@ fn each_route_needs_a_token_with_its_scope_and_health_stays_open() {
     assert_eq!(missing.status, 401, "{}", missing.json);
     assert_eq!(missing.headers["www-authenticate"], "Bearer");
     assert!(missing.json["error"].is_string());
-    assert_eq!(post(&collector, &[("authorization", "Bearer wrong")], &entry).status, 401);
-    assert_eq!(post(&collector, &[("authorization", &format!("Basic {INGEST}"))], &entry).status, 401);
+    assert_eq!(
+        post(&collector, &[("authorization", "Bearer wrong")], &entry).status,
+        401
+    );
+    assert_eq!(
+        post(
+            &collector,
+            &[("authorization", &format!("Basic {INGEST}"))],
+            &entry
+        )
+        .status,
+        401
+    );
     let (name, value) = bearer(QUERY);
     let wrong_scope = post(&collector, &[(name, &value)], &entry);
     assert_eq!(wrong_scope.status, 403, "{}", wrong_scope.json);
-    assert_eq!(collector.files(), Vec::<String>::new(), "a refused request wrote something");
+    assert_eq!(
+        collector.files(),
+        Vec::<String>::new(),
+        "a refused request wrote something"
+    );
 
     let (name, value) = bearer(INGEST);
     assert_eq!(post(&collector, &[(name, &value)], &entry).status, 201);
-    assert_eq!(post(&collector, &[("x-estuary-token", INGEST)], &entry).status, 201);
+    assert_eq!(
+        post(&collector, &[("x-estuary-token", INGEST)], &entry).status,
+        201
+    );
 
     assert_eq!(get(&collector, "/logs/billing", &[]).status, 401);
-    assert_eq!(get(&collector, "/logs/billing", &[("x-estuary-token", INGEST)]).status, 403);
+    assert_eq!(
+        get(&collector, "/logs/billing", &[("x-estuary-token", INGEST)]).status,
+        403
+    );
     let read = get(&collector, "/logs/billing", &[("x-estuary-token", QUERY)]);
     assert_eq!((read.status, read.json["count"].clone()), (200, json!(2)));
     let (name, value) = bearer(QUERY);
-    assert_eq!(get(&collector, "/logs/billing", &[(name, &value)]).status, 200);
+    assert_eq!(
+        get(&collector, "/logs/billing", &[(name, &value)]).status,
+        200
+    );
     assert!(raw_get(&collector, "/logs/stream").0.contains(" 401 "));
 
     assert_eq!(get(&collector, "/health", &[]).status, 200);
-    assert_eq!(crate::support::http().get(format!("{}/metrics", collector.url)).send().expect("metrics").status(), 200);
+    assert_eq!(
+        crate::support::http()
+            .get(format!("{}/metrics", collector.url))
+            .send()
+            .expect("metrics")
+            .status(),
+        200
+    );
 
     let stderr = collector.stderr();
-    assert!(stderr.contains("request refused"), "debug logging was on: {stderr}");
-    assert!(!stderr.contains(INGEST) && !stderr.contains(QUERY), "a token reached the log");
+    assert!(
+        stderr.contains("request refused"),
+        "debug logging was on: {stderr}"
+    );
+    assert!(
+        !stderr.contains(INGEST) && !stderr.contains(QUERY),
+        "a token reached the log"
+    );
 }
 
 #[test]
@@ -73,27 +110,69 @@ fn a_token_limited_to_services_writes_only_those_and_nothing_of_a_mixed_request(
     let mixed = json!([{"service": "billing", "m": 1}, {"service": "api", "m": 2}]);
     let refused = post(&collector, &only, &mixed);
     assert_eq!(refused.status, 403, "{}", refused.json);
-    assert!(refused.json["error"].as_str().expect("error").contains("api"));
-    assert_eq!(collector.files(), Vec::<String>::new(), "part of a refused request was written");
+    assert!(refused.json["error"]
+        .as_str()
+        .expect("error")
+        .contains("api"));
+    assert_eq!(
+        collector.files(),
+        Vec::<String>::new(),
+        "part of a refused request was written"
+    );
 
     let own = json!([{"service": "billing", "m": 1}, {"service": "billing-worker", "m": 2}]);
     assert_eq!(post(&collector, &only, &own).status, 201);
-    assert_eq!(post(&collector, &only, &json!({"m": "stray"})).status, 403, "unknown is not listed");
-    assert_eq!(post(&collector, &[("x-estuary-token", "with-unknown-token")], &json!({"m": "stray"})).status, 201);
-    assert_eq!(post(&collector, &[("x-estuary-token", "reader-token")], &own).status, 403);
-    assert_eq!(collector.files(), vec!["billing-worker.log", "billing.log", "unknown.log"]);
-    assert_eq!(get(&collector, "/logs/billing", &[("x-estuary-token", "reader-token")]).json["count"], 1);
+    assert_eq!(
+        post(&collector, &only, &json!({"m": "stray"})).status,
+        403,
+        "unknown is not listed"
+    );
+    assert_eq!(
+        post(
+            &collector,
+            &[("x-estuary-token", "with-unknown-token")],
+            &json!({"m": "stray"})
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        post(&collector, &[("x-estuary-token", "reader-token")], &own).status,
+        403
+    );
+    assert_eq!(
+        collector.files(),
+        vec!["billing-worker.log", "billing.log", "unknown.log"]
+    );
+    assert_eq!(
+        get(
+            &collector,
+            "/logs/billing",
+            &[("x-estuary-token", "reader-token")]
+        )
+        .json["count"],
+        1
+    );
 }
 
 #[test]
 fn tokens_from_the_environment_are_comma_separated_and_metrics_can_require_one() {
     let collector = Collector::start_with(
         &["--metrics-token-required"],
-        &[("ESTUARY_INGEST_TOKENS", "first-token,second-token"), ("ESTUARY_QUERY_TOKENS", QUERY)],
+        &[
+            ("ESTUARY_INGEST_TOKENS", "first-token,second-token"),
+            ("ESTUARY_QUERY_TOKENS", QUERY),
+        ],
     );
     let entry = json!({"service": "env", "m": 1});
-    assert_eq!(post(&collector, &[("x-estuary-token", "first-token")], &entry).status, 201);
-    assert_eq!(post(&collector, &[("x-estuary-token", "second-token")], &entry).status, 201);
+    assert_eq!(
+        post(&collector, &[("x-estuary-token", "first-token")], &entry).status,
+        201
+    );
+    assert_eq!(
+        post(&collector, &[("x-estuary-token", "second-token")], &entry).status,
+        201
+    );
     assert_eq!(get(&collector, "/metrics", &[]).status, 401);
     let metrics = crate::support::http()
         .get(format!("{}/metrics", collector.url))
@@ -112,19 +191,31 @@ fn an_open_api_and_any_cors_origin_are_announced_at_start_up() {
     assert!(said.contains("CORS allows any origin"), "{said}");
 
     let closed = Collector::start_with(
-        &["--ingest-token", INGEST, "--cors-origins", "https://ok.example"],
+        &[
+            "--ingest-token",
+            INGEST,
+            "--cors-origins",
+            "https://ok.example",
+        ],
         &[("RUST_LOG", "info")],
     );
     let said = closed.stderr();
     assert!(said.contains("API tokens required"), "{said}");
-    assert!(!said.contains("no API tokens configured") && !said.contains("CORS allows any origin"), "{said}");
+    assert!(
+        !said.contains("no API tokens configured") && !said.contains("CORS allows any origin"),
+        "{said}"
+    );
     assert!(!said.contains(INGEST));
 }
 
 #[test]
 fn a_bad_tokens_file_stops_start_up_naming_the_line_but_not_the_token() {
     let tokens = tempfile::NamedTempFile::new().expect("tokens file");
-    std::fs::write(tokens.path(), "good-token-123 ingest\nsecret-in-bad-line admin\n").expect("write");
+    std::fs::write(
+        tokens.path(),
+        "good-token-123 ingest\nsecret-in-bad-line admin\n",
+    )
+    .expect("write");
     let dir = tempfile::tempdir().expect("dir");
     let output = Command::new(estuary_bin())
         .args(["serve", "--tokens-file"])
@@ -137,6 +228,12 @@ fn a_bad_tokens_file_stops_start_up_naming_the_line_but_not_the_token() {
         .expect("run estuary");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(":2:") && stderr.contains("unknown scope"), "{stderr}");
-    assert!(!stderr.contains("secret-in-bad-line") && !stderr.contains("good-token-123"), "{stderr}");
+    assert!(
+        stderr.contains(":2:") && stderr.contains("unknown scope"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("secret-in-bad-line") && !stderr.contains("good-token-123"),
+        "{stderr}"
+    );
 }

@@ -13,18 +13,31 @@ use crate::support::{wait_until, Collector};
 fn over_the_rate_limit_a_client_gets_429_with_retry_after_and_health_is_never_limited() {
     let collector = Collector::start_with(&["--rate-limit", "1", "--rate-limit-burst", "3"], &[]);
     let entry = json!({"service": "rl", "m": 1});
-    let statuses: Vec<u16> = (0..8).map(|_| post(&collector, &[], &entry).status).collect();
+    let statuses: Vec<u16> = (0..8)
+        .map(|_| post(&collector, &[], &entry).status)
+        .collect();
     assert_eq!(&statuses[..3], &[201, 201, 201], "{statuses:?}");
     let limited = post(&collector, &[], &entry);
     assert_eq!(limited.status, 429, "{statuses:?}");
-    let retry: u64 = limited.headers["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    let retry: u64 = limited.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
     assert!((1..=3).contains(&retry), "Retry-After {retry}");
     assert_eq!(limited.json["retry_after"], retry);
-    assert!(limited.json["error"].as_str().expect("error").contains("rate limit"));
+    assert!(limited.json["error"]
+        .as_str()
+        .expect("error")
+        .contains("rate limit"));
     assert!((0..20).all(|_| get(&collector, "/health", &[]).status == 200));
 
     std::thread::sleep(Duration::from_secs(retry));
-    assert_eq!(post(&collector, &[], &entry).status, 201, "allowed again after Retry-After");
+    assert_eq!(
+        post(&collector, &[], &entry).status,
+        201,
+        "allowed again after Retry-After"
+    );
     let stored = collector.lines("rl").len();
     assert_eq!(stored, statuses.iter().filter(|s| **s == 201).count() + 1);
 }
@@ -39,7 +52,14 @@ fn without_a_rate_limit_a_burst_is_never_refused() {
             std::thread::spawn(move || {
                 let http = crate::support::http();
                 (0..100)
-                    .map(|i| http.post(&url).json(&json!({"service": "burst", "t": t, "i": i})).send().expect("post").status().as_u16())
+                    .map(|i| {
+                        http.post(&url)
+                            .json(&json!({"service": "burst", "t": t, "i": i}))
+                            .send()
+                            .expect("post")
+                            .status()
+                            .as_u16()
+                    })
                     .filter(|status| *status != 201)
                     .count()
             })
@@ -54,7 +74,9 @@ fn without_a_rate_limit_a_burst_is_never_refused() {
 fn a_trickling_body_is_cut_off_with_408_and_nothing_is_written() {
     let collector = Collector::start_with(&["--body-timeout-secs", "1"], &[]);
     let mut stream = TcpStream::connect(("127.0.0.1", collector.port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(15))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
     let head = "POST /logs HTTP/1.1\r\nHost: estuary\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
     stream.write_all(head.as_bytes()).expect("headers");
     let mut writer = stream.try_clone().expect("clone");
@@ -73,35 +95,65 @@ fn a_trickling_body_is_cut_off_with_408_and_nothing_is_written() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"error\""), "{answer}");
-    assert!(elapsed < Duration::from_secs(5), "cut off after {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "cut off after {elapsed:?}"
+    );
     trickle.join().expect("trickle");
     assert_eq!(collector.files(), Vec::<String>::new());
-    assert_eq!(post(&collector, &[], &json!({"service": "fast"})).status, 201);
+    assert_eq!(
+        post(&collector, &[], &json!({"service": "fast"})).status,
+        201
+    );
 }
 
 #[test]
 fn live_streams_beyond_the_cap_get_503_until_one_closes() {
-    let collector = Collector::start_with(&["--max-streams", "2", "--sse-heartbeat-secs", "1"], &[]);
+    let collector =
+        Collector::start_with(&["--max-streams", "2", "--sse-heartbeat-secs", "1"], &[]);
     let (first, _one) = raw_get(&collector, "/logs/stream");
     let (second, two) = raw_get(&collector, "/logs/a/stream");
-    assert!(first.contains(" 200 ") && second.contains(" 200 "), "{first} / {second}");
+    assert!(
+        first.contains(" 200 ") && second.contains(" 200 "),
+        "{first} / {second}"
+    );
     let refused = get(&collector, "/logs/stream", &[]);
     assert_eq!(refused.status, 503, "{}", refused.json);
-    assert!(refused.json["error"].as_str().expect("error").contains("streams"));
-    assert_eq!(get(&collector, "/logs/a", &[]).status, 200, "queries are not streams");
+    assert!(refused.json["error"]
+        .as_str()
+        .expect("error")
+        .contains("streams"));
+    assert_eq!(
+        get(&collector, "/logs/a", &[]).status,
+        200,
+        "queries are not streams"
+    );
 
     drop(two);
     // The server notices the closed stream at its next heartbeat write.
-    wait_until(Duration::from_secs(10), "a freed stream slot", || raw_get(&collector, "/logs/stream").0.contains(" 200 "));
+    wait_until(Duration::from_secs(10), "a freed stream slot", || {
+        raw_get(&collector, "/logs/stream").0.contains(" 200 ")
+    });
 }
 
 #[test]
 fn beyond_the_connection_cap_new_connections_wait_until_one_closes() {
     let collector = Collector::start_with(&["--max-connections", "2"], &[]);
-    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(("127.0.0.1", collector.port)).expect("connect")).collect();
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(("127.0.0.1", collector.port)).expect("connect"))
+        .collect();
     std::thread::sleep(Duration::from_millis(200));
-    let quick = reqwest::blocking::Client::builder().timeout(Duration::from_millis(700)).build().expect("client");
-    assert!(quick.get(format!("{}/health", collector.url)).send().is_err(), "a third connection was served");
+    let quick = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_millis(700))
+        .build()
+        .expect("client");
+    assert!(
+        quick
+            .get(format!("{}/health", collector.url))
+            .send()
+            .is_err(),
+        "a third connection was served"
+    );
 
     drop(held);
     let (status, _) = collector.get("/health");

@@ -30,8 +30,13 @@ pub fn send(request: RequestBuilder) -> Answer {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().expect("body");
-    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("non-JSON answer ({status}): {e}: {text}"));
-    Answer { status, headers, json }
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("non-JSON answer ({status}): {e}: {text}"));
+    Answer {
+        status,
+        headers,
+        json,
+    }
 }
 
 /// `POST /logs` of a JSON value with extra headers.
@@ -59,12 +64,18 @@ pub fn get(collector: &Collector, path: &str, headers: &[(&str, &str)]) -> Answe
 /// returns the status line and the open connection (a live stream stays open in it).
 pub fn raw_get(collector: &Collector, path: &str) -> (String, TcpStream) {
     let mut stream = TcpStream::connect(("127.0.0.1", collector.port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     write!(stream, "GET {path} HTTP/1.1\r\nHost: estuary\r\n\r\n").expect("write");
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).expect("read headers"), 1, "closed mid-headers");
+        assert_eq!(
+            stream.read(&mut byte).expect("read headers"),
+            1,
+            "closed mid-headers"
+        );
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head).into_owned();
@@ -77,7 +88,10 @@ pub fn raise_open_files(wanted: u64) {
     #[allow(unsafe_code)]
     // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
     unsafe {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < wanted {
             limit.rlim_cur = wanted.min(limit.rlim_max);
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);

@@ -12,10 +12,10 @@ fn entry(i: usize) -> Value {
     json!({
         "service": service,
         "level": LEVELS[i % 5],
-        "target": if i % 4 == 0 { "shop::db::pool" } else { "shop::http" },
-        "message": format!("event {i} {}", if i % 7 == 0 { "timeout" } else { "ok" }),
+        "target": if i.is_multiple_of(4) { "shop::db::pool" } else { "shop::http" },
+        "message": format!("event {i} {}", if i.is_multiple_of(7) { "timeout" } else { "ok" }),
         "user_id": i % 11,
-        "fields": {"cache": if i % 2 == 0 { "hit" } else { "miss" }},
+        "fields": {"cache": if i.is_multiple_of(2) { "hit" } else { "miss" }},
         "timestamp": format!("2026-11-20T{:02}:{:02}:00Z", i / 60 % 24, i % 60),
         "i": i,
     })

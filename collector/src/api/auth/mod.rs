@@ -27,23 +27,25 @@
 //! 0123456789abcdef0123456789abcdef   ingest,query
 //! ```
 
+mod gate;
+mod tokens;
+
 use std::convert::Infallible;
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
-use axum::middleware::Next;
-use axum::response::Response;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use super::connections::ClientAddr;
-use super::{ApiError, AppState};
+use super::ApiError;
 use crate::config::AccessConfig;
 use crate::entry::ServiceBatch;
 use crate::service::ServiceName;
+
+pub use gate::{require_ingest, require_metrics, require_query};
+pub use tokens::AccessConfigError;
 
 /// The header for clients that cannot set `Authorization`.
 pub const TOKEN_HEADER: &str = "x-estuary-token";
@@ -82,31 +84,6 @@ pub enum Scope {
     Ingest,
     /// Reading logs and live streams (and `/metrics` when it is protected).
     Query,
-}
-
-/// Why the access configuration could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum AccessConfigError {
-    /// The tokens file could not be read.
-    #[error(
-        "cannot read the tokens file {path}: {source}; check --tokens-file and its permissions"
-    )]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A line of the tokens file is not `TOKEN SCOPES [SERVICE...]`.
-    #[error("{path}:{line}: {reason}; expected `TOKEN ingest|query|ingest,query [SERVICE...]`")]
-    Line {
-        /// The file.
-        path: PathBuf,
-        /// The line number, from 1.
-        line: usize,
-        /// What is wrong.
-        reason: String,
-    },
 }
 
 /// One token and what it may do.
@@ -181,10 +158,10 @@ impl AccessControl {
             .collect();
         rules.extend(config.query_tokens.iter().map(|s| flag(s, false, true)));
         if let Some(path) = &config.tokens_file {
-            rules.extend(read_tokens_file(path)?);
+            rules.extend(tokens::read_tokens_file(path)?);
         }
         Ok(AccessControl {
-            rules: merge(rules),
+            rules: tokens::merge(rules),
             metrics_token_required: config.metrics_token_required,
         })
     }
@@ -263,96 +240,6 @@ fn presented_token(headers: &HeaderMap) -> Option<&[u8]> {
         .filter(|token| !token.is_empty())
 }
 
-/// Folds repeated tokens into one rule holding the union of their grants; drops empty ones.
-fn merge(rules: Vec<Rule>) -> Vec<Rule> {
-    let mut merged: Vec<Rule> = Vec::with_capacity(rules.len());
-    for rule in rules.into_iter().filter(|r| !r.secret.0.is_empty()) {
-        match merged.iter_mut().find(|m| m.secret == rule.secret) {
-            Some(same) => {
-                let writes = union(writes_of(same), writes_of(&rule));
-                same.ingest = writes.is_some();
-                same.services = writes.flatten();
-                same.query |= rule.query;
-            }
-            None => merged.push(rule),
-        }
-    }
-    merged
-}
-
-/// What a rule may write: `None` nothing, `Some(None)` any service, `Some(Some(list))` those.
-type Writes = Option<Option<Arc<[ServiceName]>>>;
-
-fn writes_of(rule: &Rule) -> Writes {
-    rule.ingest.then(|| rule.services.clone())
-}
-
-fn union(a: Writes, b: Writes) -> Writes {
-    match (a, b) {
-        (None, other) | (other, None) => other,
-        (Some(Some(a)), Some(Some(b))) => Some(Some(a.iter().chain(b.iter()).cloned().collect())),
-        _ => Some(None),
-    }
-}
-
-fn read_tokens_file(path: &Path) -> Result<Vec<Rule>, AccessConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| AccessConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    warn_if_readable_by_others(path);
-    let mut rules = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or_default().trim();
-        if line.is_empty() {
-            continue;
-        }
-        rules.push(parse_rule(line).map_err(|reason| AccessConfigError::Line {
-            path: path.to_owned(),
-            line: number + 1,
-            reason,
-        })?);
-    }
-    Ok(rules)
-}
-
-fn parse_rule(line: &str) -> Result<Rule, String> {
-    let mut words = line.split_ascii_whitespace();
-    let secret = Secret(words.next().unwrap_or_default().to_owned());
-    let scopes = words.next().ok_or("no scope")?;
-    let (mut ingest, mut query) = (false, false);
-    for scope in scopes.split(',') {
-        match scope {
-            "ingest" => ingest = true,
-            "query" => query = true,
-            // Not echoed: a line with its words swapped would put the token in the log.
-            _ => return Err("unknown scope".into()),
-        }
-    }
-    let services = words
-        .map(|name| ServiceName::parse(name).map_err(|e| format!("{name:?}: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !services.is_empty() && !ingest {
-        return Err("services are listed but the token cannot send logs".into());
-    }
-    Ok(Rule {
-        secret,
-        ingest,
-        query,
-        services: (!services.is_empty()).then(|| services.into()),
-    })
-}
-
-/// A tokens file others can read leaks every token; say so (but still start).
-fn warn_if_readable_by_others(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "the tokens file is readable by group or others; chmod 600 it");
-        }
-    }
-}
-
 /// What an admitted request may do, put in its extensions by the gate.
 #[derive(Debug, Clone)]
 pub struct Grant {
@@ -399,71 +286,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Grant {
     }
 }
 
-/// The gate of `POST /logs`: token with the `ingest` scope, and the rate limit.
-///
-/// # Errors
-///
-/// 401, 403 or 429 as an [`ApiError`].
-pub async fn require_ingest(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    gate(&state, Scope::Ingest, request, next).await
-}
-
-/// The gate of the read routes (queries, live streams): `query` scope and the rate limit.
-///
-/// # Errors
-///
-/// 401, 403 or 429 as an [`ApiError`].
-pub async fn require_query(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    gate(&state, Scope::Query, request, next).await
-}
-
-/// The gate of `/metrics`: open, or a `query` token with `--metrics-token-required`. Never
-/// rate limited, so a busy client cannot blind the operator's scraper.
-///
-/// # Errors
-///
-/// 401 or 403 as an [`ApiError`].
-pub async fn require_metrics(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    if state.access.metrics_token_required() {
-        let identity = state.access.identify(request.headers());
-        state.access.grant(identity, Scope::Query)?;
-    }
-    Ok(next.run(request).await)
-}
-
-/// Identifies the caller, charges its rate limit (failed guesses count against the
-/// client's address), checks the scope and hands the grant to the handler.
-async fn gate(
-    state: &AppState,
-    scope: Scope,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let identity = state.access.identify(request.headers());
-    let address = request
-        .extensions()
-        .get::<ConnectInfo<ClientAddr>>()
-        .map(|info| info.0 .0.ip());
-    state.protect.admit(identity.token(), address)?;
-    let grant = state.access.grant(identity, scope).inspect_err(|err| {
-        tracing::debug!(?address, ?identity, %err, "request refused");
-    })?;
-    request.extensions_mut().insert(grant);
-    Ok(next.run(request).await)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,10 +294,10 @@ mod tests {
         let rules = file
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| parse_rule(l).unwrap())
+            .map(|l| tokens::parse_rule(l).unwrap())
             .collect();
         AccessControl {
-            rules: merge(rules),
+            rules: tokens::merge(rules),
             metrics_token_required: false,
         }
     }
@@ -541,7 +363,7 @@ mod tests {
     #[test]
     fn bad_lines_are_refused() {
         for line in ["lonely", "t admin", "t query api", "t ingest ../x"] {
-            assert!(parse_rule(line).is_err(), "{line}");
+            assert!(tokens::parse_rule(line).is_err(), "{line}");
         }
     }
 }

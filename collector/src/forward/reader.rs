@@ -1,0 +1,229 @@
+//! Reads one service's virtual stream forward from an offset, across rotated segments
+//! (plain or gzip) into the active file, a batch at a time. The open file is kept between
+//! batches so a gzip segment is decompressed once, not once per batch.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::service::ServiceName;
+use crate::store::segments;
+
+/// Buffer size of the file readers.
+const READ_BUFFER: usize = 256 * 1024;
+/// How often locating a source is retried when a rotation or compression moves files
+/// under it.
+const LOCATE_ATTEMPTS: usize = 8;
+
+/// Entries read in one go.
+#[derive(Debug, Default)]
+pub struct ReadBatch {
+    /// The lines, back to back, each without its `\n`.
+    pub buf: Vec<u8>,
+    /// Where each line sits in `buf`.
+    pub lines: Vec<Range<usize>>,
+    /// The virtual offset just past the last line read: the next checkpoint.
+    pub next: u64,
+    /// A range retention deleted before it was read, if one was jumped over.
+    pub lost: Option<Range<u64>>,
+}
+
+impl ReadBatch {
+    /// The line at `index`.
+    pub fn line(&self, index: usize) -> &[u8] {
+        &self.buf[self.lines[index].clone()]
+    }
+}
+
+/// An open file positioned at virtual offset `pos`.
+struct OpenSource {
+    reader: Box<dyn BufRead + Send + Sync>,
+    pos: u64,
+    /// Where the source ends; `None` for the active file, which grows.
+    end: Option<u64>,
+}
+
+/// What lies at an offset.
+enum Located {
+    Source(OpenSource),
+    /// Nothing was kept before this offset (retention deleted it).
+    Gap(u64),
+    /// Nothing written there yet.
+    Nothing,
+}
+
+/// A forward reader over one service's files.
+pub struct StreamReader {
+    /// `LOG_DIR`.
+    log_dir: PathBuf,
+    /// Whose stream it reads.
+    service: ServiceName,
+    /// Kept open between batches; dropped at the end of the active file so that a partial
+    /// line is read again in full next time.
+    open: Option<OpenSource>,
+}
+
+impl StreamReader {
+    /// A reader of `service` in `log_dir`.
+    pub fn new(log_dir: &Path, service: ServiceName) -> Self {
+        StreamReader {
+            log_dir: log_dir.to_path_buf(),
+            service,
+            open: None,
+        }
+    }
+
+    /// Reads up to `max_entries` complete lines (stopping early past `max_bytes`) from
+    /// virtual offset `from`. An offset retention has deleted moves on to the oldest kept
+    /// byte and reports the jump in [`ReadBatch::lost`].
+    ///
+    /// # Errors
+    ///
+    /// An I/O error opening or reading a file.
+    pub fn read(
+        &mut self,
+        from: u64,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> io::Result<ReadBatch> {
+        let mut batch = ReadBatch {
+            next: from,
+            ..ReadBatch::default()
+        };
+        while batch.lines.len() < max_entries && batch.buf.len() < max_bytes {
+            let mut source = match self.open.take().filter(|s| s.pos == batch.next) {
+                Some(source) => source,
+                None => match self.locate(batch.next)? {
+                    Located::Source(source) => source,
+                    Located::Gap(to) => {
+                        batch.lost = Some(batch.next..to);
+                        batch.next = to;
+                        continue;
+                    }
+                    Located::Nothing => break,
+                },
+            };
+            let more = fill(&mut source, &mut batch, max_entries, max_bytes)?;
+            if more {
+                self.open = Some(source);
+            } else if source.end.is_none() || source.end != Some(source.pos) {
+                // The end of the active file (or a half-written line): look again later.
+                break;
+            }
+        }
+        Ok(batch)
+    }
+
+    fn locate(&self, pos: u64) -> io::Result<Located> {
+        for _ in 0..LOCATE_ATTEMPTS {
+            let segments = segments::list(&self.log_dir, &self.service)?;
+            let base = segments::active_base(&self.log_dir, &self.service)?;
+            let oldest = segments.first().map_or(base, |s| s.start);
+            if pos < oldest {
+                return Ok(Located::Gap(oldest));
+            }
+            if let Some(segment) = segments.iter().find(|s| s.start <= pos && pos < s.end) {
+                match open_segment(&segment.path, segment.compressed, pos - segment.start) {
+                    Ok(reader) => {
+                        return Ok(Located::Source(OpenSource {
+                            reader,
+                            pos,
+                            end: Some(segment.end),
+                        }))
+                    }
+                    // Compressed or deleted a moment ago: list again.
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                    Err(err) => return Err(err),
+                }
+            }
+            if let Some(next) = segments
+                .iter()
+                .find(|s| s.start > pos)
+                .filter(|_| pos < base)
+            {
+                return Ok(Located::Gap(next.start));
+            }
+            match self.open_active(pos, base)? {
+                Some(located) => return Ok(located),
+                None => continue,
+            }
+        }
+        Ok(Located::Nothing)
+    }
+
+    /// Opens the active file at `pos`, or `None` when a rotation moved it meanwhile.
+    fn open_active(&self, pos: u64, base: u64) -> io::Result<Option<Located>> {
+        let mut file = match File::open(self.log_dir.join(self.service.file_name())) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Some(Located::Nothing)),
+            Err(err) => return Err(err),
+        };
+        if segments::active_base(&self.log_dir, &self.service)? != base {
+            return Ok(None);
+        }
+        let len = file.metadata()?.len();
+        if pos >= base + len {
+            return Ok(Some(Located::Nothing));
+        }
+        file.seek(SeekFrom::Start(pos - base))?;
+        let reader = Box::new(BufReader::with_capacity(READ_BUFFER, file));
+        Ok(Some(Located::Source(OpenSource {
+            reader,
+            pos,
+            end: None,
+        })))
+    }
+}
+
+fn open_segment(
+    path: &Path,
+    compressed: bool,
+    skip: u64,
+) -> io::Result<Box<dyn BufRead + Send + Sync>> {
+    let mut file = File::open(path)?;
+    if !compressed {
+        file.seek(SeekFrom::Start(skip))?;
+        return Ok(Box::new(BufReader::with_capacity(READ_BUFFER, file)));
+    }
+    let mut reader = BufReader::with_capacity(
+        READ_BUFFER,
+        flate2::read::MultiGzDecoder::new(BufReader::new(file)),
+    );
+    let skipped = io::copy(&mut (&mut reader).take(skip), &mut io::sink())?;
+    if skipped < skip {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "segment shorter than its name says",
+        ));
+    }
+    Ok(Box::new(reader))
+}
+
+/// Appends complete lines of `source` to `batch` until a limit; returns whether the source
+/// may have more (false at its end or at a partial line).
+fn fill(
+    source: &mut OpenSource,
+    batch: &mut ReadBatch,
+    max_entries: usize,
+    max_bytes: usize,
+) -> io::Result<bool> {
+    while batch.lines.len() < max_entries && batch.buf.len() < max_bytes {
+        if source.end.is_some_and(|end| source.pos >= end) {
+            return Ok(false);
+        }
+        let start = batch.buf.len();
+        let n = source.reader.read_until(b'\n', &mut batch.buf)?;
+        if n == 0 || batch.buf.last() != Some(&b'\n') {
+            batch.buf.truncate(start);
+            return Ok(false);
+        }
+        source.pos += n as u64;
+        batch.next = source.pos;
+        batch.buf.pop();
+        if batch.buf.len() > start {
+            batch.lines.push(start..batch.buf.len());
+        }
+    }
+    Ok(true)
+}
