@@ -3,6 +3,7 @@
 
 mod collector;
 mod forward;
+mod layer;
 mod operate;
 mod query;
 mod realtime;

@@ -203,3 +203,51 @@ fn a_rediss_url_publishes_over_tls() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn the_live_tail_example_prints_entries_from_redis() {
+    use std::io::{BufRead, BufReader};
+    let example = crate::support::estuary_bin()
+        .with_file_name("examples")
+        .join("live_tail_redis");
+    assert!(
+        example.exists(),
+        "{} is built by `cargo test --workspace`",
+        example.display()
+    );
+    let redis = RedisServer::start();
+    let collector = collector_on(&redis);
+    let mut child = std::process::Command::new(example)
+        .env("REDIS_URL", redis.url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("example");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The example subscribes asynchronously: post until it prints.
+    let mut line = None;
+    wait_until(WAIT, "the example to print an entry", || {
+        assert_eq!(
+            collector
+                .post_json(&json!({"service": "ex", "m": "from-example"}))
+                .0,
+            201
+        );
+        line = rx.recv_timeout(Duration::from_millis(200)).ok();
+        line.is_some()
+    });
+    let line = line.expect("line");
+    assert!(
+        line.starts_with("logs:all\t") || line.starts_with("logs:ex\t"),
+        "{line}"
+    );
+    assert!(line.contains("from-example"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

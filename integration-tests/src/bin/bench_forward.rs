@@ -1,0 +1,469 @@
+//! Benchmarks forwarding in the release `estuary` collector (issue 6) in one run and prints a
+//! markdown table.
+//!
+//! ```text
+//! cargo build --release -p estuary-collector
+//! cargo run --release -p integration-tests --bin bench_forward -- [--quick] [--perf DIR]
+//! ```
+//!
+//! It starts `target/release/estuary serve` (found beside this executable) on a free port
+//! with a temporary `LOG_DIR`, and measures:
+//!
+//! - (1) forwarding throughput: 2,000,000 entries (300,000 with `--quick`) are stored first
+//!   by a collector without forwarders (default rotation and gzip, so most of them sit in
+//!   compressed segments). Then, for Loki, for Elasticsearch answering `{"errors":false}`
+//!   and for Elasticsearch listing every item as the real one does, the collector is
+//!   restarted on that directory with one forwarder and no checkpoint, pointed at a fake
+//!   destination in this process (its own threads) that answers at once and then gunzips
+//!   and counts the entries. Entries per second from the spawn to the last entry counted.
+//!   Baseline: the same files read back and split into lines on one thread;
+//! - (2) ingestion throughput, NDJSON `POST /logs` of 1,000 entries over 4 connections,
+//!   with one Loki forwarder (to a fake that only reads and answers) versus none, each
+//!   against a fresh collector with `--rotate-bytes 0`, in the order none, on, on, none so
+//!   that drift on the shared machine cancels out; the ratio of the means.
+//!
+//! `--perf DIR` records each forwarding phase with `perf record` into `DIR` (its figures
+//! are then perturbed). A full run takes about a minute (`--quick`: about 25 s) and needs
+//! ~1 GB of free disk.
+
+// The shared bench modules; each bench binary uses a different part of them.
+#[allow(dead_code)]
+#[path = "../bench/mod.rs"]
+mod bench;
+#[path = "../bench/forward/mod.rs"]
+mod forward;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use clap::Parser;
+use tokio::runtime::Runtime;
+use tokio::task::JoinSet;
+
+use bench::collector::{self, Collector};
+use bench::http::{self, Conn, Request};
+use bench::load::{self, Window};
+use bench::summary as shared_summary;
+use bench::workload;
+use forward::fake_sink::{FakeSink, Kind, Mode};
+use forward::profile::Profiler;
+use forward::stored;
+use forward::summary::{self, Cpu, ForwardPhase, IngestPhase, Preload, Results, RunNotes};
+
+/// Connections posting NDJSON, as in `bench_collector` (b).
+const BATCH_CONNECTIONS: usize = 4;
+/// Entries per NDJSON request.
+const BATCH_ENTRIES: usize = 1_000;
+/// The order of (2)'s phases: none, on, on, none.
+const INGEST_ORDER: [bool; 4] = [false, true, true, false];
+/// A forwarding phase gives up when no entry arrived for this long.
+const STALL: Duration = Duration::from_secs(15);
+/// How long the stored segments get to be compressed before the collector is stopped.
+const SETTLE: Duration = Duration::from_secs(60);
+/// How long (2) waits for the forwarder to send what was ingested.
+const DRAIN: Duration = Duration::from_secs(10);
+
+const STORED_SERVICE: &str = "bench-forward";
+const INGEST_SERVICE: &str = "bench-ingest";
+
+/// A destination of (1).
+struct Destination {
+    /// As shown in the table.
+    name: &'static str,
+    /// For the profile's file name.
+    slug: &'static str,
+    /// The collector's flag taking its URL.
+    flag: &'static str,
+    /// What the fake stands in for.
+    kind: Kind,
+}
+
+const DESTINATIONS: [Destination; 3] = [
+    Destination {
+        name: "Loki (gzip JSON push; fake answers 204)",
+        slug: "loki",
+        flag: "--loki-url",
+        kind: Kind::Loki,
+    },
+    Destination {
+        name: "Elasticsearch (`_bulk` NDJSON; fake answers `{\"errors\":false}`)",
+        slug: "elasticsearch",
+        flag: "--elasticsearch-url",
+        kind: Kind::Elasticsearch { items: false },
+    },
+    Destination {
+        name: "Elasticsearch (`_bulk` NDJSON; fake lists every item, ~170 bytes each, as \
+               Elasticsearch does)",
+        slug: "elasticsearch-items",
+        flag: "--elasticsearch-url",
+        kind: Kind::Elasticsearch { items: true },
+    },
+];
+
+/// Benchmark forwarding in the release `estuary` collector; prints a markdown table.
+#[derive(Debug, Parser)]
+struct Args {
+    /// 300,000 stored entries instead of 2,000,000, and 2 s ingestion windows instead of 5 s.
+    #[arg(long)]
+    quick: bool,
+    /// Stored entries for (1), rounded up to a thousand (overrides the default).
+    #[arg(long)]
+    entries: Option<u64>,
+    /// Where to create the temporary log directories (default: the system's temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Record each forwarding phase of the collector with `perf record` into this directory.
+    #[arg(long)]
+    perf: Option<PathBuf>,
+}
+
+/// How big and how long each phase is.
+struct Plan {
+    /// Entries stored for (1).
+    entries: u64,
+    /// Load before each window of (2) opens.
+    warmup: Duration,
+    /// Each window of (2).
+    measure: Duration,
+}
+
+impl Plan {
+    fn new(args: &Args) -> Self {
+        let (entries, warmup, measure) = if args.quick {
+            (300_000, Duration::from_millis(300), Duration::from_secs(2))
+        } else {
+            (
+                2_000_000,
+                Duration::from_millis(500),
+                Duration::from_secs(5),
+            )
+        };
+        Plan {
+            entries: args.entries.unwrap_or(entries),
+            warmup,
+            measure,
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let began = Instant::now();
+    let args = Args::parse();
+    let plan = Plan::new(&args);
+    let bin = collector::locate_binary()?;
+    if cfg!(debug_assertions) {
+        eprintln!("warning: the load generator is a debug build; run it with --release");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let scratch = scratch_dir(args.dir.as_deref())?;
+    if let Some(dir) = &args.perf {
+        std::fs::create_dir_all(dir).context("creating the --perf directory")?;
+    }
+    let load_before = shared_summary::load_average();
+    let bench = Bench {
+        runtime: &runtime,
+        bin: &bin,
+        scratch: scratch.path(),
+        plan: &plan,
+        perf: args.perf.as_deref(),
+    };
+    let stored_dir = scratch.path().join("stored");
+    let preload = bench.preload(&stored_dir)?;
+    progress("(1) baseline: reading the stored files back");
+    let read_back = stored::read_back(&stored_dir, STORED_SERVICE).context("reading back")?;
+    ensure!(
+        read_back.entries == preload.entries,
+        "{} entries were acknowledged but {} are stored",
+        preload.entries,
+        read_back.entries
+    );
+    let forwarding = DESTINATIONS
+        .iter()
+        .map(|destination| bench.forward(&stored_dir, destination, preload.entries))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    std::fs::remove_dir_all(&stored_dir).context("removing the stored entries")?;
+    let ingest = INGEST_ORDER
+        .iter()
+        .enumerate()
+        .map(|(i, on)| bench.ingest(i, *on))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let notes = RunNotes {
+        window: plan.measure,
+        scratch: scratch.path().to_path_buf(),
+        load_before,
+        load_after: shared_summary::load_average(),
+        took: began.elapsed(),
+    };
+    let results = Results {
+        preload,
+        read_back,
+        forwarding,
+        ingest,
+    };
+    summary::print(&results, &notes);
+    Ok(())
+}
+
+/// What every phase works with.
+struct Bench<'a> {
+    runtime: &'a Runtime,
+    bin: &'a Path,
+    scratch: &'a Path,
+    plan: &'a Plan,
+    perf: Option<&'a Path>,
+}
+
+impl Bench<'_> {
+    /// Stores the entries of (1) through a collector without forwarders, then stops it once
+    /// its rotated segments are compressed.
+    fn preload(&self, dir: &Path) -> anyhow::Result<Preload> {
+        progress(&format!(
+            "(1) storing {} entries with no forwarder",
+            self.plan.entries
+        ));
+        std::fs::create_dir(dir).context("creating the log directory")?;
+        let collector = self
+            .runtime
+            .block_on(Collector::start(self.bin, dir, &[]))?;
+        let addr = collector.addr();
+        let request = http::post(
+            addr,
+            "/logs",
+            "application/x-ndjson",
+            &batch_body(STORED_SERVICE),
+        );
+        let requests = self.plan.entries.div_ceil(BATCH_ENTRIES as u64);
+        let began = Instant::now();
+        self.runtime
+            .block_on(post_all(addr, request, BATCH_CONNECTIONS, requests))?;
+        let took = began.elapsed();
+        let settled = stored::wait_compressed(dir, STORED_SERVICE, SETTLE)?;
+        drop(collector);
+        Ok(Preload {
+            entries: requests * BATCH_ENTRIES as u64,
+            took,
+            layout: stored::layout(dir, STORED_SERVICE)?,
+            settled,
+        })
+    }
+
+    /// (1) for one destination: restarts the collector on `dir` with one forwarder and no
+    /// checkpoint, and times it until the fake has counted all `entries`.
+    fn forward(
+        &self,
+        dir: &Path,
+        destination: &Destination,
+        entries: u64,
+    ) -> anyhow::Result<ForwardPhase> {
+        progress(&format!(
+            "(1) forwarding everything to {}",
+            destination.name
+        ));
+        // Both Elasticsearch phases use the same checkpoint name; every phase starts at 0.
+        match std::fs::remove_dir_all(dir.join(".forward")) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(err).context("removing the checkpoints")
+            }
+            _ => {}
+        }
+        let fake = FakeSink::start(destination.kind, Mode::Count)
+            .context("starting the fake destination")?;
+        let url = fake.url();
+        let bench_before = collector::own_cpu_time()?;
+        let began = Instant::now();
+        let collector =
+            self.runtime
+                .block_on(Collector::start(self.bin, dir, &[destination.flag, &url]))?;
+        let healthy_after = began.elapsed();
+        let profiler = match self.perf {
+            Some(perf) => {
+                let file = perf.join(format!("forward-{}.perf.data", destination.slug));
+                Some(Profiler::attach(collector.pid(), &file)?)
+            }
+            None => None,
+        };
+        let complete = fake.wait_for(entries, STALL);
+        let wall = began.elapsed();
+        let cpu = Cpu {
+            collector: collector.cpu_time()?,
+            bench: collector::own_cpu_time()?.saturating_sub(bench_before),
+            wall,
+        };
+        if let Some(profiler) = profiler {
+            let written = profiler.stop()?;
+            progress(&format!("perf data in {}", written.display()));
+        }
+        let health = self.runtime.block_on(forwarder_health(collector.addr()))?;
+        drop(collector);
+        Ok(ForwardPhase {
+            destination: destination.name,
+            entries,
+            counts: fake.counts(),
+            complete,
+            began,
+            healthy_after,
+            health,
+            cpu,
+        })
+    }
+
+    /// One phase of (2), against its own collector.
+    fn ingest(&self, index: usize, on: bool) -> anyhow::Result<IngestPhase> {
+        progress(&format!(
+            "(2) NDJSON POST /logs, 1,000 entries per request, forwarder {} ({} of 4)",
+            if on { "on" } else { "off" },
+            index + 1
+        ));
+        let dir = self.scratch.join(format!("ingest-{index}"));
+        std::fs::create_dir(&dir).context("creating a log directory")?;
+        let fake = on
+            .then(|| FakeSink::start(Kind::Loki, Mode::Discard))
+            .transpose()
+            .context("starting the fake destination")?;
+        let url = fake.as_ref().map(FakeSink::url);
+        let mut extra = vec!["--rotate-bytes", "0"];
+        if let Some(url) = &url {
+            extra.extend(["--loki-url", url]);
+        }
+        let collector = self
+            .runtime
+            .block_on(Collector::start(self.bin, &dir, &extra))?;
+        let addr = collector.addr();
+        let request = http::post(
+            addr,
+            "/logs",
+            "application/x-ndjson",
+            &batch_body(INGEST_SERVICE),
+        );
+        let window = Window::after(self.plan.warmup, self.plan.measure);
+        let (collector_before, bench_before) = (collector.cpu_time()?, collector::own_cpu_time()?);
+        let began = Instant::now();
+        let tally = self.runtime.block_on(load::closed_loop(
+            addr,
+            vec![request; BATCH_CONNECTIONS],
+            201,
+            window,
+        ));
+        let cpu = Cpu {
+            collector: collector.cpu_time()?.saturating_sub(collector_before),
+            bench: collector::own_cpu_time()?.saturating_sub(bench_before),
+            wall: began.elapsed(),
+        };
+        let accepted = tally.ok_total * BATCH_ENTRIES as u64;
+        let (forwarded, drained_in) = if on {
+            self.runtime.block_on(drain(addr, accepted))?
+        } else {
+            (0, None)
+        };
+        drop(collector);
+        std::fs::remove_dir_all(&dir).context("removing a log directory")?;
+        Ok(IngestPhase {
+            on,
+            entries_per_sec: (tally.ok * BATCH_ENTRIES as u64) as f64
+                / self.plan.measure.as_secs_f64(),
+            tally,
+            accepted,
+            forwarded,
+            drained_in,
+            cpu,
+        })
+    }
+}
+
+/// An NDJSON body of [`BATCH_ENTRIES`] entries, one in ten at `WARN` so that a Loki push
+/// carries more than one stream, as real logs do.
+fn batch_body(service: &str) -> Vec<u8> {
+    let mut body = workload::ndjson_batch(service, BATCH_ENTRIES);
+    let (info, warn) = (br#""level":"INFO""#, br#""level":"WARN""#);
+    let ends: Vec<usize> = memchr::memchr_iter(b'\n', &body).collect();
+    let mut start = 0;
+    for (i, end) in ends.into_iter().enumerate() {
+        if i % 10 == 9 {
+            if let Some(at) = memchr::memmem::find(&body[start..end], info) {
+                body[start + at..start + at + warn.len()].copy_from_slice(warn);
+            }
+        }
+        start = end + 1;
+    }
+    body
+}
+
+/// Sends `request` `total` times over `connections` keep-alive connections, each answer
+/// expected to be a 201.
+async fn post_all(
+    addr: SocketAddr,
+    request: Request,
+    connections: usize,
+    total: u64,
+) -> anyhow::Result<()> {
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = JoinSet::new();
+    for _ in 0..connections {
+        let (request, next) = (request.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut conn = Conn::connect(addr).await?;
+            while next.fetch_add(1, Relaxed) < total {
+                let reply = conn.send(&request).await?;
+                if reply.status != 201 {
+                    bail!(
+                        "POST /logs answered {}: {}",
+                        reply.status,
+                        String::from_utf8_lossy(reply.body)
+                    );
+                }
+            }
+            Ok(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.context("a loading task failed")??;
+    }
+    Ok(())
+}
+
+/// The first forwarder's entry in `/health`.
+async fn forwarder_health(addr: SocketAddr) -> anyhow::Result<serde_json::Value> {
+    let mut conn = Conn::connect(addr).await?;
+    let reply = conn.send(&http::get(addr, "/health")).await?;
+    let health: serde_json::Value =
+        serde_json::from_slice(reply.body).context("parsing /health")?;
+    Ok(health["forwarders"][0].clone())
+}
+
+/// What the forwarder had sent right after the load, and how long it then took to send all
+/// `accepted` entries (`None` past [`DRAIN`]).
+async fn drain(addr: SocketAddr, accepted: u64) -> anyhow::Result<(u64, Option<Duration>)> {
+    let began = Instant::now();
+    let sent = |health: &serde_json::Value| health["sent_entries"].as_u64().unwrap_or(0);
+    let at_end = sent(&forwarder_health(addr).await?);
+    loop {
+        if sent(&forwarder_health(addr).await?) >= accepted {
+            return Ok((at_end, Some(began.elapsed())));
+        }
+        if began.elapsed() > DRAIN {
+            return Ok((at_end, None));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn scratch_dir(parent: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("estuary-bench-forward-");
+    match parent {
+        Some(parent) => builder.tempdir_in(parent),
+        None => builder.tempdir(),
+    }
+    .context("creating the scratch directory")
+}
+
+fn progress(what: &str) {
+    eprintln!("bench_forward: {what}…");
+}

@@ -1,0 +1,294 @@
+//! Cost of logging on the application's thread, per event, for tracing-estuary beside the
+//! `tracing-subscriber` JSON formatter (to `io::sink()`, and through
+//! `tracing_appender::non_blocking`), plus how many events reached their destination and
+//! the process's peak RSS.
+//!
+//! Run: `cargo bench -p tracing-estuary --bench app_thread`
+//! (`ESTUARY_BENCH_EVENTS=N` sets the events per thread, default 200,000.)
+//!
+//! Each measurement runs in a child process (this binary re-executed) so peak RSS and
+//! global subscribers do not leak between contenders. The workload is an event with five
+//! fields inside two nested spans with fields; variant A enters the spans once per 100
+//! events, variant B creates both spans for every event. Thread CPU time is what the
+//! application's thread spent; wall time includes waiting for the CPU (2 cores shared with
+//! the worker and, for estuary, the in-process counting HTTP server).
+
+use std::io::{Read, Write};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing_subscriber::prelude::*;
+
+const CHILD_ENV: &str = "ESTUARY_BENCH_CHILD";
+const CONTENDERS: [&str; 5] = [
+    "no-layer",
+    "fmt-json-sink",
+    "fmt-json-nonblocking",
+    "estuary",
+    "estuary-block",
+];
+
+fn main() {
+    match std::env::var(CHILD_ENV) {
+        Ok(spec) => child(&spec),
+        Err(_) => parent(),
+    }
+}
+
+fn parent() {
+    let events: u64 = std::env::var("ESTUARY_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let exe = std::env::current_exe().expect("current_exe");
+    println!("events per thread: {events}; ns/event = thread CPU time (wall time) per event on each app thread\n");
+    println!("| layer | variant | threads | CPU ns/event | wall ns/event | vs fmt-json CPU | delivered | peak RSS |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for variant in ["A", "B"] {
+        for threads in [1, 2] {
+            let mut baseline = None;
+            for contender in CONTENDERS {
+                let spec = format!("{contender} {variant} {threads} {events}");
+                let out = Command::new(&exe)
+                    .env(CHILD_ENV, &spec)
+                    .output()
+                    .expect("child");
+                let text = String::from_utf8_lossy(&out.stdout);
+                let Some(line) = text.lines().find(|l| l.starts_with("RESULT")) else {
+                    eprintln!("{spec} failed: {}", String::from_utf8_lossy(&out.stderr));
+                    continue;
+                };
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let (cpu, wall): (f64, f64) = (f[1].parse().unwrap(), f[2].parse().unwrap());
+                let (delivered, total, rss_kib): (u64, u64, u64) = (
+                    f[3].parse().unwrap(),
+                    f[4].parse().unwrap(),
+                    f[5].parse().unwrap(),
+                );
+                if contender == "fmt-json-sink" {
+                    baseline = Some(cpu);
+                }
+                let ratio = baseline.map_or("—".into(), |b| format!("{:.2}×", cpu / b));
+                let delivered = match contender {
+                    "no-layer" => "—".to_string(),
+                    "fmt-json-sink" => "synchronous".to_string(),
+                    _ => format!(
+                        "{:.1}% ({delivered}/{total})",
+                        100.0 * delivered as f64 / total as f64
+                    ),
+                };
+                println!(
+                    "| {contender} | {variant} | {threads} | {cpu:.0} | {wall:.0} | {ratio} | {delivered} | {:.1} MiB |",
+                    rss_kib as f64 / 1024.0
+                );
+            }
+        }
+    }
+}
+
+/// The workload: `events` events per thread, spans per variant.
+fn workload(variant: &str, events: u64) {
+    if variant == "A" {
+        let mut i = 0;
+        while i < events {
+            let outer = tracing::info_span!("request", method = "GET", request_id = i);
+            let _o = outer.enter();
+            let inner = tracing::info_span!("db", table = "orders", shard = 3u32);
+            let _i = inner.enter();
+            for _ in 0..100.min(events - i) {
+                event(i);
+                i += 1;
+            }
+        }
+    } else {
+        for i in 0..events {
+            let outer = tracing::info_span!("request", method = "GET", request_id = i);
+            let _o = outer.enter();
+            let inner = tracing::info_span!("db", table = "orders", shard = 3u32);
+            let _i = inner.enter();
+            event(i);
+        }
+    }
+}
+
+#[inline(never)]
+fn event(i: u64) {
+    tracing::info!(
+        user_id = i,
+        latency_ms = 12.5f64,
+        path = "/api/orders",
+        ok = true,
+        attempt = 3u8,
+        "request handled"
+    );
+}
+
+/// A writer that counts the lines reaching it (the destination of the non-blocking writer).
+#[derive(Clone)]
+struct CountingSink(Arc<AtomicU64>);
+
+impl Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let lines = memchr::memchr_iter(b'\n', buf).count() as u64;
+        self.0.fetch_add(lines, Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn child(spec: &str) {
+    let parts: Vec<&str> = spec.split_whitespace().collect();
+    let (contender, variant) = (parts[0], parts[1]);
+    let threads: u64 = parts[2].parse().unwrap();
+    let events: u64 = parts[3].parse().unwrap();
+    let counted = Arc::new(AtomicU64::new(0));
+    let mut finish: Box<dyn FnOnce()> = Box::new(|| {});
+    match contender {
+        "no-layer" => tracing_subscriber::registry().init(),
+        "fmt-json-sink" => tracing_subscriber::registry()
+            .with(json_layer(std::io::sink))
+            .init(),
+        "fmt-json-nonblocking" => {
+            let (writer, guard) = tracing_appender::non_blocking(CountingSink(counted.clone()));
+            tracing_subscriber::registry()
+                .with(json_layer(writer))
+                .init();
+            finish = Box::new(move || drop(guard));
+        }
+        "estuary" | "estuary-block" => {
+            let url = counting_server(counted.clone());
+            let overflow = match contender {
+                "estuary" => tracing_estuary::Overflow::DropNewest, // the default
+                _ => tracing_estuary::Overflow::Block,
+            };
+            let (layer, guard) = tracing_estuary::Builder::new("bench")
+                .endpoint(url)
+                .overflow(overflow)
+                .flush_timeout(Duration::from_secs(60))
+                .build()
+                .expect("layer");
+            tracing_subscriber::registry().with(layer).init();
+            finish = Box::new(move || {
+                if let Err(e) = guard.shutdown() {
+                    eprintln!("shutdown: {e}");
+                }
+            });
+        }
+        other => panic!("unknown contender {other}"),
+    }
+    let results: Vec<(Duration, Duration)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                std::thread::Builder::new()
+                    .name(format!("app-{t}"))
+                    .spawn_scoped(s, || {
+                        let cpu = cpu_time::ThreadTime::now();
+                        let wall = Instant::now();
+                        workload(variant, events);
+                        (cpu.elapsed(), wall.elapsed())
+                    })
+                    .unwrap()
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    finish();
+    let total = events * threads;
+    // The server counts asynchronously to the 201s it sent; give stragglers a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while counted.load(Ordering::Relaxed) < total
+        && Instant::now() < deadline
+        && contender.starts_with("estuary")
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let cpu_ns = results.iter().map(|r| r.0.as_nanos() as f64).sum::<f64>() / (total as f64);
+    let wall_ns = results
+        .iter()
+        .map(|r| r.1.as_nanos() as f64)
+        .fold(0.0, f64::max)
+        / events as f64;
+    let delivered = match contender {
+        "fmt-json-sink" | "no-layer" => total,
+        _ => counted.load(Ordering::Relaxed),
+    };
+    println!(
+        "RESULT {cpu_ns:.1} {wall_ns:.1} {delivered} {total} {}",
+        peak_rss_kib()
+    );
+}
+
+fn json_layer<W>(writer: W) -> impl tracing_subscriber::Layer<tracing_subscriber::Registry>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(true)
+        .with_writer(writer)
+}
+
+/// Peak resident set size (`VmHWM`) in KiB.
+fn peak_rss_kib() -> u64 {
+    let mut status = String::new();
+    let _ =
+        std::fs::File::open("/proc/self/status").and_then(|mut f| f.read_to_string(&mut status));
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A real HTTP server on its own thread that decodes gzip NDJSON and counts the lines.
+fn counting_server(counted: Arc<AtomicU64>) -> String {
+    use axum::{body::Bytes, http::HeaderMap, http::StatusCode, routing::post, Router};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("counting-server".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                let app = Router::new().route(
+                    "/logs",
+                    post(move |headers: HeaderMap, body: Bytes| {
+                        let counted = counted.clone();
+                        async move {
+                            let mut text = Vec::new();
+                            if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
+                                flate2::read::GzDecoder::new(&body[..])
+                                    .read_to_end(&mut text)
+                                    .unwrap();
+                            } else {
+                                text = body.to_vec();
+                            }
+                            // Drop reports are not the benchmark's events.
+                            let reports =
+                                memchr::memmem::find_iter(&text, b"\"target\":\"tracing_estuary\"")
+                                    .count();
+                            let n = (memchr::memchr_iter(b'\n', &text).count() - reports) as u64;
+                            counted.fetch_add(n, Ordering::Relaxed);
+                            (
+                                StatusCode::CREATED,
+                                format!("{{\"status\":\"logged\",\"accepted\":{n}}}"),
+                            )
+                        }
+                    }),
+                );
+                axum::serve(listener, app).await.unwrap();
+            });
+        })
+        .unwrap();
+    format!("http://{}", rx.recv().unwrap())
+}

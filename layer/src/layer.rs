@@ -1,0 +1,173 @@
+//! [`EstuaryLayer`]: the part that runs on the application's threads.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::format::Format;
+use crate::queue::Rejected;
+use crate::record::{self, Scratch};
+use crate::span_fields::{SpanJson, Timings};
+use crate::stats::{Counters, Handle, Shared};
+
+thread_local! {
+    /// Reused serialization buffers: no allocation per event once warmed up.
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
+    /// Set on the worker's threads: anything logged there (reqwest, hyper, h2, tokio) is
+    /// ignored even if it reaches the layer, so the layer can never feed itself.
+    pub(crate) static IN_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The `tracing_subscriber::Layer` that serializes events and spans to JSON and queues
+/// them for the worker. Made by [`layer`](crate::layer) or [`Builder`](crate::Builder).
+///
+/// The application thread only serializes into a reused buffer and copies the line into the
+/// bounded queue; it never does I/O, and it never blocks unless
+/// [`Overflow::Block`](crate::Overflow::Block) was chosen.
+///
+/// # Examples
+///
+/// ```no_run
+/// use tracing_subscriber::prelude::*;
+///
+/// let (layer, _guard) = tracing_estuary::layer("checkout")?;
+/// tracing_subscriber::registry()
+///     .with(layer)
+///     .with(tracing_subscriber::fmt::layer())
+///     .init();
+/// # Ok::<(), tracing_estuary::Error>(())
+/// ```
+pub struct EstuaryLayer {
+    shared: Arc<Shared>,
+    format: Arc<Format>,
+}
+
+impl EstuaryLayer {
+    pub(crate) fn new(shared: Arc<Shared>, format: Arc<Format>) -> Self {
+        EstuaryLayer { shared, format }
+    }
+
+    /// A handle to this layer's counters and flush.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Runs `f` with this thread's scratch buffers (fresh ones if they are in use by an
+    /// event logged from inside a `Debug` impl, or already destroyed at thread exit).
+    fn with_scratch(&self, f: impl FnOnce(&mut Scratch)) {
+        let mut f = Some(f);
+        let _ = SCRATCH.try_with(|cell| {
+            if let Ok(mut scratch) = cell.try_borrow_mut() {
+                (f.take().expect("called once"))(&mut scratch);
+                scratch.trim();
+            }
+        });
+        if let Some(f) = f {
+            f(&mut Scratch::new());
+        }
+    }
+
+    /// Hands a finished line to the queue, counting it if it cannot be taken.
+    fn enqueue(&self, line: &[u8]) {
+        let c = &self.shared.counters;
+        if line.len() > self.format.max_entry_bytes {
+            return Counters::add(&c.dropped_oversize, 1);
+        }
+        match self.shared.queue.push(line) {
+            Ok(()) => {}
+            Err(Rejected::Full) => Counters::add(&c.dropped_queue_full, 1),
+            Err(Rejected::Closed) => Counters::add(&c.dropped_shutdown, 1),
+        }
+    }
+}
+
+impl std::fmt::Debug for EstuaryLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EstuaryLayer").finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for EstuaryLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if IN_WORKER.get() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let json = SpanJson::new(attrs);
+        let mut ext = span.extensions_mut();
+        // `replace`, not `insert`: a second estuary layer on the same registry must not panic.
+        ext.replace(json);
+        if self.format.span_close {
+            ext.replace(Timings::new());
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if IN_WORKER.get() {
+            return;
+        }
+        if let Some(span) = ctx.span(id) {
+            if let Some(json) = span.extensions_mut().get_mut::<SpanJson>() {
+                json.record(values);
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if IN_WORKER.get() || !self.format.enabled(event.metadata()) {
+            return;
+        }
+        self.with_scratch(|s| {
+            record::write_event(s, &self.format, event, &ctx);
+            self.enqueue(&s.line);
+        });
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if self.format.span_close {
+            if let Some(span) = ctx.span(id) {
+                if let Some(t) = span.extensions_mut().get_mut::<Timings>() {
+                    t.enter();
+                }
+            }
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if self.format.span_close {
+            if let Some(span) = ctx.span(id) {
+                if let Some(t) = span.extensions_mut().get_mut::<Timings>() {
+                    t.exit();
+                }
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if !self.format.span_close || IN_WORKER.get() {
+            return;
+        }
+        let Some(span) = ctx.span(&id) else { return };
+        if !self.format.enabled(span.metadata()) {
+            return;
+        }
+        let timings = span.extensions_mut().get_mut::<Timings>().map(|t| {
+            t.close();
+            (t.busy, t.idle)
+        });
+        let Some((busy, idle)) = timings else { return };
+        self.with_scratch(|s| {
+            record::write_span_close(s, &self.format, &span, busy, idle);
+            self.enqueue(&s.line);
+        });
+    }
+}

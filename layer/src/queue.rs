@@ -1,0 +1,341 @@
+//! The bounded queue between the application's threads and the worker.
+//!
+//! Entries are appended straight into the open batch's buffer (one `memcpy` under a short
+//! lock, no allocation per event); a batch is sealed when it reaches its entry or byte limit
+//! and handed whole to the worker, or by the worker once its oldest entry is `interval` old.
+//! Everything accepted and not yet delivered or dropped counts against the queue's bounds,
+//! including the batch the worker is sending, so memory stays bounded however long the
+//! collector is away.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::builder::Overflow;
+
+/// Batches kept for reuse: enough for the worker and the app to swap without allocating.
+const POOL_SIZE: usize = 4;
+
+/// The queue's and batches' bounds (from the builder).
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    pub(crate) batch_entries: usize,
+    pub(crate) batch_bytes: usize,
+    pub(crate) batch_interval: Duration,
+    pub(crate) queue_entries: usize,
+    pub(crate) queue_bytes: usize,
+    pub(crate) overflow: Overflow,
+}
+
+/// NDJSON lines on their way to the collector.
+#[derive(Default)]
+pub(crate) struct Batch {
+    /// The lines, each ending in `\n`.
+    pub(crate) buf: Vec<u8>,
+    /// How many lines `buf` holds.
+    pub(crate) entries: usize,
+    /// Entries and bytes charged to the queue when sealed; the worker may remove lines
+    /// (a rejected entry), but the queue is credited with what it was charged.
+    charged: (usize, usize),
+    /// When the first line arrived (the batch interval runs from there).
+    started: Option<Instant>,
+}
+
+impl Batch {
+    /// A batch holding `buf` (used when the worker splits or builds batches itself).
+    pub(crate) fn from_lines(buf: Vec<u8>, entries: usize) -> Self {
+        Batch {
+            buf,
+            entries,
+            charged: (0, 0),
+            started: None,
+        }
+    }
+}
+
+/// Why `push` did not take an entry.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Rejected {
+    /// The queue is at its entry or byte bound (and the policy did not wait).
+    Full,
+    /// The worker is shutting down or gone.
+    Closed,
+}
+
+struct State {
+    /// The batch app threads append to.
+    open: Batch,
+    /// Full batches waiting for the worker, oldest first.
+    sealed: VecDeque<Batch>,
+    /// Emptied buffers for reuse.
+    pool: Vec<Vec<u8>>,
+    /// Entries and bytes accepted and not yet finished (the queue's fill level).
+    entries: usize,
+    bytes: usize,
+    /// Entries ever accepted / finished (delivered or dropped): a flush waits for
+    /// `finished` to reach the `accepted` it saw.
+    accepted: u64,
+    finished: u64,
+    /// A flush wants the open batch sent now.
+    flush_requested: bool,
+    /// Set by shutdown: the worker sends what is queued until this deadline, then exits.
+    shutdown: Option<Instant>,
+    /// The worker has exited; nothing queued will move any more.
+    worker_done: bool,
+    /// Threads waiting on `progress` (only then is it worth a notify).
+    waiters: usize,
+    /// The worker sleeps with nothing queued (no timer running): the next entry wakes it.
+    worker_idle: bool,
+}
+
+/// See the module documentation.
+pub(crate) struct Queue {
+    state: Mutex<State>,
+    /// Wakes the worker: a batch was sealed, a flush was asked for, or shutdown began.
+    worker_wake: Condvar,
+    /// Wakes threads waiting for room (blocking overflow policy), flushes and shutdown.
+    progress: Condvar,
+    limits: Limits,
+}
+
+impl Queue {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Queue {
+            state: Mutex::new(State {
+                open: Batch::default(),
+                sealed: VecDeque::new(),
+                pool: Vec::new(),
+                entries: 0,
+                bytes: 0,
+                accepted: 0,
+                finished: 0,
+                flush_requested: false,
+                shutdown: None,
+                worker_done: false,
+                waiters: 0,
+                worker_idle: false,
+            }),
+            worker_wake: Condvar::new(),
+            progress: Condvar::new(),
+            limits,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if something did, the counters are still
+        // usable, and refusing to log would be worse than a slightly off count.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends one NDJSON line (ending in `\n`), following the overflow policy when full.
+    pub(crate) fn push(&self, line: &[u8]) -> Result<(), Rejected> {
+        let mut st = self.lock();
+        st = self.wait_for_room(st, line.len())?;
+        let limits = &self.limits;
+        if st.open.entries > 0 && st.open.buf.len() + line.len() > limits.batch_bytes {
+            self.seal(&mut st);
+        }
+        if st.open.entries == 0 {
+            st.open.started = Some(Instant::now());
+            // An idle worker sleeps without a timeout; it must start the batch interval.
+            if st.worker_idle {
+                self.worker_wake.notify_one();
+            }
+        }
+        st.open.buf.extend_from_slice(line);
+        st.open.entries += 1;
+        st.entries += 1;
+        st.bytes += line.len();
+        st.accepted += 1;
+        if st.open.entries >= limits.batch_entries || st.open.buf.len() >= limits.batch_bytes {
+            self.seal(&mut st);
+        }
+        Ok(())
+    }
+
+    fn wait_for_room<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        len: usize,
+    ) -> Result<MutexGuard<'a, State>, Rejected> {
+        let mut deadline = None;
+        loop {
+            if st.shutdown.is_some() || st.worker_done {
+                return Err(Rejected::Closed);
+            }
+            // An empty queue takes any entry, so a bound below one entry's size cannot
+            // block a thread forever.
+            let fits =
+                st.entries < self.limits.queue_entries && st.bytes + len <= self.limits.queue_bytes;
+            if fits || st.entries == 0 {
+                return Ok(st);
+            }
+            // Full: whatever is open should go out now rather than at the interval (with a
+            // queue smaller than a batch, nothing else would ever seal it).
+            if st.open.entries > 0 && st.sealed.is_empty() {
+                self.seal(&mut st);
+            }
+            let timeout = match self.limits.overflow {
+                Overflow::DropNewest => return Err(Rejected::Full),
+                Overflow::Block => None,
+                Overflow::BlockFor(max) => {
+                    let end = *deadline.get_or_insert_with(|| Instant::now() + max);
+                    let left = end.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Rejected::Full);
+                    }
+                    Some(left)
+                }
+            };
+            st.waiters += 1;
+            st = wait(&self.progress, st, timeout);
+            st.waiters -= 1;
+        }
+    }
+
+    fn seal(&self, st: &mut State) {
+        let buf = st.pool.pop().unwrap_or_default();
+        let mut batch = std::mem::replace(&mut st.open, Batch::from_lines(buf, 0));
+        batch.charged = (batch.entries, batch.buf.len());
+        st.sealed.push_back(batch);
+        self.worker_wake.notify_one();
+    }
+
+    /// Worker: waits for the next batch; `None` once shutdown began and nothing is left.
+    pub(crate) fn next_batch(&self) -> Option<Batch> {
+        let mut st = self.lock();
+        loop {
+            if let Some(batch) = st.sealed.pop_front() {
+                return Some(batch);
+            }
+            let age = st.open.started.map(|t| t.elapsed());
+            if st.open.entries > 0
+                && (st.flush_requested
+                    || st.shutdown.is_some()
+                    || age >= Some(self.limits.batch_interval))
+            {
+                self.seal(&mut st);
+                continue;
+            }
+            st.flush_requested = false;
+            if st.shutdown.is_some() {
+                return None;
+            }
+            let left = age.map(|age| self.limits.batch_interval.saturating_sub(age));
+            st.worker_idle = left.is_none();
+            st = wait(&self.worker_wake, st, left);
+            st.worker_idle = false;
+        }
+    }
+
+    /// Worker: the batch was delivered or dropped; frees its room in the queue.
+    pub(crate) fn finish(&self, batch: Batch) {
+        let mut st = self.lock();
+        let (entries, bytes) = batch.charged;
+        st.entries -= entries;
+        st.bytes -= bytes;
+        st.finished += entries as u64;
+        let mut buf = batch.buf;
+        if st.pool.len() < POOL_SIZE && buf.capacity() <= 2 * self.limits.batch_bytes {
+            buf.clear();
+            st.pool.push(buf);
+        }
+        if st.waiters > 0 {
+            self.progress.notify_all();
+        }
+    }
+
+    /// Worker: waits until `until`, returning early at the shutdown deadline.
+    pub(crate) fn pause(&self, until: Instant) {
+        let mut st = self.lock();
+        loop {
+            let end = st.shutdown.map_or(until, |d| d.min(until));
+            let now = Instant::now();
+            if now >= end {
+                return;
+            }
+            st = wait(&self.worker_wake, st, Some(end - now));
+        }
+    }
+
+    /// The shutdown deadline, once shutdown began.
+    pub(crate) fn shutdown_deadline(&self) -> Option<Instant> {
+        self.lock().shutdown
+    }
+
+    /// Sends everything queued so far; waits until it is delivered or dropped, or until
+    /// `timeout`. Returns the number of entries still pending when it gave up.
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), u64> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.lock();
+        let target = st.accepted;
+        st.flush_requested = true;
+        self.worker_wake.notify_one();
+        self.wait_progress(st, deadline, |st| st.finished >= target)
+            .map_err(|st| target.saturating_sub(st.finished))
+    }
+
+    /// Starts shutdown (new entries are refused; the worker sends what is queued until
+    /// `deadline`), then waits until the worker has exited or `wait_until` passed. Returns
+    /// the entries left unsent when it gave up waiting.
+    pub(crate) fn shutdown(&self, deadline: Instant, wait_until: Instant) -> Result<(), u64> {
+        let mut st = self.lock();
+        if st.shutdown.is_none() {
+            st.shutdown = Some(deadline);
+        }
+        self.worker_wake.notify_all();
+        self.progress.notify_all();
+        self.wait_progress(st, wait_until, |st| st.worker_done)
+            .map_err(|st| st.accepted.saturating_sub(st.finished))
+    }
+
+    fn wait_progress<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Instant,
+        done: impl Fn(&State) -> bool,
+    ) -> Result<(), MutexGuard<'a, State>> {
+        st.waiters += 1;
+        let result = loop {
+            if done(&st) {
+                break Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline || st.worker_done {
+                break Err(());
+            }
+            st = wait(&self.progress, st, Some(deadline - now));
+        };
+        st.waiters -= 1;
+        result.map_err(|()| st)
+    }
+
+    /// Worker: it exited; whatever is still queued will not be sent. Returns that count.
+    pub(crate) fn worker_exited(&self) -> u64 {
+        let mut st = self.lock();
+        st.worker_done = true;
+        self.progress.notify_all();
+        st.accepted - st.finished
+    }
+
+    /// Entries and bytes currently held (queued or being sent).
+    pub(crate) fn depth(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.entries, st.bytes)
+    }
+}
+
+/// Waits on `cv` (at most `timeout`), shrugging off poisoning like [`Queue::lock`].
+fn wait<'a>(
+    cv: &Condvar,
+    st: MutexGuard<'a, State>,
+    timeout: Option<Duration>,
+) -> MutexGuard<'a, State> {
+    match timeout {
+        None => cv.wait(st).unwrap_or_else(PoisonError::into_inner),
+        Some(t) => match cv.wait_timeout(st, t) {
+            Ok((st, _)) => st,
+            Err(poisoned) => poisoned.into_inner().0,
+        },
+    }
+}

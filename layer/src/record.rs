@@ -1,0 +1,217 @@
+//! Assembles one NDJSON line per event (or closed span, or drop report) in the wire schema
+//! documented in the README.
+
+use std::time::SystemTime;
+
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use crate::format::{level_json, Format};
+use crate::json::{write_int, write_rfc3339, write_str, FieldVisitor};
+use crate::span_fields::SpanJson;
+
+/// Buffers kept per thread: capacity is reused from one event to the next.
+pub(crate) struct Scratch {
+    /// The line being built; handed to the queue when complete.
+    pub(crate) line: Vec<u8>,
+    /// The event's fields (`"k":v,…`), gathered before they can be placed.
+    fields: Vec<u8>,
+    /// The event's message as a JSON string (the message field may come last).
+    message: Vec<u8>,
+}
+
+/// A buffer grown past this by one huge event is shrunk back afterwards.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+impl Scratch {
+    pub(crate) const fn new() -> Self {
+        Scratch {
+            line: Vec::new(),
+            fields: Vec::new(),
+            message: Vec::new(),
+        }
+    }
+
+    /// Returns memory a rare huge event made a thread keep.
+    pub(crate) fn trim(&mut self) {
+        for buf in [&mut self.line, &mut self.fields, &mut self.message] {
+            if buf.capacity() > KEEP_CAPACITY {
+                buf.clear();
+                buf.shrink_to(KEEP_CAPACITY / 4);
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// `,"thread_name":"…","thread_id":N` for the current thread, built on first use.
+    static THREAD_JSON: Box<[u8]> = thread_json();
+}
+
+fn thread_json() -> Box<[u8]> {
+    let thread = std::thread::current();
+    let mut buf = Vec::new();
+    if let Some(name) = thread.name() {
+        buf.extend_from_slice(b",\"thread_name\":");
+        write_str(&mut buf, name);
+    }
+    // `ThreadId::as_u64` is unstable; its `Debug` form is `ThreadId(N)`.
+    let id = format!("{:?}", thread.id());
+    let digits: String = id.chars().filter(char::is_ascii_digit).collect();
+    buf.extend_from_slice(b",\"thread_id\":");
+    buf.extend_from_slice(if digits.is_empty() {
+        b"0"
+    } else {
+        digits.as_bytes()
+    });
+    buf.into_boxed_slice()
+}
+
+/// `{"timestamp":…,"level":…,"service":…,"target":…`
+fn head(line: &mut Vec<u8>, format: &Format, level: &Level, target: &str) {
+    line.clear();
+    line.extend_from_slice(b"{\"timestamp\":");
+    write_rfc3339(line, SystemTime::now());
+    line.extend_from_slice(b",\"level\":");
+    line.extend_from_slice(level_json(level));
+    line.extend_from_slice(&format.service);
+    line.extend_from_slice(b",\"target\":");
+    write_str(line, target);
+}
+
+/// `,"file":…,"line":…,"module_path":…,"thread_name":…,"thread_id":…,"host":…,"pid":…}\n`
+fn tail(line: &mut Vec<u8>, format: &Format, meta: Option<&Metadata<'_>>) {
+    if let Some(meta) = meta {
+        if let Some(file) = meta.file() {
+            line.extend_from_slice(b",\"file\":");
+            write_str(line, file);
+        }
+        if let Some(n) = meta.line() {
+            line.extend_from_slice(b",\"line\":");
+            write_int(line, n);
+        }
+        if let Some(module) = meta.module_path() {
+            line.extend_from_slice(b",\"module_path\":");
+            write_str(line, module);
+        }
+    }
+    // During thread teardown the cache may be gone; compute it once more then.
+    if THREAD_JSON.try_with(|t| line.extend_from_slice(t)).is_err() {
+        line.extend_from_slice(&thread_json());
+    }
+    line.extend_from_slice(&format.suffix);
+    line.extend_from_slice(b"}\n");
+}
+
+/// `,"spans":[{…},…],"span":{…}` from the spans root first (nothing when there are none).
+/// Written straight into the line; the current span is a copy of the last element.
+fn spans<'a, S>(line: &mut Vec<u8>, from_root: impl Iterator<Item = SpanRef<'a, S>>)
+where
+    S: Subscriber + for<'l> LookupSpan<'l>,
+{
+    let open = line.len();
+    line.extend_from_slice(b",\"spans\":[");
+    let mut leaf = 0..0;
+    for span in from_root {
+        if leaf.end > 0 {
+            line.push(b',');
+        }
+        let start = line.len();
+        match span.extensions().get::<SpanJson>() {
+            Some(json) => line.extend_from_slice(json.as_bytes()),
+            // A span this layer never saw created (e.g. made before it was added).
+            None => {
+                line.extend_from_slice(b"{\"name\":");
+                write_str(line, span.name());
+                line.push(b'}');
+            }
+        }
+        leaf = start..line.len();
+    }
+    if leaf.end == 0 {
+        line.truncate(open);
+        return;
+    }
+    line.extend_from_slice(b"],\"span\":");
+    line.extend_from_within(leaf);
+}
+
+/// Serializes an event into `s.line`.
+pub(crate) fn write_event<S>(
+    s: &mut Scratch,
+    format: &Format,
+    event: &Event<'_>,
+    ctx: &Context<'_, S>,
+) where
+    S: Subscriber + for<'l> LookupSpan<'l>,
+{
+    let meta = event.metadata();
+    head(&mut s.line, format, meta.level(), meta.target());
+    s.fields.clear();
+    s.message.clear();
+    event.record(&mut FieldVisitor::for_event(&mut s.fields, &mut s.message));
+    s.line.extend_from_slice(b",\"message\":");
+    if s.message.is_empty() {
+        s.line.extend_from_slice(b"\"\"");
+    } else {
+        s.line.extend_from_slice(&s.message);
+    }
+    s.line.extend_from_slice(b",\"fields\":{");
+    s.line.extend_from_slice(&s.fields);
+    s.line.push(b'}');
+    if let Some(scope) = ctx.event_scope(event) {
+        spans(&mut s.line, scope.from_root());
+    }
+    tail(&mut s.line, format, Some(meta));
+}
+
+/// Serializes a span-close record (`"message":"close"`, busy and idle time in `fields`).
+pub(crate) fn write_span_close<S>(
+    s: &mut Scratch,
+    format: &Format,
+    span: &SpanRef<'_, S>,
+    busy_ns: u64,
+    idle_ns: u64,
+) where
+    S: Subscriber + for<'l> LookupSpan<'l>,
+{
+    let meta = span.metadata();
+    head(&mut s.line, format, meta.level(), meta.target());
+    s.line
+        .extend_from_slice(b",\"message\":\"close\",\"fields\":{\"busy_ns\":");
+    write_int(&mut s.line, busy_ns);
+    s.line.extend_from_slice(b",\"idle_ns\":");
+    write_int(&mut s.line, idle_ns);
+    s.line.push(b'}');
+    spans(&mut s.line, span.scope().from_root());
+    tail(&mut s.line, format, Some(meta));
+}
+
+/// Drop totals by reason, for the report entry.
+pub(crate) struct DropCounts {
+    pub(crate) queue_full: u64,
+    pub(crate) oversize: u64,
+    pub(crate) rejected: u64,
+    pub(crate) shutdown: u64,
+}
+
+/// Serializes `{"message":"tracing-estuary dropped N events", "fields":{…totals…}}`.
+pub(crate) fn write_drop_report(line: &mut Vec<u8>, format: &Format, n: u64, totals: &DropCounts) {
+    head(line, format, &Level::WARN, "tracing_estuary");
+    line.extend_from_slice(b",\"message\":\"tracing-estuary dropped ");
+    write_int(line, n);
+    line.extend_from_slice(b" events\",\"fields\":{\"dropped\":");
+    write_int(line, n);
+    for (key, value) in [
+        (&b",\"queue_full\":"[..], totals.queue_full),
+        (b",\"oversize\":", totals.oversize),
+        (b",\"rejected\":", totals.rejected),
+        (b",\"shutdown\":", totals.shutdown),
+    ] {
+        line.extend_from_slice(key);
+        write_int(line, value);
+    }
+    line.push(b'}');
+    tail(line, format, None);
+}

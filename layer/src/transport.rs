@@ -1,0 +1,233 @@
+//! One `POST /logs` and what its answer means for the batch.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use flate2::write::GzEncoder;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+
+use crate::defaults::RETRY_AFTER_MAX;
+
+/// What to do with a batch after a request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// `2xx`: stored.
+    Accepted,
+    /// Connection error, timeout, `408`, `429` or `5xx`: try again later (not sooner than
+    /// `after` when the collector said so).
+    Retry {
+        after: Option<Duration>,
+        why: String,
+    },
+    /// `413`: the body or one entry is too large; split the batch.
+    TooLarge,
+    /// `400` naming the bad entry: drop that line and resend the rest.
+    BadEntry { index: usize, why: String },
+    /// Any other answer: retrying cannot help; drop the batch.
+    Rejected { status: u16, why: String },
+}
+
+/// The HTTP side of the worker: a client, the URL and the fixed headers.
+pub(crate) struct Transport {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    /// `Bearer <token>`, marked sensitive so it never shows in debug output.
+    auth: Option<HeaderValue>,
+    compression: bool,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        url: reqwest::Url,
+        auth_token: Option<&str>,
+        compression: bool,
+    ) -> Result<Self, String> {
+        let auth = match auth_token {
+            Some(token) => {
+                let mut value =
+                    HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| e.to_string())?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("tracing-estuary/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(2))
+            // Proxies from the environment would surprise more than help for a collector
+            // that usually runs next to the app.
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Transport {
+            client,
+            url,
+            auth,
+            compression,
+        })
+    }
+
+    /// The URL requests go to.
+    pub(crate) fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+
+    /// The request body for NDJSON `lines` (gzipped at the fastest level when enabled),
+    /// built once per batch and shared by its retries.
+    pub(crate) fn encode(&self, lines: &[u8]) -> Bytes {
+        if !self.compression {
+            return Bytes::copy_from_slice(lines);
+        }
+        // JSON logs compress about 8:1 at level 1; start near that.
+        let mut gz = GzEncoder::new(
+            Vec::with_capacity(lines.len() / 6 + 64),
+            flate2::Compression::fast(),
+        );
+        // Writing to a Vec cannot fail.
+        let _ = gz.write_all(lines);
+        Bytes::from(gz.finish().unwrap_or_default())
+    }
+
+    /// Sends one request and classifies the answer.
+    pub(crate) async fn send(&self, body: Bytes, timeout: Duration) -> Outcome {
+        let mut req = self
+            .client
+            .post(self.url.clone())
+            .timeout(timeout)
+            .header(CONTENT_TYPE, "application/x-ndjson")
+            .body(body);
+        if self.compression {
+            req = req.header(CONTENT_ENCODING, "gzip");
+        }
+        if let Some(auth) = &self.auth {
+            req = req.header(AUTHORIZATION, auth.clone());
+        }
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                return Outcome::Retry {
+                    after: None,
+                    why: error_chain(&e),
+                }
+            }
+        };
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        // The collector's answers are small JSON objects; a body that cannot be read
+        // changes nothing about the status.
+        let body = resp.bytes().await.unwrap_or_default();
+        classify(status, retry_after, &body)
+    }
+}
+
+/// Maps a status (and the collector's JSON answer) to what the worker should do.
+pub(crate) fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> Outcome {
+    let why = || {
+        let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+        format!("{status}: {}", text.trim())
+    };
+    match status.as_u16() {
+        200..=299 => Outcome::Accepted,
+        408 | 429 | 500..=599 => Outcome::Retry {
+            after: retry_after,
+            why: why(),
+        },
+        413 => Outcome::TooLarge,
+        400 => match bad_index(body) {
+            Some(index) => Outcome::BadEntry { index, why: why() },
+            None => Outcome::Rejected {
+                status: 400,
+                why: why(),
+            },
+        },
+        code => Outcome::Rejected {
+            status: code,
+            why: why(),
+        },
+    }
+}
+
+/// The `index` of the collector's `400 {"error":…,"index":i}` answer.
+fn bad_index(body: &[u8]) -> Option<usize> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        index: Option<usize>,
+    }
+    serde_json::from_slice::<Answer>(body).ok()?.index
+}
+
+/// `Retry-After: <seconds>` or an HTTP date, capped at [`RETRY_AFTER_MAX`].
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(SystemTime::now()).unwrap_or_default()
+        }
+    };
+    Some(wait.min(RETRY_AFTER_MAX))
+}
+
+/// `reqwest`'s top-level message hides the cause ("error sending request"); show the chain.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_actions() {
+        let code = |c| StatusCode::from_u16(c).unwrap();
+        assert_eq!(classify(code(201), None, b"{}"), Outcome::Accepted);
+        for c in [408, 429, 500, 503, 507] {
+            assert!(
+                matches!(classify(code(c), None, b""), Outcome::Retry { .. }),
+                "{c}"
+            );
+        }
+        assert_eq!(classify(code(413), None, b""), Outcome::TooLarge);
+        assert!(matches!(
+            classify(code(400), None, br#"{"error":"bad","index":3}"#),
+            Outcome::BadEntry { index: 3, .. }
+        ));
+        for c in [400, 401, 403, 404, 415] {
+            assert!(
+                matches!(classify(code(c), None, b"{}"), Outcome::Rejected { status, .. } if status == c),
+                "{c}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_dates() {
+        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("99999"), Some(RETRY_AFTER_MAX));
+        let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        let wait = parse_retry_after(&soon).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,296 @@
+//! The worker thread: takes sealed batches from the queue, sends them, retries, splits,
+//! drops and counts, and reports drops once delivery works again.
+//!
+//! It is a dedicated std thread owning a current-thread tokio runtime, so the layer works
+//! the same in a plain `fn main()`, under any tokio runtime flavor, and from any thread,
+//! and never calls `block_on` inside the application's runtime.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tracing::Dispatch;
+
+use crate::backoff::Backoff;
+use crate::diag::Diag;
+use crate::error::Error;
+use crate::format::Format;
+use crate::layer::IN_WORKER;
+use crate::queue::Batch;
+use crate::record::{write_drop_report, DropCounts};
+use crate::stats::{Counters, Shared};
+use crate::transport::{Outcome, Transport};
+
+/// Drops are reported to the collector at most this often (and once more at shutdown).
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The worker's share of the builder's settings.
+pub(crate) struct WorkerConfig {
+    pub(crate) url: reqwest::Url,
+    pub(crate) compression: bool,
+    pub(crate) auth_token: Option<String>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) backoff: (Duration, Duration),
+}
+
+/// Marks a thread as the worker's: `tracing` calls on it go nowhere, and the layer ignores
+/// them anyway, so reqwest's, hyper's and h2's own events never come back as entries.
+pub(crate) fn quiet_thread() {
+    let guard = tracing::dispatcher::set_default(&Dispatch::none());
+    // Keep the no-op default for the thread's whole life.
+    std::mem::forget(guard);
+    IN_WORKER.set(true);
+}
+
+/// Starts the worker; returns once its runtime and HTTP client are ready.
+pub(crate) fn spawn(
+    config: WorkerConfig,
+    shared: Arc<Shared>,
+    format: Arc<Format>,
+) -> Result<JoinHandle<()>, Error> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+    let thread = std::thread::Builder::new()
+        .name("tracing-estuary".into())
+        .spawn(move || {
+            quiet_thread();
+            // Whatever happens below (even a panic), the queue learns the worker is gone,
+            // so blocked or flushing threads stop waiting.
+            let _exit = ExitGuard(Arc::clone(&shared));
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                // DNS lookups run on the runtime's blocking threads: quiet those too.
+                .on_thread_start(quiet_thread)
+                .build()
+                .map_err(|e| e.to_string());
+            let transport = Transport::new(
+                config.url.clone(),
+                config.auth_token.as_deref(),
+                config.compression,
+            );
+            let (runtime, transport) = match (runtime, transport) {
+                (Ok(r), Ok(t)) => (r, t),
+                (Err(e), _) | (_, Err(e)) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(()));
+            let mut worker = Worker {
+                backoff: Backoff::new(config.backoff.0, config.backoff.1),
+                config,
+                shared,
+                format,
+                runtime,
+                transport,
+                diag: Diag::default(),
+                last_report: None,
+                healthy: true,
+            };
+            worker.run();
+            worker.runtime.shutdown_timeout(Duration::from_millis(100));
+        })
+        .map_err(|e| Error::Worker(e.to_string()))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(thread),
+        Ok(Err(e)) => Err(Error::Worker(e)),
+        Err(_) => Err(Error::Worker(
+            "the worker thread exited during start-up".into(),
+        )),
+    }
+}
+
+/// Tells the queue the worker has exited, counting whatever it leaves behind.
+struct ExitGuard(Arc<Shared>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let left = self.0.queue.worker_exited();
+        Counters::add(&self.0.counters.dropped_shutdown, left);
+    }
+}
+
+struct Worker {
+    config: WorkerConfig,
+    shared: Arc<Shared>,
+    format: Arc<Format>,
+    runtime: tokio::runtime::Runtime,
+    transport: Transport,
+    backoff: Backoff,
+    diag: Diag,
+    /// When drops were last reported to the collector.
+    last_report: Option<Instant>,
+    /// Whether the last request got an answer that lets delivery go on (reports of
+    /// drops wait for that).
+    healthy: bool,
+}
+
+impl Worker {
+    fn run(&mut self) {
+        let mut seen_full = 0;
+        while let Some(mut batch) = self.shared.queue.next_batch() {
+            self.deliver(&mut batch);
+            self.shared.queue.finish(batch);
+            let full = self.shared.counters.dropped_queue_full.load(Relaxed);
+            if full > seen_full {
+                seen_full = full;
+                let msg = format!("queue full: {full} events dropped so far (see Overflow)");
+                self.diag.warn("queue_full", msg);
+            }
+            self.report_drops(false);
+        }
+        self.report_drops(true);
+    }
+
+    /// Sends a batch until it is accepted, dropped, or shutdown's deadline passes.
+    fn deliver(&mut self, batch: &mut Batch) {
+        let counters = &self.shared.counters;
+        let mut body = self.transport.encode(&batch.buf);
+        while batch.entries > 0 {
+            let Some(timeout) = self.request_timeout() else {
+                Counters::add(&counters.dropped_shutdown, batch.entries as u64);
+                let msg = format!(
+                    "shutdown deadline passed: {} entries not sent",
+                    batch.entries
+                );
+                return self.diag.warn("shutdown", msg);
+            };
+            Counters::add(&counters.requests, 1);
+            let outcome = self
+                .runtime
+                .block_on(self.transport.send(body.clone(), timeout));
+            self.healthy = !matches!(outcome, Outcome::Retry { .. });
+            match outcome {
+                Outcome::Accepted => {
+                    Counters::add(&counters.sent, batch.entries as u64);
+                    self.backoff.reset();
+                    return;
+                }
+                Outcome::Retry { after, why } => {
+                    Counters::add(&counters.retries, 1);
+                    let delay = self.backoff.next_delay().max(after.unwrap_or_default());
+                    let (queued, _) = self.shared.queue.depth();
+                    let msg = format!(
+                        "POST {} failed ({why}); retrying in {delay:.1?} ({queued} entries queued)",
+                        self.transport.url()
+                    );
+                    self.diag.warn("retry", msg);
+                    self.shared.queue.pause(Instant::now() + delay);
+                }
+                Outcome::TooLarge => return self.split(batch),
+                Outcome::BadEntry { index, why } if index < batch.entries => {
+                    remove_line(batch, index);
+                    Counters::add(&counters.dropped_rejected, 1);
+                    self.diag.warn(
+                        "rejected",
+                        format!("collector rejected an entry ({why}); dropped it"),
+                    );
+                    body = self.transport.encode(&batch.buf);
+                }
+                Outcome::BadEntry { why, .. } | Outcome::Rejected { why, .. } => {
+                    Counters::add(&counters.dropped_rejected, batch.entries as u64);
+                    let msg = format!(
+                        "collector rejected {} entries ({why}); dropped them",
+                        batch.entries
+                    );
+                    return self.diag.warn("rejected", msg);
+                }
+            }
+        }
+    }
+
+    /// `413`: send each half on its own; a single entry that is still too large is dropped.
+    fn split(&mut self, batch: &mut Batch) {
+        if batch.entries <= 1 {
+            Counters::add(&self.shared.counters.dropped_oversize, batch.entries as u64);
+            let msg = "collector answered 413 to a single entry; dropped it (see max_entry_bytes)";
+            return self.diag.warn("oversize", msg);
+        }
+        let half = batch.entries / 2;
+        let cut = line_start(&batch.buf, half);
+        let mut first = Batch::from_lines(batch.buf[..cut].to_vec(), half);
+        let mut second = Batch::from_lines(batch.buf[cut..].to_vec(), batch.entries - half);
+        self.deliver(&mut first);
+        self.deliver(&mut second);
+    }
+
+    /// The time limit for the next request, or `None` once shutdown's deadline passed.
+    fn request_timeout(&self) -> Option<Duration> {
+        match self.shared.queue.shutdown_deadline() {
+            None => Some(self.config.request_timeout),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                (!left.is_zero()).then(|| left.min(self.config.request_timeout))
+            }
+        }
+    }
+
+    /// Once delivery works, tells the collector how many events were dropped since the
+    /// last report (one attempt; a failed report is retried after the next success).
+    fn report_drops(&mut self, last_chance: bool) {
+        let c = &self.shared.counters;
+        let dropped = c.dropped();
+        let reported = c.drops_reported.load(Relaxed);
+        let due = last_chance
+            || self
+                .last_report
+                .is_none_or(|t| t.elapsed() >= REPORT_INTERVAL);
+        if dropped <= reported || !self.healthy || !due {
+            return;
+        }
+        let Some(timeout) = self.request_timeout() else {
+            return;
+        };
+        self.last_report = Some(Instant::now());
+        let totals = DropCounts {
+            queue_full: c.dropped_queue_full.load(Relaxed),
+            oversize: c.dropped_oversize.load(Relaxed),
+            rejected: c.dropped_rejected.load(Relaxed),
+            shutdown: c.dropped_shutdown.load(Relaxed),
+        };
+        let mut line = Vec::new();
+        write_drop_report(&mut line, &self.format, dropped - reported, &totals);
+        Counters::add(&c.requests, 1);
+        let body = self.transport.encode(&line);
+        if self.runtime.block_on(self.transport.send(body, timeout)) == Outcome::Accepted {
+            c.drops_reported.fetch_max(dropped, Relaxed);
+        }
+    }
+}
+
+/// Byte offset where line `n` (0-based) of NDJSON `buf` starts (`buf.len()` past the end).
+fn line_start(buf: &[u8], n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    buf.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(n - 1)
+        .map_or(buf.len(), |(i, _)| i + 1)
+}
+
+/// Removes line `index` from the batch (the entry the collector named as bad).
+fn remove_line(batch: &mut Batch, index: usize) {
+    let start = line_start(&batch.buf, index);
+    let end = line_start(&batch.buf, index + 1);
+    batch.buf.drain(start..end);
+    batch.entries -= 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_found_and_removed() {
+        let buf = b"{\"a\":0}\n{\"a\":1}\n{\"a\":2}\n".to_vec();
+        assert_eq!(line_start(&buf, 0), 0);
+        assert_eq!(line_start(&buf, 1), 8);
+        assert_eq!(line_start(&buf, 3), buf.len());
+        let mut batch = Batch::from_lines(buf, 3);
+        remove_line(&mut batch, 1);
+        assert_eq!(batch.buf, b"{\"a\":0}\n{\"a\":2}\n");
+        assert_eq!(batch.entries, 2);
+    }
+}
