@@ -250,6 +250,8 @@ pub const DEFAULT_RATE_LIMIT: u32 = 0;
 pub const DEFAULT_RATE_LIMIT_BURST: u32 = 0;
 /// Default seconds a client has to send a whole request body.
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
+/// Default seconds a client has to send a request head (and an idle connection is kept).
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 60;
 /// Default number of connections served at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
 /// Default number of live streams open at once.
@@ -307,6 +309,12 @@ pub struct ProtectConfig {
     /// trickling in slower (slowloris) is cut off with 408. 0 = no limit.
     #[arg(long, env = "ESTUARY_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT_SECS)]
     pub body_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's headers once the connection is ready for
+    /// one: headers trickling in slower (slowloris) get the connection closed, and so does a
+    /// keep-alive connection idle that long. 0 = no limit.
+    #[arg(long, env = "ESTUARY_HEADER_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS)]
+    pub header_timeout_secs: u64,
 
     /// TCP connections served at once; further connections wait in the listen backlog until
     /// one closes. Keep it below the process's open-file limit (`ulimit -n`).

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::api::auth::{AccessConfigError, AccessControl};
-use crate::api::connections::{ClientAddr, LimitedListener};
+use crate::api::connections::{self, LimitedListener};
 use crate::api::protect::Protection;
 use crate::api::{self, AppState};
 use crate::config::ServeConfig;
@@ -109,10 +109,8 @@ pub async fn run(
         metrics: crate::metrics::install(),
         forwarders: forwarders.status.clone(),
     };
-    let app = api::router(state).into_make_service_with_connect_info::<ClientAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let header_timeout = state.protect.header_timeout();
+    connections::serve(listener, api::router(state), header_timeout, shutdown).await;
     if let Some(retention) = retention {
         retention.abort();
     }
@@ -240,6 +238,7 @@ fn log_protection(config: &ServeConfig, access: &AccessControl) {
         max_connections = protect.max_connections,
         max_streams = protect.max_streams,
         body_timeout_secs = protect.body_timeout_secs,
+        header_timeout_secs = protect.header_timeout_secs,
         "connection limits"
     );
 }

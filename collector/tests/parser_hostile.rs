@@ -267,6 +267,18 @@ fn regressions() -> Vec<(&'static [u8], BodyFormat)> {
     ]
 }
 
+/// Found by `cargo fuzz` (crash-88ed9261…, selector byte 0x10): the target assumed an
+/// accepted body holds at least one entry, but an empty array is an empty batch — accepted
+/// (201, `"accepted":0`), nothing stored. The parser was right; the oracle was fixed.
+#[test]
+fn an_empty_array_is_an_empty_batch() {
+    for body in [&b"[\t\t]"[..], b"[]", b" [ ] "] {
+        let parsed = parse(body, BodyFormat::Json).expect("an empty batch");
+        assert_eq!((parsed.entries(), parsed.single), (0, false));
+    }
+    assert_eq!(refused("[\t\t]", BodyFormat::Ndjson).index(), Some(0));
+}
+
 #[test]
 fn known_tricky_inputs_stay_fixed() {
     for (body, format) in regressions() {

@@ -1,21 +1,33 @@
-//! A cap on the connections served at once, and the client address handlers see.
+//! Serving connections: a cap on how many are open, a deadline for each request head, and
+//! the client address handlers see.
 //!
 //! [`LimitedListener`] takes a slot before it accepts a connection and the connection holds
 //! it until it closes. At the cap, new connections wait in the kernel's listen backlog
 //! (they are not refused) until one closes, so the open files and the memory held for
-//! connections stay bounded whatever clients do.
+//! connections stay bounded whatever clients do. [`serve`] is `axum::serve` plus what it
+//! cannot be told: a deadline for receiving request heads, which cuts off clients that
+//! trickle their headers (slowloris) and closes keep-alive connections idle that long.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::serve::Listener;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tower::ServiceExt;
 
 /// A TCP listener that serves at most a fixed number of connections at once.
 ///
@@ -132,8 +144,79 @@ impl AsyncWrite for LimitedStream {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
-impl Connected<IncomingStream<'_, LimitedListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, LimitedListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
+/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting, lets each
+/// connection finish the request it is serving (idle ones close at once), and returns once
+/// every connection is closed. A request head must arrive within `header_timeout` (`None`:
+/// no limit) of the connection being ready for it.
+pub async fn serve(
+    mut listener: LimitedListener,
+    app: Router,
+    header_timeout: Option<Duration>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (stop, stopping) = watch::channel(false);
+    // Every connection holds a sender; `recv` returns once all of them are dropped.
+    let (open, mut all_closed) = mpsc::channel::<()>(1);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let (io, addr) = tokio::select! {
+            accepted = Listener::accept(&mut listener) => accepted,
+            () = &mut shutdown => break,
+        };
+        let connection = Connection {
+            app: app.clone(),
+            client: ClientAddr(addr),
+            header_timeout,
+            stopping: stopping.clone(),
+            _open: open.clone(),
+        };
+        tokio::spawn(connection.serve(io));
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    drop(open);
+    let _ = all_closed.recv().await;
+}
+
+/// One accepted connection and what serving it needs.
+struct Connection {
+    app: Router,
+    client: ClientAddr,
+    header_timeout: Option<Duration>,
+    /// Turns true when the server stops accepting.
+    stopping: watch::Receiver<bool>,
+    /// Dropped when the connection closes, which is how [`serve`] counts open ones.
+    _open: mpsc::Sender<()>,
+}
+
+impl Connection {
+    async fn serve(mut self, io: LimitedStream) {
+        let client = ConnectInfo(self.client);
+        let service = self
+            .app
+            .clone()
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(client);
+                request.map(Body::new)
+            });
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout);
+        let connection =
+            builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+        let mut connection = pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => return finished(result),
+            _ = self.stopping.wait_for(|stop| *stop) => connection.as_mut().graceful_shutdown(),
+        }
+        finished(connection.await);
+    }
+}
+
+/// A connection ending in an error is the client's business (a reset, a header timeout).
+fn finished(result: Result<(), hyper::Error>) {
+    if let Err(err) = result {
+        tracing::trace!(%err, "connection ended with an error");
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP surface. Each module exposes `router()`; [`router`] merges them and adds the
-//! cross-cutting layers (CORS, request tracing, JSON fallbacks).
+//! cross-cutting layers (access gates and rate limits from [`auth`] and [`protect`], CORS,
+//! request tracing, JSON fallbacks). [`connections`] serves the router on a capped listener.
 
 pub mod auth;
 pub mod connections;
@@ -19,6 +20,7 @@ use std::time::Instant;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::from_fn_with_state;
 use axum::Router;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{
     DefaultMakeSpan, DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer,
@@ -116,9 +118,7 @@ pub fn router(state: AppState) -> Router {
 /// The collector's own HTTP traffic, all at DEBUG so `RUST_LOG=info` stays quiet (errors
 /// worth an operator's eye are logged where they happen). Headers are never recorded: they
 /// carry tokens.
-fn trace_layer(
-) -> TraceLayer<tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>>
-{
+fn trace_layer() -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>> {
     TraceLayer::new_for_http()
         .make_span_with(
             DefaultMakeSpan::new()

@@ -49,6 +49,8 @@ pub struct Protection {
     max_streams: usize,
     /// How long a client has to send a whole body; `None` = no limit.
     body_timeout: Option<Duration>,
+    /// How long a client has to send a request head; `None` = no limit.
+    header_timeout: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -80,9 +82,15 @@ impl Protection {
                 config.max_streams.min(Semaphore::MAX_PERMITS),
             )),
             max_streams: config.max_streams,
-            body_timeout: (config.body_timeout_secs > 0)
-                .then(|| Duration::from_secs(config.body_timeout_secs)),
+            body_timeout: seconds(config.body_timeout_secs),
+            header_timeout: seconds(config.header_timeout_secs),
         }
+    }
+
+    /// How long a client has to send a request head (applied by
+    /// [`super::connections::serve`]); `None` = no limit.
+    pub fn header_timeout(&self) -> Option<Duration> {
+        self.header_timeout
     }
 
     /// Whether rate limiting is on.
@@ -140,6 +148,11 @@ impl Protection {
                 seconds: limit.as_secs(),
             })?
     }
+}
+
+/// `secs` seconds, or `None` for 0 (no limit).
+fn seconds(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
 }
 
 impl Limiter {

@@ -142,7 +142,7 @@ impl Collector {
     ///
     /// When `/proc/<pid>/stat` cannot be read.
     pub fn cpu_time(&self) -> anyhow::Result<Duration> {
-        cpu_time_of(&self.child.id().to_string())
+        cpu_time_of(&self.pid().to_string())
     }
 
     /// Its peak resident set size in KiB (`VmHWM`).
@@ -151,7 +151,7 @@ impl Collector {
     ///
     /// When `/proc/<pid>/status` cannot be read.
     pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
-        let path = format!("/proc/{}/status", self.child.id());
+        let path = format!("/proc/{}/status", self.pid());
         let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
         status
             .lines()
@@ -178,17 +178,13 @@ pub fn own_cpu_time() -> anyhow::Result<Duration> {
     cpu_time_of("self")
 }
 
-/// CPU time another child process (such as a `redis-server`) has used so far.
+/// `utime + stime` of a process (`pid`, or `self`), from `/proc/<pid>/stat`: CPU time it
+/// has used so far.
 ///
 /// # Errors
 ///
 /// When `/proc/<pid>/stat` cannot be read.
-pub fn cpu_time_of_pid(pid: u32) -> anyhow::Result<Duration> {
-    cpu_time_of(&pid.to_string())
-}
-
-/// `utime + stime` of a process, from `/proc/<pid>/stat`.
-fn cpu_time_of(pid: &str) -> anyhow::Result<Duration> {
+pub fn cpu_time_of(pid: &str) -> anyhow::Result<Duration> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     // The command name may hold spaces; fields are counted after its closing parenthesis,

@@ -88,26 +88,22 @@ impl Conn {
     }
 }
 
-/// The status and the total length (head and body) of the response at the start of `buf`,
-/// once its head has arrived: for clients that do their own, blocking, I/O.
+/// A parsed status line and headers.
+pub struct Head {
+    /// The status code.
+    pub status: u16,
+    /// Bytes of the status line and headers, up to and including the blank line.
+    pub len: usize,
+    /// The body's `Content-Length`.
+    pub body_len: usize,
+}
+
+/// The response head once `buf` holds all of it (also for clients doing their own I/O).
 ///
 /// # Errors
 ///
 /// When the head is malformed or has no `Content-Length`.
-pub fn response_extent(buf: &[u8]) -> io::Result<Option<(u16, usize)>> {
-    Ok(parse_head(buf)?.map(|head| (head.status, head.len + head.body_len)))
-}
-
-/// A parsed status line and headers.
-struct Head {
-    status: u16,
-    /// Bytes of the status line and headers, up to and including the blank line.
-    len: usize,
-    body_len: usize,
-}
-
-/// The response head once `buf` holds all of it.
-fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
+pub fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf).map_err(io::Error::other)? {

@@ -15,8 +15,10 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
 /// When answers count: after the warm-up, until the end.
 #[derive(Clone, Copy)]
 pub struct Window {
-    start: Instant,
-    end: Instant,
+    /// When answers start to count.
+    pub start: Instant,
+    /// When the phase ends.
+    pub end: Instant,
 }
 
 impl Window {
@@ -27,16 +29,6 @@ impl Window {
             start,
             end: start + measure,
         }
-    }
-
-    /// When answers start to count.
-    pub fn start(&self) -> Instant {
-        self.start
-    }
-
-    /// When the phase ends.
-    pub fn end(&self) -> Instant {
-        self.end
     }
 
     fn contains(&self, at: Instant) -> bool {

@@ -64,8 +64,9 @@ const INGEST_ORDER: [bool; 4] = [false, true, true, false];
 const STALL: Duration = Duration::from_secs(15);
 /// How long the stored segments get to be compressed before the collector is stopped.
 const SETTLE: Duration = Duration::from_secs(60);
-/// How long (2) waits for the forwarder to send what was ingested.
-const DRAIN: Duration = Duration::from_secs(10);
+/// How long (2) waits for the forwarder to send what was ingested, and (1) for the
+/// collector to count the last acknowledgement it got.
+const DRAIN: Duration = Duration::from_secs(5);
 
 const STORED_SERVICE: &str = "bench-forward";
 const INGEST_SERVICE: &str = "bench-ingest";
@@ -300,7 +301,7 @@ impl Bench<'_> {
             let written = profiler.stop()?;
             progress(&format!("perf data in {}", written.display()));
         }
-        let health = self.runtime.block_on(forwarder_health(collector.addr()))?;
+        let (_, health) = self.runtime.block_on(sent_all(collector.addr(), entries))?;
         drop(collector);
         Ok(ForwardPhase {
             destination: destination.name,
@@ -440,18 +441,30 @@ async fn forwarder_health(addr: SocketAddr) -> anyhow::Result<serde_json::Value>
 /// What the forwarder had sent right after the load, and how long it then took to send all
 /// `accepted` entries (`None` past [`DRAIN`]).
 async fn drain(addr: SocketAddr, accepted: u64) -> anyhow::Result<(u64, Option<Duration>)> {
-    let began = Instant::now();
-    let sent = |health: &serde_json::Value| health["sent_entries"].as_u64().unwrap_or(0);
     let at_end = sent(&forwarder_health(addr).await?);
+    let began = Instant::now();
+    let (done, _) = sent_all(addr, accepted).await?;
+    Ok((at_end, done.then(|| began.elapsed())))
+}
+
+/// Waits until the forwarder has sent `entries` (it counts an entry once the destination's
+/// answer is read), for at most [`DRAIN`]; returns whether it did, and its last `/health`.
+async fn sent_all(addr: SocketAddr, entries: u64) -> anyhow::Result<(bool, serde_json::Value)> {
+    let began = Instant::now();
     loop {
-        if sent(&forwarder_health(addr).await?) >= accepted {
-            return Ok((at_end, Some(began.elapsed())));
+        let health = forwarder_health(addr).await?;
+        if sent(&health) >= entries {
+            return Ok((true, health));
         }
         if began.elapsed() > DRAIN {
-            return Ok((at_end, None));
+            return Ok((false, health));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+fn sent(health: &serde_json::Value) -> u64 {
+    health["sent_entries"].as_u64().unwrap_or(0)
 }
 
 fn scratch_dir(parent: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {

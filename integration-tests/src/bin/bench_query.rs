@@ -24,8 +24,8 @@
 //!   following `next_cursor`) timed; baseline: a plain read of the files the query must read.
 //!
 //! The files are written and synced before the collector starts, so they are in the page
-//! cache, as a log being written is. A full run takes about a minute (`--quick`: ~10 s) and
-//! needs ~2.2 GB of free disk. `--keep` leaves the data in place to profile queries by hand.
+//! cache, as a log being written is. A full run takes about 30 s (`--quick`: a few seconds)
+//! and needs ~2.2 GB of free disk. `--keep` leaves the data in place to profile queries by hand.
 
 // The shared bench modules; each bench binary uses a different part of them.
 #[allow(dead_code)]
@@ -197,7 +197,7 @@ impl Bench<'_> {
         let (since, until) = (dataset::rfc3339(first), dataset::rfc3339(end - 1));
         let range = format!("/logs/{WINDOW_SERVICE}?since={since}&until={until}");
         let mut client = self.client()?;
-        let mut window = Window::new(parts, first, end, since.clone(), until.clone());
+        let mut window = Window::new(parts, first, end, since, until);
         for _ in 0..WINDOW_RUNS {
             let page = self
                 .runtime

@@ -108,6 +108,38 @@ fn a_trickling_body_is_cut_off_with_408_and_nothing_is_written() {
 }
 
 #[test]
+fn trickling_headers_get_the_connection_closed() {
+    let collector = Collector::start_with(&["--header-timeout-secs", "1"], &[]);
+    let mut stream = TcpStream::connect(("127.0.0.1", collector.port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\n")
+        .expect("request line");
+    let mut writer = stream.try_clone().expect("clone");
+    let started = Instant::now();
+    let trickle = std::thread::spawn(move || {
+        for byte in b"X-Slow: ".iter().cycle().take(100) {
+            if writer.write_all(&[*byte]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "still open after {elapsed:?}"
+    );
+    assert!(!String::from_utf8_lossy(&answer).contains("healthy"));
+    trickle.join().expect("trickle");
+    assert_eq!(collector.get("/health").0, 200);
+}
+
+#[test]
 fn live_streams_beyond_the_cap_get_503_until_one_closes() {
     let collector =
         Collector::start_with(&["--max-streams", "2", "--sse-heartbeat-secs", "1"], &[]);

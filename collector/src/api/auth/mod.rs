@@ -214,7 +214,10 @@ impl AccessControl {
             Identity::Missing | Identity::Unknown => return Err(ApiError::Unauthorized),
             Identity::Token(index) => index,
         };
-        let rule = &self.rules[index];
+        let Some(rule) = self.rules.get(index) else {
+            // An identity from another configuration: not one of ours.
+            return Err(ApiError::Unauthorized);
+        };
         match scope {
             Scope::Ingest if rule.ingest => Ok(Grant {
                 services: rule.services.clone(),

@@ -409,7 +409,7 @@ fn count_loki(json: &[u8]) -> u64 {
 /// `_bulk` items: an action line and a source line each, every line ending in `\n`.
 fn count_bulk(ndjson: &[u8]) -> Result<u64, String> {
     let lines = memchr::memchr_iter(b'\n', ndjson).count() as u64;
-    if lines % 2 != 0 || ndjson.last() != Some(&b'\n') {
+    if !lines.is_multiple_of(2) || ndjson.last() != Some(&b'\n') {
         return Err(format!(
             "a _bulk body of {lines} lines (must be action/source pairs ending in a newline)"
         ));

@@ -25,18 +25,41 @@ pub struct Layout {
     pub active_bytes: u64,
 }
 
-/// The service's segment files and its active file.
-fn files(log_dir: &Path, service: &str) -> io::Result<(Vec<PathBuf>, PathBuf)> {
+/// A service's files.
+struct Files {
+    /// Its segments (`.log`, `.log.gz`), oldest first.
+    segments: Vec<PathBuf>,
+    /// Compressions being written (`.gz.tmp`).
+    writing: Vec<PathBuf>,
+    /// Its active file.
+    active: PathBuf,
+}
+
+fn files(log_dir: &Path, service: &str) -> io::Result<Files> {
     let dir = log_dir.join(SEGMENTS_DIR).join(service);
-    let mut segments = match fs::read_dir(&dir) {
+    let all = match fs::read_dir(&dir) {
         Ok(entries) => entries
             .map(|entry| entry.map(|e| e.path()))
             .collect::<io::Result<Vec<_>>>()?,
         Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(err) => return Err(err),
     };
+    let name = |path: &PathBuf| path.to_string_lossy().into_owned();
+    let (mut segments, mut writing) = (Vec::new(), Vec::new());
+    for path in all {
+        // Beside the segments lies `base`, where the active file starts.
+        if name(&path).ends_with(".log") || is_gzip(&path) {
+            segments.push(path);
+        } else if name(&path).ends_with(".gz.tmp") {
+            writing.push(path);
+        }
+    }
     segments.sort();
-    Ok((segments, log_dir.join(format!("{service}.log"))))
+    Ok(Files {
+        segments,
+        writing,
+        active: log_dir.join(format!("{service}.log")),
+    })
 }
 
 /// `service`'s layout now.
@@ -45,7 +68,9 @@ fn files(log_dir: &Path, service: &str) -> io::Result<(Vec<PathBuf>, PathBuf)> {
 ///
 /// An I/O error listing or inspecting the files.
 pub fn layout(log_dir: &Path, service: &str) -> io::Result<Layout> {
-    let (segments, active) = files(log_dir, service)?;
+    let Files {
+        segments, active, ..
+    } = files(log_dir, service)?;
     let mut layout = Layout {
         active_bytes: fs::metadata(active).map_or(0, |m| m.len()),
         ..Layout::default()
@@ -68,8 +93,8 @@ pub fn layout(log_dir: &Path, service: &str) -> io::Result<Layout> {
 pub fn wait_compressed(log_dir: &Path, service: &str, timeout: Duration) -> io::Result<bool> {
     let deadline = Instant::now() + timeout;
     loop {
-        let (segments, _) = files(log_dir, service)?;
-        if segments.iter().all(|s| is_gzip(s)) {
+        let files = files(log_dir, service)?;
+        if files.writing.is_empty() && files.segments.iter().all(|s| is_gzip(s)) {
             return Ok(true);
         }
         if Instant::now() > deadline {
@@ -109,7 +134,9 @@ impl ReadBack {
 /// An I/O error or a corrupt gzip segment.
 pub fn read_back(log_dir: &Path, service: &str) -> io::Result<ReadBack> {
     let began = Instant::now();
-    let (segments, active) = files(log_dir, service)?;
+    let Files {
+        segments, active, ..
+    } = files(log_dir, service)?;
     let mut buf = vec![0u8; READ_CHUNK];
     let (mut entries, mut bytes) = (0u64, 0u64);
     for path in segments.iter().chain([&active]) {

@@ -297,7 +297,7 @@ fn print_ingest_details(results: &Results, notes: &RunNotes) {
             let share = 100.0 * phase.forwarded as f64 / phase.accepted.max(1) as f64;
             let drained = phase
                 .drained_in
-                .map_or("**not within 10 s**".to_owned(), |d| {
+                .map_or("**not within 5 s**".to_owned(), |d| {
                     format!("{:.2} s", d.as_secs_f64())
                 });
             (

@@ -69,9 +69,9 @@ fn push_line(out: &mut String, service: &str, seq: u64) {
     let start = out.len();
     let (level, message) = if is_rare(seq) {
         ("ERROR", RARE_TOKEN)
-    } else if seq % ERROR_EVERY == 0 {
+    } else if seq.is_multiple_of(ERROR_EVERY) {
         ("ERROR", "payment provider timed out")
-    } else if seq % WARN_EVERY == 0 {
+    } else if seq.is_multiple_of(WARN_EVERY) {
         ("WARN", "stock running low")
     } else {
         ("INFO", "order placed")

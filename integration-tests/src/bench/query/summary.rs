@@ -232,7 +232,12 @@ fn window_row(window: &Window) -> Row {
     let overlapping = window.overlapping().len();
     let segments = window.segments().len();
     let walk = window.median_walk();
-    let first_walk_page = walk.pages.first().cloned().unwrap_or_default();
+    let fewest_skipped = window.pages().map(|p| p.segments_skipped).min();
+    let read = if window.touched_only_overlapping() {
+        format!("so only the {overlapping} overlapping ones read")
+    } else {
+        "**so more than the overlapping ones read**".to_owned()
+    };
     Row {
         metric: format!(
             "(c) `since`/`until` over 1% of the entries ({}), across {segments} rotated segments \
@@ -240,10 +245,10 @@ fn window_row(window: &Window) -> Row {
             count((window.end - window.first) as f64)
         ),
         estuary: format!(
-            "{} of {segments} segments skipped, {} files read (the {overlapping} overlapping \
-             segments and the active file); all pages ({} × `limit=10000`): {}; first page of 100: {}",
-            first_walk_page.segments_skipped,
-            first_walk_page.files_scanned,
+            "at least {} of {segments} segments skipped on every page, {read}, plus the whole \
+             active file ({}, no time range known) on the first page; all pages ({} × `limit=10000`): {}; first page of 100: {}",
+            fewest_skipped.unwrap_or_default(),
+            report::size(window.active().bytes),
             walk.pages.len(),
             millis(walk.took()),
             millis(window.median_first_page())

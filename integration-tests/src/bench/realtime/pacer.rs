@@ -189,9 +189,9 @@ impl Emit for HttpEmitter {
         self.buf.clear();
         let mut chunk = [0u8; READ_CHUNK];
         loop {
-            if let Some((status, len)) = http::response_extent(&self.buf)? {
-                if self.buf.len() >= len {
-                    ensure!(status == 201, "POST /logs answered {status}");
+            if let Some(head) = http::parse_head(&self.buf)? {
+                if self.buf.len() >= head.len + head.body_len {
+                    ensure!(head.status == 201, "POST /logs answered {}", head.status);
                     return Ok(());
                 }
             }

@@ -64,7 +64,7 @@ impl RedisServer {
     ///
     /// When `/proc/<pid>/stat` cannot be read.
     pub fn cpu_time(&self) -> anyhow::Result<Duration> {
-        collector::cpu_time_of_pid(self.child.id())
+        collector::cpu_time_of(&self.child.id().to_string())
     }
 }
 

@@ -50,8 +50,8 @@ pub struct Latency {
     pub sse: Option<Delivery>,
     /// Consumers that stopped early, and why.
     pub consumer_errors: Vec<String>,
-    /// CPU during the phase.
-    pub cpu: Cpu,
+    /// CPU during the phase (not taken for the baseline).
+    pub cpu: Option<Cpu>,
 }
 
 /// One phase of (c).
@@ -207,7 +207,7 @@ fn print_latency_details(results: &Results, notes: &RunNotes) {
         count(notes.rate),
         notes.latency_window.as_secs_f64(),
         send_note(&latency.acks),
-        latency.cpu.note()
+        latency.cpu.map_or_else(String::new, |cpu| cpu.note())
     );
     println!("{}", consumer_line("(a) Redis subscriber", &latency.redis));
     if let Some(sse) = &latency.sse {
