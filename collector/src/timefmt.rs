@@ -74,16 +74,27 @@ pub fn parse_query_time(text: &str) -> Option<Nanos> {
 }
 
 /// Parses a span such as `30s`, `15m`, `2h`, `7d` (a whole number and a unit).
+///
+/// # Examples
+///
+/// ```
+/// use estuary_collector::timefmt::parse_span;
+///
+/// assert_eq!(parse_span("2h"), Some(time::Duration::hours(2)));
+/// assert_eq!(parse_span("99999999999999999d"), None); // overflows
+/// assert_eq!(parse_span("5\u{80}"), None);
+/// ```
 pub fn parse_span(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text.len().checked_sub(1)?;
-    let (number, unit) = text.split_at(split);
+    let unit = text.chars().last()?;
+    let number = &text[..text.len() - unit.len_utf8()];
     let n: i64 = number.parse().ok().filter(|n| *n >= 0)?;
-    Some(match unit {
-        "s" => Duration::seconds(n),
-        "m" => Duration::minutes(n),
-        "h" => Duration::hours(n),
-        "d" => Duration::days(n),
+    let seconds_per_unit = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
         _ => return None,
-    })
+    };
+    n.checked_mul(seconds_per_unit).map(Duration::seconds)
 }

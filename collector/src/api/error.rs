@@ -1,10 +1,10 @@
 //! Every way a request can fail, each with its status code and a JSON body
 //! `{"error": "...", ...}`. Internal details are logged, not sent.
 
+use super::openapi::ErrorBody;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use crate::entry::EntryError;
 use crate::service::ServiceNameError;
@@ -142,19 +142,21 @@ impl From<AppendError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.to_string() });
-        match &self {
-            ApiError::Entry(err) => {
-                if let Some(index) = err.index() {
-                    body["index"] = index.into();
-                }
-            }
-            ApiError::Parameter { name, .. } => body["parameter"] = (*name).into(),
-            ApiError::RateLimited { retry_after_secs } => {
-                body["retry_after"] = (*retry_after_secs).into()
-            }
-            _ => {}
-        }
+        let body = ErrorBody {
+            error: self.to_string(),
+            index: match &self {
+                ApiError::Entry(err) => err.index(),
+                _ => None,
+            },
+            parameter: match &self {
+                ApiError::Parameter { name, .. } => Some((*name).to_owned()),
+                _ => None,
+            },
+            retry_after: match &self {
+                ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+                _ => None,
+            },
+        };
         let status = self.status();
         crate::metrics::record_rejected(self.reason(), status);
         let mut response = (status, Json(body)).into_response();
@@ -189,4 +191,22 @@ pub async fn not_found() -> ApiError {
 /// The JSON 405 for known routes with the wrong method.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// The last line of defence: a handler that panicked (a bug) still answers JSON 500 instead of
+/// dropping the connection, and the panic is logged.
+pub fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown");
+    tracing::error!(panic = detail, "a request handler panicked");
+    let body = ErrorBody {
+        error: "internal error".into(),
+        index: None,
+        parameter: None,
+        retry_after: None,
+    };
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }

@@ -1,17 +1,19 @@
 //! `GET /health`: the seed's `{"status":"healthy","service":…}` plus what helps an operator.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 
 /// `GET /health`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
 }
 
+/// Status for load balancers and operators; always open.
+#[utoipa::path(get, path = "/health", tag = "status", responses((status = 200, description = "The collector is up", body = Object)))]
 async fn health(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "status": "healthy",

@@ -10,15 +10,15 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use bytes::BytesMut;
 use http_body_util::BodyExt;
-use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Grant;
+use super::openapi::Logged;
 use super::{ApiError, AppState};
 use crate::entry::{parse_body, BodyFormat, ParsedBody};
 use crate::metrics::Tally;
@@ -28,10 +28,31 @@ use crate::metrics::Tally;
 const INLINE_PARSE_BYTES: usize = 256 * 1024;
 
 /// `POST /logs`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/logs", post(ingest))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ingest))
 }
 
+/// Stores one entry, a JSON array of entries, or NDJSON (optionally gzip); 201 only after
+/// the write.
+#[utoipa::path(
+    post,
+    path = "/logs",
+    tag = "ingest",
+    request_body(content(
+        (super::openapi::LogBody = "application/json"),
+        (String = "application/x-ndjson")
+    )),
+    responses(
+        (status = 201, description = "Stored", body = super::openapi::Logged),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody), (status = 403, description = "Token lacks the scope", body = super::openapi::ErrorBody), (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
+        (status = 408, description = "The body arrived too slowly", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body or entry too large", body = super::openapi::ErrorBody),
+        (status = 415, description = "Unsupported content type or encoding", body = super::openapi::ErrorBody),
+        (status = 503, description = "Storage unavailable; nothing stored", body = super::openapi::ErrorBody),
+        (status = 507, description = "Disk full; nothing stored", body = super::openapi::ErrorBody)
+    ),
+    security((), ("bearer" = []), ("token_header" = []))
+)]
 async fn ingest(
     State(state): State<AppState>,
     grant: Grant,
@@ -69,10 +90,9 @@ async fn ingest(
     let tally = Tally::of(&parsed.batches);
     state.store.append_all(parsed.batches).await?;
     tally.record();
-    let body = if single {
-        json!({ "status": "logged" })
-    } else {
-        json!({ "status": "logged", "accepted": accepted })
+    let body = Logged {
+        status: "logged",
+        accepted: (!single).then_some(accepted),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

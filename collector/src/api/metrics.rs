@@ -6,8 +6,7 @@ use std::sync::atomic::Ordering;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{ApiError, AppState};
 use crate::metrics::{disk_usage, Scrape};
@@ -16,10 +15,23 @@ use crate::metrics::{disk_usage, Scrape};
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `GET /metrics`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
 }
 
+/// Prometheus text format; open unless `--metrics-token-required`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "status",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
+        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Token lacks the query scope", body = super::openapi::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = super::openapi::ErrorBody)
+    ),
+    security((), ("bearer" = []), ("token_header" = []))
+)]
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let dir = state.store.dir().to_path_buf();
     // Listing the directory touches the disk: keep it off the async workers.

@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod ingest;
 pub mod metrics;
+pub mod openapi;
 pub mod protect;
 pub mod query;
 pub mod query_params;
@@ -26,6 +27,8 @@ use tower_http::trace::{
     DefaultMakeSpan, DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer,
 };
 use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::ServeConfig;
 use crate::fanout::FanoutStats;
@@ -95,11 +98,11 @@ pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.config.cors_origins);
     // Every route but `/health` sits behind a gate (token scope, rate limit): new read
     // routes go in `read`.
-    let read = Router::new()
+    let read = OpenApiRouter::new()
         .merge(query::router())
         .merge(stream::router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_query));
-    Router::new()
+    let (routes, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())
         .merge(
             metrics::router().route_layer(from_fn_with_state(state.clone(), auth::require_metrics)),
@@ -108,11 +111,25 @@ pub fn router(state: AppState) -> Router {
             ingest::router().route_layer(from_fn_with_state(state.clone(), auth::require_ingest)),
         )
         .merge(read)
+        .split_for_parts();
+    routes
+        .merge(openapi_route(&document))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(cors)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panicked,
+        ))
         .layer(trace_layer())
         .with_state(state)
+}
+
+/// `GET /openapi.json`, serving the document generated from the routes above.
+fn openapi_route(document: &utoipa::openapi::OpenApi) -> Router<AppState> {
+    let json = document.to_json().unwrap_or_else(|_| String::from("{}"));
+    Router::new()
+        .route("/openapi.json", axum::routing::get(openapi::serve))
+        .with_state(openapi::Document(Arc::new(json)))
 }
 
 /// The collector's own HTTP traffic, all at DEBUG so `RUST_LOG=info` stays quiet (errors

@@ -8,9 +8,8 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::query_params::{self, decode_position, encode_position, Order, Position, QuerySpec};
 use super::{ApiError, AppState};
@@ -22,11 +21,11 @@ use crate::store::Store;
 pub use super::query_params::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// `GET /logs/{service}`, `GET /logs` and `GET /services`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/logs/{service}", get(query_service))
-        .route("/logs", get(query_merged))
-        .route("/services", get(super::services::list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(query_service))
+        .routes(routes!(query_merged))
+        .routes(routes!(super::services::list))
 }
 
 type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
@@ -36,6 +35,34 @@ fn parse_spec(pairs: Pairs) -> Result<QuerySpec, ApiError> {
     query_params::parse(&pairs)
 }
 
+/// The newest entries of a service (the seed's `{"service","count","logs"}`), filtered and
+/// paged. `field.<path>=<value>` parameters (not listed here) filter on any key.
+#[utoipa::path(
+    get,
+    path = "/logs/{service}",
+    tag = "query",
+    params(
+        ("service" = String, Path, pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", description = "The service"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "Entries per page (default 100)"),
+        ("level" = Option<String>, Query, description = "Minimum severity: trace, debug, info, warn, error, fatal"),
+        ("since" = Option<String>, Query, description = "RFC 3339 or a span back from now (15m, 2h, 7d)"),
+        ("until" = Option<String>, Query, description = "RFC 3339 or a span back from now"),
+        ("q" = Option<String>, Query, description = "Text contained in the stored line"),
+        ("target" = Option<String>, Query, description = "Module path, or a prefix of it at a `::`"),
+        ("order" = Option<String>, Query, description = "`asc` or `desc`; absent: newest matches, listed oldest first"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")
+    ),
+    responses(
+        (status = 200, description = "A page of entries", body = super::openapi::LogsPage),
+        (status = 404, description = "No such endpoint (an empty service name)", body = super::openapi::ErrorBody),
+        (status = 400, description = "Invalid parameter", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Token lacks the query scope", body = super::openapi::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = super::openapi::ErrorBody)
+    ),
+    security((), ("bearer" = []), ("token_header" = []))
+)]
 async fn query_service(
     State(state): State<AppState>,
     service: Result<Path<String>, PathRejection>,
@@ -69,6 +96,32 @@ async fn query_service(
     Ok(render(&head, ordered(lines, spec.order), next, &outcome))
 }
 
+/// Several services (all when `service` is absent) merged by timestamp.
+#[utoipa::path(
+    get,
+    path = "/logs",
+    tag = "query",
+    params(
+        ("service" = Option<String>, Query, description = "Comma-separated services"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "Entries per page (default 100)"),
+        ("level" = Option<String>, Query, description = "Minimum severity: trace, debug, info, warn, error, fatal"),
+        ("since" = Option<String>, Query, description = "RFC 3339 or a span back from now (15m, 2h, 7d)"),
+        ("until" = Option<String>, Query, description = "RFC 3339 or a span back from now"),
+        ("q" = Option<String>, Query, description = "Text contained in the stored line"),
+        ("target" = Option<String>, Query, description = "Module path, or a prefix of it at a `::`"),
+        ("order" = Option<String>, Query, description = "`asc` or `desc`; absent: newest matches, listed oldest first"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")
+    ),
+    responses(
+        (status = 200, description = "A page of entries", body = super::openapi::MergedPage),
+        (status = 400, description = "Invalid parameter", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Token lacks the query scope", body = super::openapi::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = super::openapi::ErrorBody)
+    ),
+    security((), ("bearer" = []), ("token_header" = []))
+)]
 async fn query_merged(State(state): State<AppState>, pairs: Pairs) -> Result<Response, ApiError> {
     let spec = parse_spec(pairs)?;
     let services = match spec.services.as_deref() {

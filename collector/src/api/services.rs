@@ -1,9 +1,9 @@
 //! `GET /services`: every service with its bytes on disk, segment count and the time of its
 //! last entry.
 
+use super::openapi::{ServiceInfo, ServiceList};
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
 use crate::service::ServiceName;
@@ -30,26 +30,41 @@ fn all_services(dir: &std::path::Path) -> std::io::Result<Vec<ServiceName>> {
     Ok(services)
 }
 
-/// `GET /services`.
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `GET /services`: every service with its bytes on disk and its newest timestamp.
+#[utoipa::path(
+    get,
+    path = "/services",
+    tag = "query",
+    responses(
+        (status = 200, description = "The services", body = super::openapi::ServiceList),
+        (status = 400, description = "Invalid parameter", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Token lacks the query scope", body = super::openapi::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = super::openapi::ErrorBody)
+    ),
+    security((), ("bearer" = []), ("token_header" = []))
+)]
+pub async fn list(State(state): State<AppState>) -> Result<Json<ServiceList>, ApiError> {
     let dir = state.store.dir().to_path_buf();
     let services = tokio::task::spawn_blocking(move || describe_all(&dir))
         .await
         .map_err(|_| ApiError::StorageUnavailable)?
         .map_err(|_| ApiError::StorageUnavailable)?;
-    Ok(Json(
-        json!({ "count": services.len(), "services": services }),
-    ))
+    Ok(Json(ServiceList {
+        count: services.len(),
+        services,
+    }))
 }
 
-fn describe_all(dir: &std::path::Path) -> std::io::Result<Vec<Value>> {
+fn describe_all(dir: &std::path::Path) -> std::io::Result<Vec<ServiceInfo>> {
     all_services(dir)?
         .into_iter()
         .map(|s| describe(dir, &s))
         .collect()
 }
 
-fn describe(dir: &std::path::Path, service: &ServiceName) -> std::io::Result<Value> {
+fn describe(dir: &std::path::Path, service: &ServiceName) -> std::io::Result<ServiceInfo> {
     let active = dir.join(service.file_name());
     let active_bytes = std::fs::metadata(&active).map_or(0, |m| m.len());
     let segments = segments::list(dir, service)?;
@@ -62,11 +77,11 @@ fn describe(dir: &std::path::Path, service: &ServiceName) -> std::io::Result<Val
     let last_timestamp = last
         .map(|l| crate::filter::timestamp_of(&l))
         .filter(|t| !t.is_empty());
-    Ok(json!({
-        "service": service.as_str(),
-        "bytes": active_bytes + segment_bytes,
-        "active_bytes": active_bytes,
-        "segments": segments.len(),
-        "last_timestamp": last_timestamp,
-    }))
+    Ok(ServiceInfo {
+        service: service.as_str().to_owned(),
+        bytes: active_bytes + segment_bytes,
+        active_bytes,
+        segments: segments.len(),
+        last_timestamp,
+    })
 }

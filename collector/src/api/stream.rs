@@ -12,12 +12,11 @@ use std::time::Duration;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
-use axum::Router;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{ApiError, AppState};
 use crate::filter::{LineFilter, Severity};
@@ -29,10 +28,10 @@ use crate::store::{segments, tail};
 pub const MAX_TAIL: usize = 10_000;
 
 /// `GET /logs/stream` and `GET /logs/{service}/stream`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/logs/stream", get(stream_all))
-        .route("/logs/{service}/stream", get(stream_service))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(stream_all))
+        .routes(routes!(stream_service))
 }
 
 /// Stream parameters, kept as text so bad values get our own 400.
@@ -49,6 +48,26 @@ type EventStream = Sse<
     >,
 >;
 
+/// Every service's entries live, as Server-Sent Events.
+#[utoipa::path(
+    get,
+    path = "/logs/stream",
+    tag = "live",
+    params(
+        ("level" = Option<String>, Query, description = "Minimum severity"),
+        ("q" = Option<String>, Query, description = "Text contained in the line"),
+        ("tail" = Option<u32>, Query, maximum = 10000, description = "Replay this many stored entries first")
+    ),
+    responses(
+        (status = 200, description = "`message` events (one entry each) and `missed` events", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Invalid parameter", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Token lacks the query scope", body = super::openapi::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = super::openapi::ErrorBody)
+    ),
+    security((), ("bearer" = []), ("token_header" = []))
+)]
 async fn stream_all(
     State(state): State<AppState>,
     params: Result<Query<StreamParams>, QueryRejection>,
@@ -57,6 +76,28 @@ async fn stream_all(
     open_stream(state, None, params).await
 }
 
+/// One service's entries live, as Server-Sent Events.
+#[utoipa::path(
+    get,
+    path = "/logs/{service}/stream",
+    tag = "live",
+    params(
+        ("service" = String, Path, pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", description = "The service"),
+        ("level" = Option<String>, Query, description = "Minimum severity"),
+        ("q" = Option<String>, Query, description = "Text contained in the line"),
+        ("tail" = Option<u32>, Query, maximum = 10000, description = "Replay this many stored entries first")
+    ),
+    responses(
+        (status = 200, description = "`message` events (one entry each) and `missed` events", content_type = "text/event-stream", body = String),
+        (status = 404, description = "No such endpoint", body = super::openapi::ErrorBody),
+        (status = 400, description = "Invalid parameter", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Token lacks the query scope", body = super::openapi::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = super::openapi::ErrorBody)
+    ),
+    security((), ("bearer" = []), ("token_header" = []))
+)]
 async fn stream_service(
     State(state): State<AppState>,
     service: Result<Path<String>, PathRejection>,

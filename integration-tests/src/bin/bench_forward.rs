@@ -48,7 +48,7 @@ use bench::collector::{self, Collector};
 use bench::http::{self, Conn, Request};
 use bench::load::{self, Window};
 use bench::summary as shared_summary;
-use bench::workload;
+use forward::entries;
 use forward::fake_sink::{FakeSink, Kind, Mode};
 use forward::profile::Profiler;
 use forward::stored;
@@ -234,16 +234,11 @@ impl Bench<'_> {
             .runtime
             .block_on(Collector::start(self.bin, dir, &[]))?;
         let addr = collector.addr();
-        let request = http::post(
-            addr,
-            "/logs",
-            "application/x-ndjson",
-            &batch_body(STORED_SERVICE),
-        );
+        let bodies = batch_requests(addr, STORED_SERVICE, entries::VARIANTS);
         let requests = self.plan.entries.div_ceil(BATCH_ENTRIES as u64);
         let began = Instant::now();
         self.runtime
-            .block_on(post_all(addr, request, BATCH_CONNECTIONS, requests))?;
+            .block_on(post_all(addr, bodies, BATCH_CONNECTIONS, requests))?;
         let took = began.elapsed();
         let settled = stored::wait_compressed(dir, STORED_SERVICE, SETTLE)?;
         drop(collector);
@@ -337,21 +332,13 @@ impl Bench<'_> {
             .runtime
             .block_on(Collector::start(self.bin, &dir, &extra))?;
         let addr = collector.addr();
-        let request = http::post(
-            addr,
-            "/logs",
-            "application/x-ndjson",
-            &batch_body(INGEST_SERVICE),
-        );
+        let requests = batch_requests(addr, INGEST_SERVICE, BATCH_CONNECTIONS as u64);
         let window = Window::after(self.plan.warmup, self.plan.measure);
         let (collector_before, bench_before) = (collector.cpu_time()?, collector::own_cpu_time()?);
         let began = Instant::now();
-        let tally = self.runtime.block_on(load::closed_loop(
-            addr,
-            vec![request; BATCH_CONNECTIONS],
-            201,
-            window,
-        ));
+        let tally = self
+            .runtime
+            .block_on(load::closed_loop(addr, requests, 201, window));
         let cpu = Cpu {
             collector: collector.cpu_time()?.saturating_sub(collector_before),
             bench: collector::own_cpu_time()?.saturating_sub(bench_before),
@@ -378,40 +365,37 @@ impl Bench<'_> {
     }
 }
 
-/// An NDJSON body of [`BATCH_ENTRIES`] entries, one in ten at `WARN` so that a Loki push
-/// carries more than one stream, as real logs do.
-fn batch_body(service: &str) -> Vec<u8> {
-    let mut body = workload::ndjson_batch(service, BATCH_ENTRIES);
-    let (info, warn) = (br#""level":"INFO""#, br#""level":"WARN""#);
-    let ends: Vec<usize> = memchr::memchr_iter(b'\n', &body).collect();
-    let mut start = 0;
-    for (i, end) in ends.into_iter().enumerate() {
-        if i % 10 == 9 {
-            if let Some(at) = memchr::memmem::find(&body[start..end], info) {
-                body[start + at..start + at + warn.len()].copy_from_slice(warn);
-            }
-        }
-        start = end + 1;
-    }
-    body
+/// `POST /logs` requests of `variants` distinct NDJSON bodies of [`BATCH_ENTRIES`] entries.
+fn batch_requests(addr: SocketAddr, service: &str, variants: u64) -> Vec<Request> {
+    (0..variants)
+        .map(|variant| {
+            let body = entries::batch_body(service, BATCH_ENTRIES, variant);
+            http::post(addr, "/logs", "application/x-ndjson", &body)
+        })
+        .collect()
 }
 
-/// Sends `request` `total` times over `connections` keep-alive connections, each answer
-/// expected to be a 201.
+/// Sends `total` requests, cycling through `requests`, over `connections` keep-alive
+/// connections, each answer expected to be a 201.
 async fn post_all(
     addr: SocketAddr,
-    request: Request,
+    requests: Vec<Request>,
     connections: usize,
     total: u64,
 ) -> anyhow::Result<()> {
-    let next = Arc::new(AtomicU64::new(0));
+    let (next, requests) = (Arc::new(AtomicU64::new(0)), Arc::new(requests));
     let mut tasks = JoinSet::new();
     for _ in 0..connections {
-        let (request, next) = (request.clone(), next.clone());
+        let (requests, next) = (requests.clone(), next.clone());
         tasks.spawn(async move {
             let mut conn = Conn::connect(addr).await?;
-            while next.fetch_add(1, Relaxed) < total {
-                let reply = conn.send(&request).await?;
+            loop {
+                let n = next.fetch_add(1, Relaxed);
+                if n >= total {
+                    return Ok(());
+                }
+                let request = &requests[(n % requests.len() as u64) as usize];
+                let reply = conn.send(request).await?;
                 if reply.status != 201 {
                     bail!(
                         "POST /logs answered {}: {}",
@@ -420,7 +404,6 @@ async fn post_all(
                     );
                 }
             }
-            Ok(())
         });
     }
     while let Some(joined) = tasks.join_next().await {

@@ -7,6 +7,7 @@ mod connections;
 mod hostile;
 mod limits;
 mod metrics;
+mod openapi;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -211,8 +211,8 @@ fn print_forward_details(results: &Results) {
     let preload = &results.preload;
     let layout = &preload.layout;
     println!(
-        "Details of (1): {} entries (~200 bytes; 90% `INFO`, 10% `WARN`, so each Loki push \
-         carries two streams) were stored by POSTing NDJSON to a collector without forwarders \
+        "Details of (1): {} entries (~200 bytes, each with a random hex id; 90% `INFO`, 10% \
+         `WARN`, so each Loki push carries two streams) were stored by POSTing NDJSON to a collector without forwarders \
          ({} entries/s, 4 connections) with its default rotation and gzip: {} segments ({} \
          compressed{}, {} on disk) and an active file of {}. Read back: {} lines, {} \
          uncompressed, in {:.2} s. For each phase the collector was restarted on that \

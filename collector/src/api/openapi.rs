@@ -1,0 +1,175 @@
+//! The OpenAPI 3 description of every endpoint, generated from the handlers' own
+//! `#[utoipa::path]` annotations as the routes are registered (`utoipa-axum`), so the
+//! document cannot list a route that is not served or miss one that is. Served at
+//! `GET /openapi.json`. The response types here are the ones the handlers serialize.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The document's fixed parts; paths are added by the routers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Estuary collector",
+        description = "One place to send logs, one place to read them. Errors are always JSON `{\"error\": ...}`."
+    ),
+    components(schemas(ErrorBody, Logged, LogsPage, MergedPage, ServiceList, ServiceInfo)),
+    modifiers(&TokenSchemes)
+)]
+pub struct ApiDoc;
+
+/// Declares the two ways to send a token.
+struct TokenSchemes;
+
+impl Modify for TokenSchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "token_header",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Estuary-Token"))),
+        );
+    }
+}
+
+/// Every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// The offending entry's position in the body, when one entry is to blame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// The offending query parameter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// Seconds to wait before retrying (with 429).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// The answer to an accepted `POST /logs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Logged {
+    /// Always `logged`.
+    pub status: &'static str,
+    /// Entries stored (for a batch; absent for a single object, as in the seed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<usize>,
+}
+
+/// One page of `GET /logs/{service}` (written as bytes; this is its shape).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct LogsPage {
+    /// The service.
+    pub service: String,
+    /// Entries in `logs`.
+    pub count: u64,
+    /// The stored entries, as they were stored.
+    #[schema(value_type = Vec<Object>)]
+    pub logs: Vec<serde_json::Value>,
+    /// Pass as `cursor` for the next page; present when more entries match.
+    pub next_cursor: Option<String>,
+    /// Bytes read to answer.
+    pub scanned_bytes: u64,
+    /// Files read to answer.
+    pub files_scanned: u64,
+    /// Segments skipped because their time range cannot match.
+    pub segments_skipped: u64,
+}
+
+/// One page of `GET /logs` (several services merged by timestamp).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct MergedPage {
+    /// The services searched.
+    pub services: Vec<String>,
+    /// Entries in `logs`.
+    pub count: u64,
+    /// The stored entries, as they were stored.
+    #[schema(value_type = Vec<Object>)]
+    pub logs: Vec<serde_json::Value>,
+    /// Pass as `cursor` for the next page; present when more entries match.
+    pub next_cursor: Option<String>,
+    /// Bytes read to answer.
+    pub scanned_bytes: u64,
+    /// Files read to answer.
+    pub files_scanned: u64,
+    /// Segments skipped because their time range cannot match.
+    pub segments_skipped: u64,
+}
+
+/// `GET /services`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceList {
+    /// How many services.
+    pub count: usize,
+    /// One item per service, by name.
+    pub services: Vec<ServiceInfo>,
+}
+
+/// A service's storage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceInfo {
+    /// The service.
+    pub service: String,
+    /// Bytes on disk, active file and segments.
+    pub bytes: u64,
+    /// Bytes of the active file.
+    pub active_bytes: u64,
+    /// Rotated segments.
+    pub segments: usize,
+    /// The `timestamp` of the newest entry, when it has one.
+    pub last_timestamp: Option<String>,
+}
+
+/// The document, serialized once when the router is built.
+#[derive(Clone)]
+pub struct Document(pub Arc<String>);
+
+/// `GET /openapi.json`.
+pub async fn serve(State(document): State<Document>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.0.as_str().to_owned(),
+    )
+}
+
+/// One log entry as `POST /logs` accepts it: any JSON object; these keys have meaning.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct LogEntry {
+    /// The file it goes to; `unknown` when absent.
+    #[schema(
+        pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$",
+        max_length = 128,
+        min_length = 1
+    )]
+    pub service: Option<String>,
+    /// RFC 3339; added (UTC, nanoseconds) when absent, kept as given otherwise.
+    pub timestamp: Option<String>,
+    /// The severity (`trace` … `fatal`, any case).
+    pub level: Option<String>,
+    /// The message.
+    pub message: Option<String>,
+}
+
+/// A `POST /logs` JSON body: one entry (the seed's form) or an array of entries.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub enum LogBody {
+    /// One entry.
+    One(LogEntry),
+    /// A batch.
+    Many(Vec<LogEntry>),
+}
