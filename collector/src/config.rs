@@ -28,6 +28,10 @@ pub const DEFAULT_MAX_COMMIT_BYTES: usize = 8 * 1024 * 1024;
 
 /// Default number of commits queued for Redis before entries are skipped.
 pub const DEFAULT_FANOUT_QUEUE: usize = 4096;
+/// Default cap on bytes queued for Redis: 16 MiB.
+pub const DEFAULT_FANOUT_QUEUE_BYTES: usize = 16 * 1024 * 1024;
+/// Default cap on entries published to Redis per second.
+pub const DEFAULT_FANOUT_MAX_RATE: u32 = 100_000;
 /// Default number of commits the live ring holds for slow stream readers.
 pub const DEFAULT_LIVE_BUFFER: usize = 256;
 /// Default seconds between SSE heartbeat comments.
@@ -146,6 +150,15 @@ pub struct ServeConfig {
     /// are skipped (counted in `/health`), never delaying ingestion.
     #[arg(long, env = "ESTUARY_FANOUT_QUEUE", default_value_t = DEFAULT_FANOUT_QUEUE)]
     pub fanout_queue: usize,
+
+    /// Bytes queued for Redis at most; beyond, entries are skipped (counted in `/health`).
+    #[arg(long, env = "ESTUARY_FANOUT_QUEUE_BYTES", default_value_t = DEFAULT_FANOUT_QUEUE_BYTES)]
+    pub fanout_queue_bytes: usize,
+
+    /// Entries published to Redis per second at most (0 = no cap). Fan-out is a real-time
+    /// view: beyond the cap entries are skipped and counted rather than slowing ingestion.
+    #[arg(long, env = "ESTUARY_FANOUT_MAX_RATE", default_value_t = DEFAULT_FANOUT_MAX_RATE)]
+    pub fanout_max_rate: u32,
 
     /// Commits the live ring keeps for stream readers; a reader further behind is told how
     /// many entries it missed.

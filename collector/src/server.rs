@@ -14,7 +14,7 @@ use crate::api::connections::{self, LimitedListener};
 use crate::api::protect::Protection;
 use crate::api::{self, AppState};
 use crate::config::ServeConfig;
-use crate::fanout::{self, FanoutQueue, FanoutStats};
+use crate::fanout::{self, FanoutLimits, FanoutQueue, FanoutStats};
 use crate::forward::Forwarders;
 use crate::live::LiveHub;
 use crate::store::retention::{self, RetentionPolicy};
@@ -177,13 +177,18 @@ fn start_fanout(
 ) -> Result<Fanout, ServerError> {
     let client = redis::Client::open(url)?;
     let stats = Arc::new(FanoutStats::default());
-    let (queue, receiver) = FanoutQueue::new(config.fanout_queue, stats.clone());
+    let limits = FanoutLimits {
+        queue_commits: config.fanout_queue,
+        queue_bytes: config.fanout_queue_bytes,
+        max_rate: config.fanout_max_rate,
+    };
+    let (queue, receiver) = FanoutQueue::new(limits, stats.clone());
     listeners.push(Arc::new(queue));
     let id = fanout::collector_id();
     let prefix = config.redis_prefix.clone();
     let publisher =
         fanout::publisher::Publisher::new(client.clone(), prefix.clone(), id, stats.clone());
-    let cluster = fanout::cluster::follow(client, prefix, id, live.clone());
+    let cluster = fanout::cluster::follow(client, prefix, id, live.clone(), stats.clone());
     Ok(Fanout {
         stats,
         publisher: tokio::spawn(publisher.run(receiver)),

@@ -7,42 +7,71 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::CLUSTER_SUFFIX;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{FanoutStats, CLUSTER_SUFFIX};
 use crate::live::{LiveHub, Origin};
 use crate::service::ServiceName;
 
 /// Wait before resubscribing after the subscription dropped.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(500);
 
-/// Follows `<prefix>@cluster` until the task is aborted, resubscribing after failures.
-pub async fn follow(client: redis::Client, prefix: String, own_id: u64, hub: LiveHub) {
+/// How often the follower checks whether this collector has live streams open.
+const READERS_CHECK: Duration = Duration::from_millis(250);
+
+/// Follows `<prefix>@cluster` while this collector has live streams open (and only then:
+/// the channel carries every shared commit), until the task is aborted.
+pub async fn follow(
+    client: redis::Client,
+    prefix: String,
+    own_id: u64,
+    hub: LiveHub,
+    stats: Arc<FanoutStats>,
+) {
     let channel = format!("{prefix}{CLUSTER_SUFFIX}");
     loop {
-        if let Err(err) = follow_once(&client, &channel, own_id, &hub).await {
-            tracing::debug!(%err, "cluster subscription failed; retrying");
+        while hub.readers() == 0 {
+            tokio::time::sleep(READERS_CHECK).await;
         }
-        tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+        if let Err(err) = follow_while_read(&client, &channel, own_id, &hub, &stats).await {
+            tracing::debug!(%err, "cluster subscription failed; retrying");
+            tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+        }
+        stats.following_cluster.store(false, Ordering::Relaxed);
     }
 }
 
-async fn follow_once(
+async fn follow_while_read(
     client: &redis::Client,
     channel: &str,
     own_id: u64,
     hub: &LiveHub,
+    stats: &FanoutStats,
 ) -> redis::RedisResult<()> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(channel).await?;
+    stats.following_cluster.store(true, Ordering::Relaxed);
     let mut messages = pubsub.into_on_message();
-    while let Some(message) = messages.next().await {
-        if let Some((id, service, lines)) = parse(message.get_payload_bytes()) {
-            if id != own_id {
-                let entries = memchr::memchr_iter(b'\n', &lines).count() as u64;
-                hub.publish(service, lines, entries, Origin::Remote);
+    let mut check = tokio::time::interval(READERS_CHECK);
+    loop {
+        tokio::select! {
+            message = messages.next() => {
+                let Some(message) = message else { return Ok(()) };
+                if let Some((id, service, lines)) = parse(message.get_payload_bytes()) {
+                    if id != own_id {
+                        let entries = memchr::memchr_iter(b'\n', &lines).count() as u64;
+                        hub.publish(service, lines, entries, Origin::Remote);
+                    }
+                }
+            }
+            _ = check.tick() => {
+                if hub.readers() == 0 {
+                    return Ok(());
+                }
             }
         }
     }
-    Ok(())
 }
 
 /// `<collector id>\n<service>\n<lines>`.

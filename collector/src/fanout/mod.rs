@@ -10,7 +10,7 @@
 pub mod cluster;
 pub mod publisher;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -34,6 +34,12 @@ pub struct FanoutStats {
     pub published: AtomicU64,
     /// Entries not published (Redis down or slow, queue full).
     pub skipped: AtomicU64,
+    /// Whether this collector follows the cluster channel (it has live streams open).
+    #[serde(skip)]
+    pub following_cluster: AtomicBool,
+    /// Whether another collector follows the cluster channel, so commits are worth sharing.
+    #[serde(skip)]
+    pub cluster_peers: AtomicBool,
 }
 
 impl FanoutStats {
@@ -53,23 +59,93 @@ impl FanoutStats {
     }
 }
 
-/// The store's side of the fan-out: hands commits to the publisher without waiting.
+/// How much fan-out may hold and send.
+#[derive(Debug, Clone, Copy)]
+pub struct FanoutLimits {
+    /// Commits queued at most.
+    pub queue_commits: usize,
+    /// Bytes queued at most (so a slow Redis cannot grow the collector's memory).
+    pub queue_bytes: usize,
+    /// Entries published per second at most (0 = no cap). Publishing costs CPU in the
+    /// collector and in Redis; beyond the cap entries are skipped and counted, so a burst
+    /// of ingestion is never slowed by its own fan-out.
+    pub max_rate: u32,
+}
+
+/// A commit waiting for the publisher, holding its place in the byte budget.
+pub struct Queued {
+    /// The commit.
+    pub commit: Arc<Committed>,
+    /// Gives the commit's bytes back to the budget when dropped (published or not).
+    _budget: BudgetRelease,
+}
+
+struct BudgetRelease {
+    bytes: usize,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Drop for BudgetRelease {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// The store's side of the fan-out: hands commits to the publisher without waiting, within
+/// the queue's commit and byte bounds and the rate cap; everything else is skipped and counted.
 pub struct FanoutQueue {
-    sender: mpsc::Sender<Arc<Committed>>,
+    sender: mpsc::Sender<Queued>,
     stats: Arc<FanoutStats>,
+    limits: FanoutLimits,
+    in_flight: Arc<AtomicUsize>,
+    rate: Option<governor::DefaultDirectRateLimiter>,
 }
 
 impl FanoutQueue {
-    /// A queue of `capacity` commits feeding a publisher, and its receiving end.
-    pub fn new(capacity: usize, stats: Arc<FanoutStats>) -> (Self, mpsc::Receiver<Arc<Committed>>) {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
-        (FanoutQueue { sender, stats }, receiver)
+    /// A queue feeding a publisher, and its receiving end.
+    pub fn new(limits: FanoutLimits, stats: Arc<FanoutStats>) -> (Self, mpsc::Receiver<Queued>) {
+        let (sender, receiver) = mpsc::channel(limits.queue_commits.max(1));
+        let rate = std::num::NonZeroU32::new(limits.max_rate).map(|per_second| {
+            governor::RateLimiter::direct(governor::Quota::per_second(per_second))
+        });
+        let queue = FanoutQueue {
+            sender,
+            stats,
+            limits,
+            in_flight: Arc::default(),
+            rate,
+        };
+        (queue, receiver)
+    }
+
+    fn admit(&self, commit: &Committed) -> Option<BudgetRelease> {
+        if let Some(rate) = &self.rate {
+            let entries = std::num::NonZeroU32::new(commit.entries.min(u32::MAX as usize) as u32)?;
+            if !matches!(rate.check_n(entries), Ok(Ok(()))) {
+                return None;
+            }
+        }
+        let bytes = commit.lines.len();
+        let before = self.in_flight.fetch_add(bytes, Ordering::Relaxed);
+        let release = BudgetRelease {
+            bytes,
+            in_flight: self.in_flight.clone(),
+        };
+        (before + bytes <= self.limits.queue_bytes).then_some(release)
     }
 }
 
 impl CommitListener for FanoutQueue {
     fn committed(&self, commit: &Arc<Committed>) {
-        if self.sender.try_send(commit.clone()).is_err() {
+        let Some(budget) = self.admit(commit) else {
+            self.stats.skip(commit.entries);
+            return;
+        };
+        let queued = Queued {
+            commit: commit.clone(),
+            _budget: budget,
+        };
+        if self.sender.try_send(queued).is_err() {
             self.stats.skip(commit.entries);
         }
     }

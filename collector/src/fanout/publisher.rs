@@ -9,14 +9,28 @@ use redis::AsyncConnectionConfig;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{FanoutStats, CLUSTER_SUFFIX};
-use crate::store::Committed;
+use super::{FanoutStats, Queued, CLUSTER_SUFFIX};
 
 /// Most commits folded into one pipeline.
-const MAX_GROUP: usize = 64;
+const MAX_GROUP: usize = 8;
 /// First and longest wait between reconnection attempts.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Publishes each of `ARGV[3..]` to `ARGV[1]` (`logs:all`) and `ARGV[2]` (`logs:<service>`)
+/// in order: one call per chunk of a commit instead of two commands per entry, which cuts
+/// the collector's cost of fan-out several times (one reply to read, not two per entry).
+const PUBLISH_LINES: &str = r"
+local all, own = ARGV[1], ARGV[2]
+for i = 3, #ARGV do
+  redis.call('PUBLISH', all, ARGV[i])
+  redis.call('PUBLISH', own, ARGV[i])
+end
+return #ARGV - 2
+";
+/// Entries per script call (bounds how long one call keeps Redis busy).
+const LINES_PER_CALL: usize = 500;
+/// How often the cluster channel's listeners are counted.
+const PEER_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Bounds on one connection attempt and one pipeline.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,6 +47,10 @@ pub struct Publisher {
     backoff: Duration,
     /// Whether the current outage was already logged (once per outage, not per entry).
     outage_logged: bool,
+    /// When the cluster channel's listeners were last counted.
+    peers_checked: Option<Instant>,
+    /// The SHA1 of [`PUBLISH_LINES`] as loaded into Redis.
+    script_sha: String,
 }
 
 impl Publisher {
@@ -52,14 +70,16 @@ impl Publisher {
             retry_at: Instant::now(),
             backoff: BACKOFF_MIN,
             outage_logged: false,
+            peers_checked: None,
+            script_sha: String::new(),
         }
     }
 
     /// Runs until `queue` is closed and drained.
-    pub async fn run(mut self, mut queue: mpsc::Receiver<Arc<Committed>>) {
+    pub async fn run(mut self, mut queue: mpsc::Receiver<Queued>) {
         let mut group = Vec::with_capacity(MAX_GROUP);
         while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-            let entries: usize = group.iter().map(|c| c.entries).sum();
+            let entries: usize = group.iter().map(|q| q.commit.entries).sum();
             if self.connection.is_none() && Instant::now() < self.retry_at {
                 // Still backing off: skip without trying, and without pushing the retry back.
                 self.stats.skip(entries);
@@ -80,7 +100,8 @@ impl Publisher {
         }
     }
 
-    async fn publish(&mut self, group: &[Arc<Committed>]) -> redis::RedisResult<()> {
+    async fn publish(&mut self, group: &[Queued]) -> redis::RedisResult<()> {
+        self.count_cluster_peers().await?;
         let pipe = self.pipeline(group);
         let connection = self.connection().await?;
         pipe.query_async::<()>(connection).await?;
@@ -93,19 +114,28 @@ impl Publisher {
         Ok(())
     }
 
-    fn pipeline(&self, group: &[Arc<Committed>]) -> redis::Pipeline {
+    fn pipeline(&self, group: &[Queued]) -> redis::Pipeline {
         let all = format!("{}all", self.prefix);
         let cluster = format!("{}{CLUSTER_SUFFIX}", self.prefix);
         let mut pipe = redis::pipe();
-        for commit in group {
+        for Queued { commit, .. } in group {
             let own = format!("{}{}", self.prefix, commit.service);
-            for line in commit
+            let lines: Vec<&[u8]> = commit
                 .lines
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.is_empty())
-            {
-                pipe.cmd("PUBLISH").arg(&all).arg(line).ignore();
-                pipe.cmd("PUBLISH").arg(&own).arg(line).ignore();
+                .collect();
+            for chunk in lines.chunks(LINES_PER_CALL) {
+                pipe.cmd("EVALSHA")
+                    .arg(&self.script_sha)
+                    .arg(0)
+                    .arg(&all)
+                    .arg(&own)
+                    .arg(chunk)
+                    .ignore();
+            }
+            if !self.stats.cluster_peers.load(Ordering::Relaxed) {
+                continue;
             }
             let header = format!("{}\n{}\n", self.collector_id, commit.service);
             let mut message = Vec::with_capacity(header.len() + commit.lines.len());
@@ -116,16 +146,48 @@ impl Publisher {
         pipe
     }
 
+    /// Once a second, asks Redis whether any other collector follows the cluster channel;
+    /// sharing commits costs a copy of every commit through Redis, so it happens only then.
+    async fn count_cluster_peers(&mut self) -> redis::RedisResult<()> {
+        if self
+            .peers_checked
+            .is_some_and(|at| at.elapsed() < PEER_CHECK_INTERVAL)
+        {
+            return Ok(());
+        }
+        let channel = format!("{}{CLUSTER_SUFFIX}", self.prefix);
+        let connection = self.connection().await?;
+        let (_, listeners): (String, u64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async::<Vec<(String, u64)>>(connection)
+            .await?
+            .pop()
+            .unwrap_or_default();
+        let own = u64::from(self.stats.following_cluster.load(Ordering::Relaxed));
+        self.stats
+            .cluster_peers
+            .store(listeners > own, Ordering::Relaxed);
+        self.peers_checked = Some(Instant::now());
+        Ok(())
+    }
+
     async fn connection(&mut self) -> redis::RedisResult<&mut MultiplexedConnection> {
         if self.connection.is_none() {
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(RESPONSE_TIMEOUT));
-            let connection = self
+            let mut connection = self
                 .client
                 .get_multiplexed_async_connection_with_config(&config)
-                .await;
-            self.connection = Some(connection?);
+                .await?;
+            // Loaded on every new connection: a restarted Redis has forgotten it.
+            self.script_sha = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(PUBLISH_LINES)
+                .query_async(&mut connection)
+                .await?;
+            self.connection = Some(connection);
         }
         Ok(self.connection.as_mut().expect("just connected"))
     }

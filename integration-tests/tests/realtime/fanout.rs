@@ -252,3 +252,36 @@ fn the_live_tail_example_prints_entries_from_redis() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn fanout_beyond_the_rate_cap_is_skipped_and_counted_never_refused() {
+    let redis = RedisServer::start();
+    let collector = Collector::start_with(
+        &["--fanout-max-rate", "1000"],
+        &[("REDIS_URL", &redis.url())],
+    );
+    for batch in 0..5 {
+        let body: Vec<_> = (0..1000)
+            .map(|i| json!({"service": "cap", "n": batch * 1000 + i}))
+            .collect();
+        assert_eq!(collector.post_json(&json!(body)).0, 201);
+    }
+    assert_eq!(
+        collector.lines("cap").len(),
+        5000,
+        "ingestion is never refused"
+    );
+    wait_until(WAIT, "the publisher to settle", || {
+        let fanout = collector.get("/health").1["fanout"].clone();
+        let (published, skipped) = (
+            fanout["published"].as_u64().unwrap_or(0),
+            fanout["skipped"].as_u64().unwrap_or(0),
+        );
+        published + skipped == 5000
+    });
+    let fanout = collector.get("/health").1["fanout"].clone();
+    assert!(
+        fanout["skipped"].as_u64().expect("skipped") >= 3000,
+        "{fanout}"
+    );
+}
