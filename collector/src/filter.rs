@@ -113,24 +113,40 @@ impl LineFilter {
         if !self.needs_parsing() {
             return true;
         }
+        // Only the few top-level keys the filters read are parsed; the rest is skipped
+        // without building anything. Field filters need the whole tree.
+        let Ok(head) = serde_json::from_slice::<Head<'_>>(line) else {
+            return false;
+        };
+        if !self.matches_head(&head) {
+            return false;
+        }
+        if self.fields.is_empty() {
+            return true;
+        }
         match serde_json::from_slice::<Value>(line) {
-            Ok(entry) => self.matches_entry(&entry),
+            Ok(entry) => self
+                .fields
+                .iter()
+                .all(|(path, expected)| field_equals(&entry, path, expected)),
             Err(_) => false,
         }
     }
 
-    fn matches_entry(&self, entry: &Value) -> bool {
+    fn matches_head(&self, head: &Head<'_>) -> bool {
         if let Some(min) = self.min_level {
-            if level_in(entry).unwrap_or(Severity::Info) < min {
+            let level = text_of(head.level).or_else(|| text_of(head.severity));
+            if level
+                .as_deref()
+                .and_then(Severity::parse)
+                .unwrap_or(Severity::Info)
+                < min
+            {
                 return false;
             }
         }
         if self.has_time() {
-            let Some(ts) = entry
-                .get("timestamp")
-                .and_then(Value::as_str)
-                .and_then(parse_rfc3339)
-            else {
+            let Some(ts) = text_of(head.timestamp).as_deref().and_then(parse_rfc3339) else {
                 return false;
             };
             if self.since.is_some_and(|s| ts < s) || self.until.is_some_and(|u| ts > u) {
@@ -138,7 +154,7 @@ impl LineFilter {
             }
         }
         if let Some(target) = &self.target {
-            let Some(actual) = entry.get("target").and_then(Value::as_str) else {
+            let Some(actual) = text_of(head.target) else {
                 return false;
             };
             let nested = actual
@@ -148,18 +164,36 @@ impl LineFilter {
                 return false;
             }
         }
-        self.fields
-            .iter()
-            .all(|(path, expected)| field_equals(entry, path, expected))
+        true
     }
 }
 
-fn level_in(entry: &Value) -> Option<Severity> {
-    entry
-        .get("level")
-        .or_else(|| entry.get("severity"))
-        .and_then(Value::as_str)
-        .and_then(Severity::parse)
+/// The top-level keys the filters read, borrowed from the line; any JSON type is accepted
+/// (a non-string simply does not count).
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    timestamp: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    level: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    severity: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    target: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The text of a JSON string value (unescaped), or `None` for any other value.
+fn text_of(raw: Option<&serde_json::value::RawValue>) -> Option<std::borrow::Cow<'_, str>> {
+    let raw = raw?.get();
+    if !raw.starts_with('"') {
+        return None;
+    }
+    match serde_json::from_str::<&str>(raw) {
+        Ok(text) => Some(std::borrow::Cow::Borrowed(text)),
+        Err(_) => serde_json::from_str::<String>(raw)
+            .ok()
+            .map(std::borrow::Cow::Owned),
+    }
 }
 
 fn field_equals(entry: &Value, path: &[String], expected: &str) -> bool {

@@ -117,8 +117,8 @@ pub struct Forwarders {
     wakers: Vec<Arc<Notify>>,
     /// Built, waiting for [`Forwarders::spawn`] (after the store repaired its files).
     pending: Vec<Start>,
-    /// The running tasks, awaited at shutdown.
-    tasks: Vec<JoinHandle<()>>,
+    /// Resolves when the forwarders' thread has finished, awaited at shutdown.
+    done: Option<tokio::sync::oneshot::Receiver<()>>,
     /// Tells the tasks to stop.
     stop: watch::Sender<bool>,
     /// `LOG_DIR`, for the retention cap.
@@ -139,7 +139,7 @@ impl Forwarders {
             status: ForwardStatus::default(),
             wakers: Vec::new(),
             pending: Vec::new(),
-            tasks: Vec::new(),
+            done: None,
             stop: watch::channel(false).0,
             log_dir: log_dir.to_path_buf(),
             retain_cap: config.forward_retain_cap_bytes,
@@ -200,10 +200,28 @@ impl Forwarders {
         Arc::new(Waker(self.wakers.clone()))
     }
 
-    /// Starts the tasks.
+    /// Starts the tasks on their own thread, at a lower CPU priority than ingestion: when
+    /// the machine is busy, forwarding falls behind (the files are its queue) and catches
+    /// up later, rather than slowing the acknowledgements of new entries.
     pub fn spawn(&mut self) {
-        for start in self.pending.drain(..) {
-            self.tasks.push(start(self.stop.subscribe()));
+        let starts: Vec<(Start, watch::Receiver<bool>)> = self
+            .pending
+            .drain(..)
+            .map(|start| (start, self.stop.subscribe()))
+            .collect();
+        if starts.is_empty() {
+            return;
+        }
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("estuary-forward".into())
+            .spawn(move || {
+                run_forwarders(starts);
+                let _ = done.send(());
+            });
+        match spawned {
+            Ok(_) => self.done = Some(finished),
+            Err(err) => tracing::error!(%err, "cannot start the forwarders' thread"),
         }
     }
 
@@ -224,13 +242,44 @@ impl Forwarders {
     /// and its entries are sent again next time (at least once).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(SHUTDOWN_TIMEOUT, task).await.is_err() {
-                abort.abort();
+        if let Some(done) = self.done {
+            if tokio::time::timeout(SHUTDOWN_TIMEOUT, done).await.is_err() {
+                tracing::warn!(
+                    "forwarders did not stop in time; unsent entries go out after the restart"
+                );
             }
         }
     }
+}
+
+/// Niceness of the forwarders' thread (higher is lower priority; ingestion runs at 0).
+const FORWARD_NICENESS: i32 = 19;
+
+/// The forwarders' thread: lowers its own priority (on Linux a thread's niceness is its
+/// own), then runs every forwarder task on a current-thread runtime until they stop.
+fn run_forwarders(starts: Vec<(Start, watch::Receiver<bool>)>) {
+    if let Err(err) = rustix::process::setpriority_process(None, FORWARD_NICENESS) {
+        tracing::debug!(%err, "cannot lower the forwarders' priority");
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!(%err, "cannot start the forwarders' runtime");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let tasks: Vec<JoinHandle<()>> = starts
+            .into_iter()
+            .map(|(start, stop)| start(stop))
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
 }
 
 /// Wakes every forwarder after a commit; the commit's bytes themselves are ignored (the

@@ -24,7 +24,7 @@
 //!
 //! `--perf DIR` records each forwarding phase with `perf record` into `DIR` (its figures
 //! are then perturbed). A full run takes about a minute (`--quick`: about 25 s) and needs
-//! ~1 GB of free disk.
+//! ~2 GB of free disk (each ingestion phase writes ~1.5 GB, removed after it).
 
 // The shared bench modules; each bench binary uses a different part of them.
 #[allow(dead_code)]
@@ -35,19 +35,17 @@ mod forward;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context};
+use anyhow::{ensure, Context};
 use clap::Parser;
 use tokio::runtime::Runtime;
-use tokio::task::JoinSet;
 
 use bench::collector::{self, Collector};
-use bench::http::{self, Conn, Request};
+use bench::http::{self, Request};
 use bench::load::{self, Window};
 use bench::summary as shared_summary;
+use forward::client::{drain, post_all, sent_all};
 use forward::entries;
 use forward::fake_sink::{FakeSink, Kind, Mode};
 use forward::profile::Profiler;
@@ -64,9 +62,6 @@ const INGEST_ORDER: [bool; 4] = [false, true, true, false];
 const STALL: Duration = Duration::from_secs(15);
 /// How long the stored segments get to be compressed before the collector is stopped.
 const SETTLE: Duration = Duration::from_secs(60);
-/// How long (2) waits for the forwarder to send what was ingested, and (1) for the
-/// collector to count the last acknowledgement it got.
-const DRAIN: Duration = Duration::from_secs(5);
 
 const STORED_SERVICE: &str = "bench-forward";
 const INGEST_SERVICE: &str = "bench-ingest";
@@ -373,81 +368,6 @@ fn batch_requests(addr: SocketAddr, service: &str, variants: u64) -> Vec<Request
             http::post(addr, "/logs", "application/x-ndjson", &body)
         })
         .collect()
-}
-
-/// Sends `total` requests, cycling through `requests`, over `connections` keep-alive
-/// connections, each answer expected to be a 201.
-async fn post_all(
-    addr: SocketAddr,
-    requests: Vec<Request>,
-    connections: usize,
-    total: u64,
-) -> anyhow::Result<()> {
-    let (next, requests) = (Arc::new(AtomicU64::new(0)), Arc::new(requests));
-    let mut tasks = JoinSet::new();
-    for _ in 0..connections {
-        let (requests, next) = (requests.clone(), next.clone());
-        tasks.spawn(async move {
-            let mut conn = Conn::connect(addr).await?;
-            loop {
-                let n = next.fetch_add(1, Relaxed);
-                if n >= total {
-                    return Ok(());
-                }
-                let request = &requests[(n % requests.len() as u64) as usize];
-                let reply = conn.send(request).await?;
-                if reply.status != 201 {
-                    bail!(
-                        "POST /logs answered {}: {}",
-                        reply.status,
-                        String::from_utf8_lossy(reply.body)
-                    );
-                }
-            }
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        joined.context("a loading task failed")??;
-    }
-    Ok(())
-}
-
-/// The first forwarder's entry in `/health`.
-async fn forwarder_health(addr: SocketAddr) -> anyhow::Result<serde_json::Value> {
-    let mut conn = Conn::connect(addr).await?;
-    let reply = conn.send(&http::get(addr, "/health")).await?;
-    let health: serde_json::Value =
-        serde_json::from_slice(reply.body).context("parsing /health")?;
-    Ok(health["forwarders"][0].clone())
-}
-
-/// What the forwarder had sent right after the load, and how long it then took to send all
-/// `accepted` entries (`None` past [`DRAIN`]).
-async fn drain(addr: SocketAddr, accepted: u64) -> anyhow::Result<(u64, Option<Duration>)> {
-    let at_end = sent(&forwarder_health(addr).await?);
-    let began = Instant::now();
-    let (done, _) = sent_all(addr, accepted).await?;
-    Ok((at_end, done.then(|| began.elapsed())))
-}
-
-/// Waits until the forwarder has sent `entries` (it counts an entry once the destination's
-/// answer is read), for at most [`DRAIN`]; returns whether it did, and its last `/health`.
-async fn sent_all(addr: SocketAddr, entries: u64) -> anyhow::Result<(bool, serde_json::Value)> {
-    let began = Instant::now();
-    loop {
-        let health = forwarder_health(addr).await?;
-        if sent(&health) >= entries {
-            return Ok((true, health));
-        }
-        if began.elapsed() > DRAIN {
-            return Ok((false, health));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn sent(health: &serde_json::Value) -> u64 {
-    health["sent_entries"].as_u64().unwrap_or(0)
 }
 
 fn scratch_dir(parent: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {

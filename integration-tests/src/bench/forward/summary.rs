@@ -81,8 +81,11 @@ impl ForwardPhase {
         self.counts.entries as f64 / secs.max(1e-9)
     }
 
+    /// The target, with every entry counted by the fake and acknowledged in `/health`, the
+    /// wire format checked, and no error.
     fn met(&self) -> bool {
         self.complete
+            && self.health["sent_entries"].as_u64() >= Some(self.entries)
             && self.counts.checked
             && self.counts.errors == 0
             && self.per_sec() >= FORWARD_TARGET
