@@ -206,3 +206,56 @@ fn time_now_compact() -> String {
         .trim()
         .to_owned()
 }
+
+#[test]
+fn daily_rotation_closes_yesterdays_file_before_todays_first_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let active = dir.path().join("daily.log");
+    std::fs::write(
+        &active,
+        "{\"seq\":0,\"timestamp\":\"2026-01-01T00:00:00Z\"}\n",
+    )
+    .expect("seed");
+    let yesterday = std::time::SystemTime::now() - Duration::from_secs(36 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&active)
+        .and_then(|f| f.set_modified(yesterday))
+        .expect("set mtime");
+    let collector = Collector::start_in(
+        dir.path(),
+        free_port(),
+        &["--rotate-daily", "--compress-segments", "false"],
+        &[],
+    );
+    assert_eq!(
+        collector
+            .post_json(&json!({"service": "daily", "seq": 1}))
+            .0,
+        201
+    );
+    // The closed segment is renamed once its time range is known: wait for its final name.
+    wait_until(
+        Duration::from_secs(20),
+        "the segment to be finished",
+        || {
+            segment_files(dir.path(), "daily")
+                .iter()
+                .any(|n| n.split('_').count() == 5)
+        },
+    );
+    let segments = segment_files(dir.path(), "daily");
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    let rotated = std::fs::read_to_string(dir.path().join("segments/daily").join(&segments[0]))
+        .expect("segment");
+    assert!(
+        rotated.contains("\"seq\":0") && !rotated.contains("\"seq\":1"),
+        "{rotated}"
+    );
+    assert_eq!(
+        collector.lines("daily").len(),
+        1,
+        "today's entry starts the new active file"
+    );
+    assert_eq!(all_seqs(&collector, "daily"), vec![0, 1]);
+}
