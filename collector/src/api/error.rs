@@ -210,3 +210,26 @@ pub fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
     };
     (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
+
+/// Runs file work on the blocking pool (so slow disks never stall the async workers) and
+/// turns its failure into a 503, logging the cause with `what` (never sent to the client).
+///
+/// # Errors
+///
+/// [`ApiError::StorageUnavailable`] when `work` fails or panics.
+pub async fn on_blocking_pool<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => {
+            tracing::error!(%err, "{what} failed");
+            Err(ApiError::StorageUnavailable)
+        }
+        Err(join) => {
+            tracing::error!(%join, "{what} panicked");
+            Err(ApiError::StorageUnavailable)
+        }
+    }
+}

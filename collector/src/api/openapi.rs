@@ -173,3 +173,64 @@ pub enum LogBody {
     /// A batch.
     Many(Vec<LogEntry>),
 }
+
+/// The filters and paging of `GET /logs/{service}` and `GET /logs` (documentation; the
+/// handlers parse them with [`super::query_params`], which names a bad one in its 400).
+/// `field.<path>=<value>` parameters filter on any key and are not listed.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct FilterParams {
+    /// Entries per page (default 100).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
+    /// Minimum severity: trace, debug, info, warn, error, fatal.
+    pub level: Option<String>,
+    /// RFC 3339 or a span back from now (15m, 2h, 7d).
+    pub since: Option<String>,
+    /// RFC 3339 or a span back from now.
+    pub until: Option<String>,
+    /// Text contained in the stored line.
+    pub q: Option<String>,
+    /// Module path, or a prefix of it at a `::`.
+    pub target: Option<String>,
+    /// `asc` or `desc`; absent: the newest matches, listed oldest first.
+    pub order: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The parameters of the live streams (documentation, as [`FilterParams`]).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct StreamDocParams {
+    /// Minimum severity.
+    pub level: Option<String>,
+    /// Text contained in the line.
+    pub q: Option<String>,
+    /// Replay this many stored entries first.
+    #[param(maximum = 10000)]
+    pub tail: Option<u32>,
+}
+
+/// The failures every read route can answer with.
+#[derive(Debug, utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ReadErrors {
+    /// A parameter is invalid.
+    #[response(status = 400, description = "Invalid parameter")]
+    BadRequest(ErrorBody),
+    /// No token, or an unknown one.
+    #[response(status = 401, description = "Missing or unknown token")]
+    Unauthorized(ErrorBody),
+    /// The token lacks the `query` scope.
+    #[response(status = 403, description = "Token lacks the query scope")]
+    Forbidden(ErrorBody),
+    /// Rate limited.
+    #[response(status = 429, description = "Rate limited")]
+    TooManyRequests(ErrorBody),
+    /// The files could not be read.
+    #[response(status = 503, description = "Storage unavailable")]
+    Unavailable(ErrorBody),
+}

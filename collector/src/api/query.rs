@@ -43,23 +43,12 @@ fn parse_spec(pairs: Pairs) -> Result<QuerySpec, ApiError> {
     tag = "query",
     params(
         ("service" = String, Path, pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", description = "The service"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "Entries per page (default 100)"),
-        ("level" = Option<String>, Query, description = "Minimum severity: trace, debug, info, warn, error, fatal"),
-        ("since" = Option<String>, Query, description = "RFC 3339 or a span back from now (15m, 2h, 7d)"),
-        ("until" = Option<String>, Query, description = "RFC 3339 or a span back from now"),
-        ("q" = Option<String>, Query, description = "Text contained in the stored line"),
-        ("target" = Option<String>, Query, description = "Module path, or a prefix of it at a `::`"),
-        ("order" = Option<String>, Query, description = "`asc` or `desc`; absent: newest matches, listed oldest first"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")
+        super::openapi::FilterParams
     ),
     responses(
         (status = 200, description = "A page of entries", body = super::openapi::LogsPage),
         (status = 404, description = "No such endpoint (an empty service name)", body = super::openapi::ErrorBody),
-        (status = 400, description = "Invalid parameter", body = super::openapi::ErrorBody),
-        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
-        (status = 403, description = "Token lacks the query scope", body = super::openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
-        (status = 503, description = "Storage unavailable", body = super::openapi::ErrorBody)
+        super::openapi::ReadErrors
     ),
     security((), ("bearer" = []), ("token_header" = []))
 )]
@@ -103,22 +92,11 @@ async fn query_service(
     tag = "query",
     params(
         ("service" = Option<String>, Query, description = "Comma-separated services"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "Entries per page (default 100)"),
-        ("level" = Option<String>, Query, description = "Minimum severity: trace, debug, info, warn, error, fatal"),
-        ("since" = Option<String>, Query, description = "RFC 3339 or a span back from now (15m, 2h, 7d)"),
-        ("until" = Option<String>, Query, description = "RFC 3339 or a span back from now"),
-        ("q" = Option<String>, Query, description = "Text contained in the stored line"),
-        ("target" = Option<String>, Query, description = "Module path, or a prefix of it at a `::`"),
-        ("order" = Option<String>, Query, description = "`asc` or `desc`; absent: newest matches, listed oldest first"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")
+        super::openapi::FilterParams
     ),
     responses(
         (status = 200, description = "A page of entries", body = super::openapi::MergedPage),
-        (status = 400, description = "Invalid parameter", body = super::openapi::ErrorBody),
-        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
-        (status = 403, description = "Token lacks the query scope", body = super::openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
-        (status = 503, description = "Storage unavailable", body = super::openapi::ErrorBody)
+        super::openapi::ReadErrors
     ),
     security((), ("bearer" = []), ("token_header" = []))
 )]
@@ -238,15 +216,7 @@ async fn run_scan(
     request: ScanRequest,
 ) -> Result<ScanOutcome, ApiError> {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        store.scan(&service, &request).map_err(|err| (service, err))
-    })
-    .await
-    .map_err(|_| ApiError::StorageUnavailable)?
-    .map_err(|(service, err)| {
-        tracing::error!(%service, %err, "query failed");
-        ApiError::StorageUnavailable
-    })
+    super::error::on_blocking_pool("query", move || store.scan(&service, &request)).await
 }
 
 /// Scans return newest first for backward orders; the seed's form lists oldest first.

@@ -16,10 +16,7 @@ use crate::store::{segments, tail, Store};
 /// [`ApiError::StorageUnavailable`] when the directory cannot be read.
 pub async fn names(store: &Store) -> Result<Vec<ServiceName>, ApiError> {
     let dir = store.dir().to_path_buf();
-    tokio::task::spawn_blocking(move || all_services(&dir))
-        .await
-        .map_err(|_| ApiError::StorageUnavailable)?
-        .map_err(|_| ApiError::StorageUnavailable)
+    super::error::on_blocking_pool("listing services", move || all_services(&dir)).await
 }
 
 fn all_services(dir: &std::path::Path) -> std::io::Result<Vec<ServiceName>> {
@@ -37,20 +34,14 @@ fn all_services(dir: &std::path::Path) -> std::io::Result<Vec<ServiceName>> {
     tag = "query",
     responses(
         (status = 200, description = "The services", body = super::openapi::ServiceList),
-        (status = 400, description = "Invalid parameter", body = super::openapi::ErrorBody),
-        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
-        (status = 403, description = "Token lacks the query scope", body = super::openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
-        (status = 503, description = "Storage unavailable", body = super::openapi::ErrorBody)
+        super::openapi::ReadErrors
     ),
     security((), ("bearer" = []), ("token_header" = []))
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Json<ServiceList>, ApiError> {
     let dir = state.store.dir().to_path_buf();
-    let services = tokio::task::spawn_blocking(move || describe_all(&dir))
-        .await
-        .map_err(|_| ApiError::StorageUnavailable)?
-        .map_err(|_| ApiError::StorageUnavailable)?;
+    let services =
+        super::error::on_blocking_pool("describing services", move || describe_all(&dir)).await?;
     Ok(Json(ServiceList {
         count: services.len(),
         services,

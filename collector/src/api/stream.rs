@@ -54,17 +54,11 @@ type EventStream = Sse<
     path = "/logs/stream",
     tag = "live",
     params(
-        ("level" = Option<String>, Query, description = "Minimum severity"),
-        ("q" = Option<String>, Query, description = "Text contained in the line"),
-        ("tail" = Option<u32>, Query, maximum = 10000, description = "Replay this many stored entries first")
+        super::openapi::StreamDocParams
     ),
     responses(
         (status = 200, description = "`message` events (one entry each) and `missed` events", content_type = "text/event-stream", body = String),
-        (status = 400, description = "Invalid parameter", body = super::openapi::ErrorBody),
-        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
-        (status = 403, description = "Token lacks the query scope", body = super::openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
-        (status = 503, description = "Storage unavailable", body = super::openapi::ErrorBody)
+        super::openapi::ReadErrors
     ),
     security((), ("bearer" = []), ("token_header" = []))
 )]
@@ -83,18 +77,12 @@ async fn stream_all(
     tag = "live",
     params(
         ("service" = String, Path, pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", description = "The service"),
-        ("level" = Option<String>, Query, description = "Minimum severity"),
-        ("q" = Option<String>, Query, description = "Text contained in the line"),
-        ("tail" = Option<u32>, Query, maximum = 10000, description = "Replay this many stored entries first")
+        super::openapi::StreamDocParams
     ),
     responses(
         (status = 200, description = "`message` events (one entry each) and `missed` events", content_type = "text/event-stream", body = String),
         (status = 404, description = "No such endpoint", body = super::openapi::ErrorBody),
-        (status = 400, description = "Invalid parameter", body = super::openapi::ErrorBody),
-        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
-        (status = 403, description = "Token lacks the query scope", body = super::openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
-        (status = 503, description = "Storage unavailable", body = super::openapi::ErrorBody)
+        super::openapi::ReadErrors
     ),
     security((), ("bearer" = []), ("token_header" = []))
 )]
@@ -121,14 +109,10 @@ async fn open_stream(
     let receiver = state.live.subscribe();
     let dir = state.store.dir().to_path_buf();
     let only = service.clone();
-    let (replay, covered) =
-        tokio::task::spawn_blocking(move || replay(&dir, only.as_ref(), tail_n))
-            .await
-            .map_err(|_| ApiError::StorageUnavailable)?
-            .map_err(|err| {
-                tracing::error!(%err, "stream replay failed");
-                ApiError::StorageUnavailable
-            })?;
+    let (replay, covered) = super::error::on_blocking_pool("stream replay", move || {
+        replay(&dir, only.as_ref(), tail_n)
+    })
+    .await?;
     let replayed = replay
         .into_iter()
         .filter(|line| filter.matches(line))
