@@ -103,13 +103,37 @@ impl LineFilter {
             || !self.fields.is_empty()
     }
 
-    /// Whether `line` (one stored JSON object) passes.
+    /// Whether `line` (one stored JSON object) passes. To test many lines, use
+    /// [`LineFilter::prepared`], which builds the text searcher once.
     pub fn matches(&self, line: &[u8]) -> bool {
-        if let Some(text) = &self.text {
-            if memchr::memmem::find(line, text.as_bytes()).is_none() {
-                return false;
-            }
+        self.prepared().matches(line)
+    }
+
+    /// The filter ready to run over many lines.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use estuary_collector::filter::LineFilter;
+    ///
+    /// let mut filter = LineFilter::default();
+    /// filter.text = Some("disk".into());
+    /// let matcher = filter.prepared();
+    /// assert!(matcher.matches(br#"{"m":"disk full"}"#));
+    /// assert!(!matcher.matches(br#"{"m":"cpu hot"}"#));
+    /// ```
+    pub fn prepared(&self) -> Matcher<'_> {
+        Matcher {
+            filter: self,
+            finder: self
+                .text
+                .as_deref()
+                .map(|t| memchr::memmem::Finder::new(t.as_bytes())),
         }
+    }
+
+    /// The structural part of [`LineFilter::matches`]: level, time, target, fields.
+    fn matches_structure(&self, line: &[u8]) -> bool {
         if !self.needs_parsing() {
             return true;
         }
@@ -165,6 +189,25 @@ impl LineFilter {
             }
         }
         true
+    }
+}
+
+/// A [`LineFilter`] with its text searcher built once, for scanning many lines.
+pub struct Matcher<'f> {
+    filter: &'f LineFilter,
+    finder: Option<memchr::memmem::Finder<'f>>,
+}
+
+impl Matcher<'_> {
+    /// Whether `line` passes the filter: the text test first, on the raw bytes, then the
+    /// structural filters, which parse the line only when they are set.
+    pub fn matches(&self, line: &[u8]) -> bool {
+        if let Some(finder) = &self.finder {
+            if finder.find(line).is_none() {
+                return false;
+            }
+        }
+        self.filter.matches_structure(line)
     }
 }
 

@@ -196,8 +196,9 @@ fn read_source(
     want: usize,
     found: &mut Vec<Hit>,
 ) -> io::Result<u64> {
+    let matcher = request.filter.prepared();
     let mut keep = |offset: u64, line: &[u8]| {
-        if request.filter.matches(line) {
+        if matcher.matches(line) {
             found.push(Hit {
                 offset,
                 line: line.to_vec(),
@@ -309,8 +310,9 @@ fn compressed(
     found: &mut Vec<Hit>,
 ) -> io::Result<u64> {
     let mut ring = std::collections::VecDeque::new();
+    let matcher = request.filter.prepared();
     let mut visit = |offset: u64, line: &[u8]| {
-        if offset < low || !request.filter.matches(line) {
+        if offset < low || !matcher.matches(line) {
             return true;
         }
         ring.push_back(Hit {
