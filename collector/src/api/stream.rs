@@ -22,7 +22,8 @@ use super::{ApiError, AppState};
 use crate::filter::{LineFilter, Severity};
 use crate::live::{LiveBatch, Origin};
 use crate::service::ServiceName;
-use crate::store::{segments, tail};
+use crate::store::scan::{Direction, ScanRequest};
+use crate::store::Store;
 
 /// The most entries `tail=N` replays.
 pub const MAX_TAIL: usize = 10_000;
@@ -107,10 +108,10 @@ async fn open_stream(
     let slot = state.protect.open_stream()?;
     // Subscribe before reading the replay, so nothing falls between the two.
     let receiver = state.live.subscribe();
-    let dir = state.store.dir().to_path_buf();
+    let store = state.store.clone();
     let only = service.clone();
     let (replay, covered) = super::error::on_blocking_pool("stream replay", move || {
-        replay(&dir, only.as_ref(), tail_n)
+        replay(&store, only.as_ref(), tail_n)
     })
     .await?;
     let replayed = replay
@@ -171,25 +172,26 @@ fn parse_tail(raw: Option<&str>) -> Result<usize, ApiError> {
 /// Replayed lines, and for each service the virtual offset they cover.
 type Replay = (Vec<Vec<u8>>, HashMap<ServiceName, u64>);
 
-/// The last `n` stored entries (of one service, or of all merged by timestamp), and for each
-/// service the offset they cover.
-fn replay(
-    dir: &std::path::Path,
-    service: Option<&ServiceName>,
-    n: usize,
-) -> std::io::Result<Replay> {
+/// The last `n` stored entries (of one service, or of all merged by timestamp), read with
+/// the query engine (so across rotated segments), and for each service the end of its
+/// stream when it was read.
+fn replay(store: &Store, service: Option<&ServiceName>, n: usize) -> std::io::Result<Replay> {
     let services = match service {
         Some(service) => vec![service.clone()],
-        None => list_services(dir)?,
+        None => list_services(store.dir())?,
+    };
+    let request = ScanRequest {
+        filter: LineFilter::default(),
+        limit: n.max(1),
+        direction: Direction::Backward,
+        cursor: None,
     };
     let mut covered = HashMap::new();
     let mut lines = Vec::new();
     for service in services {
-        // Offsets in commits are virtual (segments before the active file count too).
-        let base = segments::active_base(dir, &service)?;
-        let (mut tail, end) = tail::last_lines_with_end(&dir.join(service.file_name()), n)?;
-        covered.insert(service, base + end);
-        lines.append(&mut tail);
+        let outcome = store.scan(&service, &request)?;
+        covered.insert(service, outcome.stream_end);
+        lines.extend(outcome.hits.into_iter().take(n).rev().map(|hit| hit.line));
     }
     if service.is_none() {
         lines.sort_by_cached_key(|line| crate::filter::timestamp_of(line));

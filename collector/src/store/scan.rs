@@ -60,6 +60,9 @@ pub struct ScanOutcome {
     pub files_scanned: usize,
     /// Segments skipped because their time range cannot match.
     pub segments_skipped: usize,
+    /// The end of the service's stream when the scan opened its files: a live follower
+    /// skips commits ending at or before it (it has seen them in the scan).
+    pub stream_end: u64,
 }
 
 /// A file to read: its virtual range and whether it is gzip.
@@ -150,9 +153,11 @@ fn open_sources(
         });
     }
     let base = segments::active_base(log_dir, service)?;
+    outcome.stream_end = base;
     match File::open(log_dir.join(service.file_name())) {
         Ok(file) => {
             let len = file.metadata()?.len();
+            outcome.stream_end = base + len;
             sources.push(Source {
                 file,
                 start: base,

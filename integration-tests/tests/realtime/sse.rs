@@ -166,3 +166,31 @@ fn a_stalled_client_never_slows_ingestion_and_is_told_what_it_missed() {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+#[test]
+fn tail_replays_across_rotated_segments() {
+    let collector = Collector::start_with(&["--rotate-bytes", "300"], &[]);
+    for i in 0..20 {
+        assert_eq!(
+            collector.post_json(&json!({"service": "rs", "i": i})).0,
+            201
+        );
+    }
+    assert!(
+        collector.dir.join("segments/rs").exists(),
+        "the test needs rotated segments"
+    );
+    let stream = SseReader::open(&format!("{}/logs/rs/stream?tail=15", collector.url));
+    for i in 5..20 {
+        assert_eq!(stream.next_json(WAIT)["i"], i);
+    }
+    assert_eq!(
+        collector.post_json(&json!({"service": "rs", "i": 20})).0,
+        201
+    );
+    assert_eq!(
+        stream.next_json(WAIT)["i"],
+        20,
+        "follows after the replay, without duplicates"
+    );
+}
