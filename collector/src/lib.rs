@@ -7,15 +7,21 @@
 //!
 //! - [`config`]: every setting, from flags and environment variables.
 //! - [`api`]: the HTTP surface. [`api::ingest`] (`POST /logs`) limits, decodes and
-//!   validates bodies with [`entry`]; [`api::query`] (`GET /logs/{service}`) answers
-//!   tail queries; [`api::health`] reports status.
+//!   validates bodies with [`entry`]; [`api::query`] (`GET /logs/{service}`, `GET /logs`,
+//!   `GET /services`) answers queries with [`filter`]; [`api::stream`] serves live SSE;
+//!   [`api::auth`] and [`api::protect`] gate and bound requests; [`api::openapi`]
+//!   describes it all at `GET /openapi.json`.
 //! - [`service`]: the validated service name that becomes a file name.
 //! - [`store`]: one writer task per service that group-commits entries to
-//!   `LOG_DIR/<service>.log` and acknowledges only after the write.
-//! - [`metrics`]: the collector's own Prometheus metrics (`GET /metrics`).
+//!   `LOG_DIR/<service>.log` and acknowledges only after the write; rotation into
+//!   segments, retention, and the scan engine behind queries.
+//! - [`live`] (in-process) and [`fanout`] (Redis pub/sub): every commit, after the write.
 //! - [`forward`]: forwarders to Loki and Elasticsearch, reading the stored files from a
 //!   persisted checkpoint (at least once).
-//! - [`server`]: wires state, router and shutdown together; [`shutdown`] listens for signals.
+//! - [`metrics`]: the collector's own Prometheus metrics (`GET /metrics`).
+//! - [`cli`]: `estuary tail` and `estuary query`, clients of a running collector.
+//! - [`server`]: wires state, router and shutdown together; [`shutdown`] listens for signals;
+//!   [`timefmt`] holds the time formats.
 //!
 //! # Examples
 //!

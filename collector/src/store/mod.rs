@@ -1,10 +1,12 @@
 //! Durable storage: one append-only JSON-lines file per service.
 //!
-//! Each service has a writer task ([`writer`]) that owns the open file and group-commits:
+//! Each service has a writer task (`writer.rs`) that owns the open file and group-commits:
 //! whatever appends queue up while one write is in flight go out together in the next
 //! `write`. An append is acknowledged only after its bytes are written (and, with
-//! [`FsyncPolicy::Batch`], synced). [`file`] holds the file-level operations (open, torn
-//! tail repair, commit with rollback); [`tail`] reads the last lines for queries.
+//! [`FsyncPolicy::Batch`], synced). [`mod@file`] holds the file-level operations (open, torn
+//! tail repair, commit with rollback); [`rotate`] closes the active file into
+//! [`segments`]; [`retention`] deletes old segments; [`scan`] answers queries over them
+//! all; [`tail`] reads the last lines of one file.
 
 pub mod file;
 pub mod retention;
