@@ -44,41 +44,78 @@ fn two_hundred_concurrent_clients_times_fifty_entries_give_exactly_ten_thousand_
     assert!(next_seq.iter().all(|n| *n == 50));
 }
 
-/// Posts small batches from `threads` threads until `stop`, recording every acknowledged id.
-fn load(
-    url: String,
-    threads: usize,
+/// Eight threads posting small batches until stopped, recording every acknowledged id.
+struct Load {
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<HashSet<String>>>,
     count: Arc<AtomicUsize>,
-) -> Vec<std::thread::JoinHandle<()>> {
-    (0..threads)
-        .map(|t| {
-            let (url, stop, acked, count) =
-                (url.clone(), stop.clone(), acked.clone(), count.clone());
-            std::thread::spawn(move || {
-                let http = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .build()
-                    .expect("client");
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let ids: Vec<String> = (0..10).map(|k| format!("{t}-{n}-{k}")).collect();
-                    n += 1;
-                    let body: Vec<_> = ids
-                        .iter()
-                        .map(|id| json!({"service": "crashy", "id": id}))
-                        .collect();
-                    if let Ok(resp) = http.post(&url).json(&body).send() {
-                        if resp.status().as_u16() == 201 {
-                            count.fetch_add(ids.len(), Ordering::Relaxed);
-                            acked.lock().expect("lock").extend(ids);
-                        }
-                    }
-                }
-            })
-        })
-        .collect()
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts the load and returns once `entries` were acknowledged.
+    fn start(collector: &Collector, entries: usize) -> Self {
+        let mut load = Load {
+            stop: Arc::default(),
+            acked: Arc::default(),
+            count: Arc::default(),
+            workers: Vec::new(),
+        };
+        let url = format!("{}/logs", collector.url);
+        for t in 0..8 {
+            let (url, stop, acked, count) = (
+                url.clone(),
+                load.stop.clone(),
+                load.acked.clone(),
+                load.count.clone(),
+            );
+            load.workers.push(std::thread::spawn(move || {
+                post_until_stopped(&url, t, &stop, &acked, &count)
+            }));
+        }
+        let count = load.count.clone();
+        wait_until(Duration::from_secs(30), "acknowledged entries", || {
+            count.load(Ordering::Relaxed) >= entries
+        });
+        load
+    }
+
+    /// Stops the threads and returns every acknowledged id.
+    fn finish(self) -> HashSet<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        for worker in self.workers {
+            worker.join().expect("worker");
+        }
+        std::mem::take(&mut *self.acked.lock().expect("lock"))
+    }
+}
+
+fn post_until_stopped(
+    url: &str,
+    thread: usize,
+    stop: &AtomicBool,
+    acked: &Mutex<HashSet<String>>,
+    count: &AtomicUsize,
+) {
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let ids: Vec<String> = (0..10).map(|k| format!("{thread}-{n}-{k}")).collect();
+        n += 1;
+        let body: Vec<_> = ids
+            .iter()
+            .map(|id| json!({"service": "crashy", "id": id}))
+            .collect();
+        if let Ok(resp) = http.post(url).json(&body).send() {
+            if resp.status().as_u16() == 201 {
+                count.fetch_add(ids.len(), Ordering::Relaxed);
+                acked.lock().expect("lock").extend(ids);
+            }
+        }
+    }
 }
 
 fn stored_ids(collector: &Collector) -> HashSet<String> {
@@ -92,30 +129,12 @@ fn stored_ids(collector: &Collector) -> HashSet<String> {
 #[test]
 fn every_acknowledged_entry_survives_sigkill_under_load() {
     let mut collector = Collector::start();
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(HashSet::new()));
-    let count = Arc::new(AtomicUsize::new(0));
-    let workers = load(
-        format!("{}/logs", collector.url),
-        8,
-        stop.clone(),
-        acked.clone(),
-        count.clone(),
-    );
-    wait_until(
-        Duration::from_secs(30),
-        "5,000 acknowledged entries",
-        || count.load(Ordering::Relaxed) >= 5_000,
-    );
+    let load = Load::start(&collector, 5_000);
     collector.kill();
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.join().expect("worker");
-    }
+    let acked = load.finish();
     collector.start_again();
     // `lines` panics on a torn or unparsable line.
     let stored = stored_ids(&collector);
-    let acked = acked.lock().expect("lock");
     let missing: Vec<_> = acked.difference(&stored).take(5).collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
     assert_eq!(
@@ -129,29 +148,11 @@ fn every_acknowledged_entry_survives_sigkill_under_load() {
 #[test]
 fn sigterm_finishes_in_flight_requests_flushes_and_exits_zero() {
     let mut collector = Collector::start();
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(HashSet::new()));
-    let count = Arc::new(AtomicUsize::new(0));
-    let workers = load(
-        format!("{}/logs", collector.url),
-        8,
-        stop.clone(),
-        acked.clone(),
-        count.clone(),
-    );
-    wait_until(
-        Duration::from_secs(30),
-        "2,000 acknowledged entries",
-        || count.load(Ordering::Relaxed) >= 2_000,
-    );
+    let load = Load::start(&collector, 2_000);
     let status = collector.terminate();
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.join().expect("worker");
-    }
+    let acked = load.finish();
     assert!(status.success(), "exit status {status}");
     let stored = stored_ids(&collector);
-    let acked = acked.lock().expect("lock");
     assert!(
         acked.is_subset(&stored),
         "an acknowledged entry was lost on shutdown"
