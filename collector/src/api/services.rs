@@ -6,8 +6,10 @@ use axum::extract::State;
 use axum::Json;
 
 use super::{ApiError, AppState};
+use crate::filter::LineFilter;
 use crate::service::ServiceName;
-use crate::store::{segments, tail, Store};
+use crate::store::scan::{Direction, ScanRequest};
+use crate::store::{segments, Store};
 
 /// The services that have an active file or segments, sorted by name.
 ///
@@ -16,15 +18,7 @@ use crate::store::{segments, tail, Store};
 /// [`ApiError::StorageUnavailable`] when the directory cannot be read.
 pub async fn names(store: &Store) -> Result<Vec<ServiceName>, ApiError> {
     let dir = store.dir().to_path_buf();
-    super::error::on_blocking_pool("listing services", move || all_services(&dir)).await
-}
-
-fn all_services(dir: &std::path::Path) -> std::io::Result<Vec<ServiceName>> {
-    let mut services = super::stream::list_services(dir)?;
-    services.extend(segments::services_with_segments(dir)?);
-    services.sort();
-    services.dedup();
-    Ok(services)
+    super::error::on_blocking_pool("listing services", move || segments::services(&dir)).await
 }
 
 /// `GET /services`: every service with its bytes on disk and its newest timestamp.
@@ -39,23 +33,24 @@ fn all_services(dir: &std::path::Path) -> std::io::Result<Vec<ServiceName>> {
     security((), ("bearer" = []), ("token_header" = []))
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Json<ServiceList>, ApiError> {
-    let dir = state.store.dir().to_path_buf();
+    let store = state.store.clone();
     let services =
-        super::error::on_blocking_pool("describing services", move || describe_all(&dir)).await?;
+        super::error::on_blocking_pool("describing services", move || describe_all(&store)).await?;
     Ok(Json(ServiceList {
         count: services.len(),
         services,
     }))
 }
 
-fn describe_all(dir: &std::path::Path) -> std::io::Result<Vec<ServiceInfo>> {
-    all_services(dir)?
+fn describe_all(store: &Store) -> std::io::Result<Vec<ServiceInfo>> {
+    segments::services(store.dir())?
         .into_iter()
-        .map(|s| describe(dir, &s))
+        .map(|s| describe(store, &s))
         .collect()
 }
 
-fn describe(dir: &std::path::Path, service: &ServiceName) -> std::io::Result<ServiceInfo> {
+fn describe(store: &Store, service: &ServiceName) -> std::io::Result<ServiceInfo> {
+    let dir = store.dir();
     let active = dir.join(service.file_name());
     let active_bytes = std::fs::metadata(&active).map_or(0, |m| m.len());
     let segments = segments::list(dir, service)?;
@@ -64,9 +59,18 @@ fn describe(dir: &std::path::Path, service: &ServiceName) -> std::io::Result<Ser
         .filter_map(|s| std::fs::metadata(&s.path).ok())
         .map(|m| m.len())
         .sum();
-    let last = tail::last_lines(&active, 1)?.pop();
-    let last_timestamp = last
-        .map(|l| crate::filter::timestamp_of(&l))
+    // The newest entry may sit in a segment (the active file is empty right after rotation).
+    let newest = ScanRequest {
+        filter: LineFilter::default(),
+        limit: 1,
+        direction: Direction::Backward,
+        cursor: None,
+    };
+    let last_timestamp = store
+        .scan(service, &newest)?
+        .hits
+        .first()
+        .map(|hit| crate::filter::timestamp_of(&hit.line))
         .filter(|t| !t.is_empty());
     Ok(ServiceInfo {
         service: service.as_str().to_owned(),

@@ -23,7 +23,7 @@ use crate::filter::{LineFilter, Severity};
 use crate::live::{LiveBatch, Origin};
 use crate::service::ServiceName;
 use crate::store::scan::{Direction, ScanRequest};
-use crate::store::Store;
+use crate::store::{segments, Store};
 
 /// The most entries `tail=N` replays.
 pub const MAX_TAIL: usize = 10_000;
@@ -178,7 +178,7 @@ type Replay = (Vec<Vec<u8>>, HashMap<ServiceName, u64>);
 fn replay(store: &Store, service: Option<&ServiceName>, n: usize) -> std::io::Result<Replay> {
     let services = match service {
         Some(service) => vec![service.clone()],
-        None => list_services(store.dir())?,
+        None => segments::services(store.dir())?,
     };
     let request = ScanRequest {
         filter: LineFilter::default(),
@@ -199,23 +199,6 @@ fn replay(store: &Store, service: Option<&ServiceName>, n: usize) -> std::io::Re
         lines.drain(..excess);
     }
     Ok((lines, covered))
-}
-
-/// The services that have a file in `dir`.
-pub fn list_services(dir: &std::path::Path) -> std::io::Result<Vec<ServiceName>> {
-    let mut services = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        let name = name.to_string_lossy();
-        if let Some(service) = name
-            .strip_suffix(".log")
-            .and_then(|s| ServiceName::parse(s).ok())
-        {
-            services.push(service);
-        }
-    }
-    services.sort();
-    Ok(services)
 }
 
 fn entry_event(line: &[u8]) -> Event {

@@ -14,28 +14,6 @@ use crate::store::segments;
 /// estimated from the mean entry size, so measuring stays cheap however far behind.
 const COUNT_LIMIT: u64 = 8 * 1024 * 1024;
 
-/// Every service with an active file or segments, sorted.
-///
-/// # Errors
-///
-/// An I/O error reading `LOG_DIR`.
-pub fn services(log_dir: &Path) -> io::Result<Vec<ServiceName>> {
-    let mut services = segments::services_with_segments(log_dir)?;
-    for entry in std::fs::read_dir(log_dir)?.filter_map(Result::ok) {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if let Some(service) = name
-            .strip_suffix(".log")
-            .and_then(|s| ServiceName::parse(s).ok())
-        {
-            services.push(service);
-        }
-    }
-    services.sort();
-    services.dedup();
-    Ok(services)
-}
-
 /// One past the last stored byte of `service`'s virtual stream.
 ///
 /// # Errors

@@ -13,6 +13,7 @@ use super::checkpoint::{Checkpoint, CheckpointError};
 use super::reader::{ReadBatch, StreamReader};
 use super::{lag, Batch, ForwarderStatus, SendError, Sink};
 use crate::service::ServiceName;
+use crate::store::segments;
 
 /// Even without commits (another process wrote, a wake-up was missed), look again this often.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -72,7 +73,7 @@ impl<S: Sink> Task<S> {
         wake: Arc<Notify>,
     ) -> Result<Self, CheckpointError> {
         let checkpoint = Checkpoint::load(log_dir, &status.name)?;
-        if let Ok(services) = lag::services(log_dir) {
+        if let Ok(services) = segments::services(log_dir) {
             for service in services {
                 status.set_position(&service, checkpoint.get(&service).unwrap_or(0));
             }
@@ -129,7 +130,7 @@ impl<S: Sink> Task<S> {
     /// Sends one batch of every service that has entries; returns whether any was sent.
     async fn pass(&mut self, stop: &mut watch::Receiver<bool>) -> std::io::Result<bool> {
         let dir = self.log_dir.clone();
-        let services = tokio::task::spawn_blocking(move || lag::services(&dir))
+        let services = tokio::task::spawn_blocking(move || segments::services(&dir))
             .await
             .map_err(std::io::Error::other)??;
         let mut sent = false;
@@ -268,7 +269,7 @@ impl<S: Sink> Task<S> {
         let (dir, status, mean) = (self.log_dir.clone(), self.status.clone(), self.mean_entry);
         let measured = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, u64)> {
             let mut total = (0, 0);
-            for service in lag::services(&dir)? {
+            for service in segments::services(&dir)? {
                 let (bytes, entries) =
                     lag::behind(&dir, &service, status.position(&service), mean)?;
                 total = (total.0 + bytes, total.1 + entries);

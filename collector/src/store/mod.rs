@@ -6,14 +6,13 @@
 //! [`FsyncPolicy::Batch`], synced). [`mod@file`] holds the file-level operations (open, torn
 //! tail repair, commit with rollback); [`rotate`] closes the active file into
 //! [`segments`]; [`retention`] deletes old segments; [`scan`] answers queries over them
-//! all; [`tail`] reads the last lines of one file.
+//! all.
 
 pub mod file;
 pub mod retention;
 pub mod rotate;
 pub mod scan;
 pub mod segments;
-pub mod tail;
 mod writer;
 
 use bytes::Bytes;

@@ -151,6 +151,42 @@ pub fn record_base(log_dir: &Path, service: &ServiceName, base: u64) -> io::Resu
     fs::rename(tmp, dir.join(BASE_FILE))
 }
 
+/// Every service with an active file (`LOG_DIR/<service>.log`) or segments, sorted.
+///
+/// # Errors
+///
+/// An I/O error reading `LOG_DIR`.
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join("api.log"), "").unwrap();
+/// std::fs::create_dir_all(dir.path().join("segments/old")).unwrap();
+/// let names: Vec<String> = estuary_collector::store::segments::services(dir.path())
+///     .unwrap()
+///     .iter()
+///     .map(|s| s.to_string())
+///     .collect();
+/// assert_eq!(names, ["api", "old"]);
+/// ```
+pub fn services(log_dir: &Path) -> io::Result<Vec<ServiceName>> {
+    let mut services = services_with_segments(log_dir)?;
+    for entry in fs::read_dir(log_dir)?.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let active = name.to_string_lossy();
+        if let Some(service) = active
+            .strip_suffix(".log")
+            .and_then(|s| ServiceName::parse(s).ok())
+        {
+            services.push(service);
+        }
+    }
+    services.sort();
+    services.dedup();
+    Ok(services)
+}
+
 /// The services that have segments.
 ///
 /// # Errors

@@ -150,3 +150,26 @@ fn the_default_page_reads_only_the_end_of_the_active_file() {
     assert_eq!(ids(&outcome), (390..400).rev().collect::<Vec<_>>());
     assert_eq!(outcome.files_scanned, 1);
 }
+
+#[test]
+fn backward_reads_join_lines_across_chunk_boundaries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = ServiceName::parse("big").expect("name");
+    let pad = "x".repeat(1000);
+    let body: String = (0..1000)
+        .map(|i| format!("{{\"i\":{i},\"pad\":\"{pad}\"}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("big.log"), body + "{\"torn").expect("write");
+    let request = ScanRequest {
+        filter: LineFilter::default(),
+        limit: 700,
+        direction: Direction::Backward,
+        cursor: None,
+    };
+    let outcome = run(dir.path(), &service, &request);
+    assert!(
+        outcome.scanned_bytes > CHUNK as u64,
+        "the test must cross a chunk boundary"
+    );
+    assert_eq!(ids(&outcome), (300..1000).rev().collect::<Vec<_>>());
+}
