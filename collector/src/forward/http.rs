@@ -53,12 +53,24 @@ impl Auth {
     }
 
     /// Adds the `Authorization` header, if any.
-    pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self {
             Auth::None => request,
             Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
             Auth::Bearer(token) => request.bearer_auth(token),
         }
+    }
+
+    /// Sends `request` with these credentials; a failure to get any answer is retried.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Retry`] (via [`transport`]) when the destination cannot be reached.
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, SendError> {
+        self.apply(request).send().await.map_err(|e| transport(&e))
     }
 }
 

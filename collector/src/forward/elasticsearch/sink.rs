@@ -93,13 +93,7 @@ impl Sink for ElasticsearchSink {
             .post(&self.config.bulk_url)
             .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
             .body(self.body(batch));
-        let response = self
-            .config
-            .auth
-            .apply(request)
-            .send()
-            .await
-            .map_err(|e| http::transport(&e))?;
+        let response = self.config.auth.send(request).await?;
         let status = response.status();
         let text = response.text().await.map_err(|e| http::transport(&e))?;
         if !status.is_success() {

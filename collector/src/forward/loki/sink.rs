@@ -131,13 +131,7 @@ impl Sink for LokiSink {
         if let Some(tenant) = &self.config.tenant {
             request = request.header("X-Scope-OrgID", tenant);
         }
-        let response = self
-            .config
-            .auth
-            .apply(request)
-            .send()
-            .await
-            .map_err(|e| http::transport(&e))?;
+        let response = self.config.auth.send(request).await?;
         let status = response.status();
         if status.is_success() {
             return Ok(Delivery::default());
