@@ -166,20 +166,32 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
         return Err(ApiError::BodyTooLarge { limit });
     }
     let mut body = body;
-    let mut buffer = BytesMut::new();
+    // Frames are kept as they arrive: a body that came in one frame is used without a copy.
+    let mut frames: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
     while let Some(frame) = body.frame().await {
         let frame =
             frame.map_err(|err| ApiError::BadRequest(format!("could not read the body: {err}")))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        if buffer.len() + data.len() > limit {
+        total += data.len();
+        if total > limit {
             drain(body).await;
             return Err(ApiError::BodyTooLarge { limit });
         }
-        buffer.extend_from_slice(&data);
+        frames.push(data);
     }
-    Ok(buffer.freeze())
+    Ok(match frames.len() {
+        1 => frames.swap_remove(0),
+        _ => {
+            let mut joined = BytesMut::with_capacity(total);
+            frames
+                .iter()
+                .for_each(|frame| joined.extend_from_slice(frame));
+            joined.freeze()
+        }
+    })
 }
 
 /// How much of an over-limit body is read and discarded before the 413 goes out.
