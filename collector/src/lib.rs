@@ -29,25 +29,26 @@
 //!
 //! ```no_run
 //! use clap::Parser;
-//! use estuary_collector::{config::ServeConfig, server};
+//! use estuary_collector::{config::ServeArgs, server};
 //!
-//! # async fn demo() -> Result<(), server::ServerError> {
-//! let config = ServeConfig::parse_from(["serve", "--log-dir", "/tmp/estuary-logs"]);
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let settings = ServeArgs::parse_from(["serve", "--log-dir", "/tmp/estuary-logs"]).settings()?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! server::run(config, listener, async { /* resolve to stop */ }).await?;
+//! server::run(settings, listener, async { /* resolve to stop */ }).await?;
 //! # Ok(())
 //! # }
 //! ```
 
 pub mod api;
+pub mod body;
 pub mod cli;
 pub mod config;
-pub mod entry;
 pub mod fanout;
 pub mod filter;
 pub mod forward;
 pub mod live;
 pub mod metrics;
+pub mod query;
 pub mod server;
 pub mod service;
 pub mod shutdown;

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use estuary_collector::config::{Cli, Command, ServeConfig};
+use estuary_collector::config::{Cli, Command, ServeArgs};
 use estuary_collector::{server, shutdown};
 use tracing_subscriber::EnvFilter;
 
@@ -42,7 +42,8 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-fn serve(config: ServeConfig) -> anyhow::Result<()> {
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = args.settings()?;
     // `rediss://` URLs use rustls; it needs one process-wide crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -51,11 +52,11 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
         let _keep = survive_file_size_limit();
-        let addr = config.listen_addr();
+        let addr = settings.listen;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
-        server::run(config, listener, shutdown::signal())
+        server::run(settings, listener, shutdown::signal())
             .await
             .context("collector failed")
     })

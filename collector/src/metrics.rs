@@ -21,14 +21,13 @@
 //! | `estuary_build_info` | gauge (always 1) | `version` |
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::entry::ServiceBatch;
+use crate::body::ServiceLines;
 
 /// Entries stored, per service.
 pub const INGESTED_ENTRIES: &str = "estuary_ingested_entries_total";
@@ -125,7 +124,7 @@ pub struct Tally(Vec<(String, u64, u64)>);
 
 impl Tally {
     /// The entries and bytes of each batch.
-    pub fn of(batches: &[ServiceBatch]) -> Self {
+    pub fn of(batches: &[ServiceLines]) -> Self {
         Tally(
             batches
                 .iter()
@@ -272,44 +271,4 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 fn sample(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
     family(out, name, kind, help);
     let _ = writeln!(out, "{name} {value}");
-}
-
-/// Bytes on disk per service under `log_dir`: the active `<service>.log` plus the rotated
-/// segments in `segments/<service>/`. One `metadata` call per file.
-///
-/// # Errors
-///
-/// When `log_dir` cannot be listed.
-pub fn disk_usage(log_dir: &Path) -> std::io::Result<Vec<(String, u64)>> {
-    let mut usage = std::collections::BTreeMap::<String, u64>::new();
-    for entry in std::fs::read_dir(log_dir)?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(service) = name.strip_suffix(".log").filter(|s| is_service(s)) {
-            let bytes = entry.metadata().map_or(0, |m| m.len());
-            *usage.entry(service.to_owned()).or_default() += bytes;
-        }
-    }
-    let segments = log_dir.join(crate::store::segments::SEGMENTS_DIR);
-    for service in std::fs::read_dir(segments).into_iter().flatten().flatten() {
-        let name = service.file_name().to_string_lossy().into_owned();
-        if !is_service(&name) {
-            continue;
-        }
-        let files = std::fs::read_dir(service.path())
-            .into_iter()
-            .flatten()
-            .flatten();
-        let bytes: u64 = files
-            .filter_map(|f| f.metadata().ok())
-            .filter(|m| m.is_file())
-            .map(|m| m.len())
-            .sum();
-        *usage.entry(name).or_default() += bytes;
-    }
-    Ok(usage.into_iter().collect())
-}
-
-/// Only names that are valid services become labels (they need no escaping).
-fn is_service(name: &str) -> bool {
-    crate::service::ServiceName::parse(name).is_ok()
 }

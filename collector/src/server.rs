@@ -1,25 +1,33 @@
-//! Wiring: open the store with its commit listeners (live hub, Redis fan-out), build the
-//! router, serve until the shutdown future resolves, then finish in-flight requests, flush
-//! every writer and drain the fan-out queue.
+//! Wiring: open the store with its commit listeners (live hub, Redis fan-out, forwarders),
+//! build the router, serve until the shutdown future resolves, then stop everything in one
+//! order, written once in [`run`]:
+//!
+//! 1. stop accepting connections; in-flight requests finish and live streams end;
+//! 2. drain the store's writers (every acknowledged entry is on disk);
+//! 3. flush the Redis fan-out queue (bounded wait);
+//! 4. forwarders stop at a checkpoint (bounded wait);
+//! 5. retention and the cluster follower end.
+//!
+//! Each stage has its own [`CancellationToken`]; every background task is spawned on one
+//! [`TaskTracker`] and awaited, none is aborted.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::api::auth::{AccessConfigError, AccessControl};
 use crate::api::connections::{self, LimitedListener};
 use crate::api::protect::Protection;
 use crate::api::{self, AppState};
-use crate::config::ServeConfig;
-use crate::fanout::{self, FanoutLimits, FanoutQueue, FanoutStats};
+use crate::config::Settings;
+use crate::fanout::{self, FanoutQueue, FanoutSettings, FanoutStats};
 use crate::forward::Forwarders;
 use crate::live::LiveHub;
-use crate::store::retention::{self, RetentionPolicy};
-use crate::store::rotate::RotationPolicy;
-use crate::store::{CommitListener, Store, StoreConfig, StoreError};
+use crate::store::{CommitListener, NeededFrom, Store, StoreError};
 
 /// How long shutdown waits for the fan-out queue to drain into Redis.
 const FANOUT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,9 +38,6 @@ pub enum ServerError {
     /// The store could not open its directory.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// `REDIS_URL` is not a valid Redis URL.
-    #[error("invalid REDIS_URL: {0}")]
-    RedisUrl(#[from] redis::RedisError),
     /// Accepting or serving connections failed.
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
@@ -44,179 +49,174 @@ pub enum ServerError {
     Forward(#[from] crate::forward::ForwardError),
 }
 
-/// The Redis side: counters, the publisher to await at shutdown, the cluster follower.
-struct Fanout {
-    stats: Arc<FanoutStats>,
-    publisher: JoinHandle<()>,
-    cluster: JoinHandle<()>,
+/// The stop signal of each shutdown stage, in order.
+#[derive(Default)]
+struct Stages {
+    /// Stop accepting; in-flight requests finish, live streams end.
+    http: CancellationToken,
+    /// Publish what is queued for Redis, then stop.
+    fanout: CancellationToken,
+    /// Forwarders stop at a checkpoint.
+    forward: CancellationToken,
+    /// Retention and the cluster follower end.
+    background: CancellationToken,
 }
 
-/// Serves the collector on `listener` until `shutdown` resolves; then stops accepting,
-/// lets in-flight requests finish, and waits until every writer has flushed its queue.
+/// Serves the collector on `listener` until `shutdown` resolves, then shuts down in the
+/// order above.
 ///
 /// # Errors
 ///
-/// [`ServerError`] when the store cannot open, `REDIS_URL` is invalid, or the listener fails.
+/// [`ServerError`] when the store cannot open, the tokens file or a forwarder's checkpoint
+/// cannot be read, or the listener fails.
 ///
 /// # Examples
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), estuary_collector::server::ServerError> {
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use clap::Parser;
-/// let config = estuary_collector::config::ServeConfig::parse_from(["serve"]);
-/// let listener = tokio::net::TcpListener::bind(config.listen_addr()).await?;
-/// estuary_collector::server::run(config, listener, estuary_collector::shutdown::signal()).await
+/// let settings = estuary_collector::config::ServeArgs::parse_from(["serve"]).settings()?;
+/// let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+/// estuary_collector::server::run(settings, listener, estuary_collector::shutdown::signal()).await?;
+/// # Ok(())
 /// # }
 /// ```
 pub async fn run(
-    config: ServeConfig,
+    settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let access = Arc::new(AccessControl::from_config(&config.access)?);
-    let live = LiveHub::new(config.live_buffer);
+    let stages = Stages::default();
+    let tasks = TaskTracker::new();
+    let access = Arc::new(AccessControl::new(&settings.access)?);
+    let live = LiveHub::new(settings.live_buffer);
     let mut listeners: Vec<Arc<dyn CommitListener>> = vec![Arc::new(live.clone())];
-    let fanout = match config.redis_url() {
-        Some(url) => Some(start_fanout(&config, url, &live, &mut listeners)?),
-        None => None,
+    let (fanout, publisher) = match &settings.fanout {
+        Some(f) => {
+            let (stats, publisher) = start_fanout(f, &live, &mut listeners, &tasks, &stages);
+            (Some(stats), Some(publisher))
+        }
+        None => (None, None),
     };
-    let mut forwarders = Forwarders::new(&config.forward, &config.log_dir)?;
+    let forwarders = Forwarders::new(&settings.forward)?;
     if !forwarders.is_empty() {
         listeners.push(forwarders.listener());
     }
-    let store = Store::open_with(store_config(&config), listeners)?;
+    let forward_status = forwarders.status.clone();
+    let store = Store::open_with(settings.store.clone(), listeners)?;
     // After the store repaired torn tails and finished pending segments.
-    forwarders.spawn();
-    let retention = start_retention(&config, forwarders.needed_from());
-    let (stop, stopping) = tokio::sync::watch::channel(false);
-    let shutdown = async move {
-        shutdown.await;
-        let _ = stop.send(true);
-    };
-    log_start(&config, &listener);
-    log_protection(&config, &access);
-    let listener = LimitedListener::new(listener, config.protect.max_connections);
-    let protect = Arc::new(Protection::new(&config.protect));
+    let forwarders = forwarders.start(&store, stages.forward.clone())?;
+    if !settings.retention.is_off() {
+        let needed: Arc<NeededFrom> = forwarders
+            .needed_from()
+            .unwrap_or_else(|| Arc::new(|_service: &crate::service::ServiceName| None));
+        let retention = store.clone().run_retention(
+            settings.retention,
+            settings.retention_interval,
+            needed,
+            stages.background.clone(),
+        );
+        tasks.spawn(retention);
+    }
+    log_start(&settings, &listener);
+    log_protection(&settings, &access);
+    let listener = LimitedListener::new(listener, settings.protect.max_connections);
     let state = AppState {
         store: store.clone(),
-        config: Arc::new(config),
+        settings: Arc::new(settings.api.clone()),
         started: Instant::now(),
         live,
-        fanout: fanout.as_ref().map(|f| f.stats.clone()),
-        stopping,
-        protect,
+        fanout,
+        shutdown: stages.http.clone(),
+        protect: Arc::new(Protection::new(settings.protect)),
         access,
         metrics: crate::metrics::install(),
-        forwarders: forwarders.status.clone(),
+        forwarders: forward_status,
     };
     let header_timeout = state.protect.header_timeout();
-    connections::serve(listener, api::router(state), header_timeout, shutdown).await;
-    if let Some(retention) = retention {
-        retention.abort();
+    let serving = connections::serve(
+        listener,
+        api::router(state),
+        header_timeout,
+        stages.http.clone(),
+    );
+    tokio::pin!(serving);
+    tokio::select! {
+        () = &mut serving => {}
+        () = shutdown => {
+            stages.http.cancel();
+            serving.await;
+        }
     }
     store.close().await;
-    drop(store);
-    forwarders.shutdown().await;
-    if let Some(fanout) = fanout {
-        fanout.cluster.abort();
-        if tokio::time::timeout(FANOUT_DRAIN_TIMEOUT, fanout.publisher)
+    stages.fanout.cancel();
+    if let Some(publisher) = publisher {
+        if tokio::time::timeout(FANOUT_DRAIN_TIMEOUT, publisher)
             .await
             .is_err()
         {
             tracing::warn!("Redis fan-out did not drain in time at shutdown");
         }
     }
+    stages.forward.cancel();
+    forwarders.stopped().await;
+    stages.background.cancel();
+    tasks.close();
+    tasks.wait().await;
     tracing::info!("every writer flushed; bye");
     Ok(())
 }
 
-fn store_config(config: &ServeConfig) -> StoreConfig {
-    StoreConfig {
-        dir: config.log_dir.clone(),
-        fsync: config.fsync,
-        queue: config.writer_queue,
-        max_commit_bytes: config.max_commit_bytes,
-        rotation: RotationPolicy {
-            max_bytes: config.rotate_bytes,
-            daily: config.rotate_daily,
-            compress: config.compress_segments,
-        },
-    }
-}
-
-/// Starts the background retention pass when any retention setting is given.
-/// Forwarders' unsent segments are kept (see [`Forwarders::needed_from`]).
-fn start_retention(
-    config: &ServeConfig,
-    forwarders: Option<Arc<retention::NeededFrom>>,
-) -> Option<JoinHandle<()>> {
-    let policy = RetentionPolicy {
-        max_age: config.retain_age,
-        max_service_bytes: config.retain_service_bytes,
-        max_total_bytes: config.retain_bytes,
-    };
-    if policy.is_off() {
-        return None;
-    }
-    let interval = Duration::from_secs(config.retention_interval_secs.max(1));
-    let needed: Arc<retention::NeededFrom> =
-        forwarders.unwrap_or_else(|| Arc::new(|_service: &crate::service::ServiceName| None));
-    Some(tokio::spawn(retention::run(
-        config.log_dir.clone(),
-        policy,
-        interval,
-        needed,
-    )))
-}
-
+/// Starts the Redis publisher and the cluster follower; returns their counters and the
+/// publisher's handle (shutdown waits for it before the later stages).
 fn start_fanout(
-    config: &ServeConfig,
-    url: &str,
+    settings: &FanoutSettings,
     live: &LiveHub,
     listeners: &mut Vec<Arc<dyn CommitListener>>,
-) -> Result<Fanout, ServerError> {
-    let client = redis::Client::open(url)?;
+    tasks: &TaskTracker,
+    stages: &Stages,
+) -> (Arc<FanoutStats>, tokio::task::JoinHandle<()>) {
     let stats = Arc::new(FanoutStats::default());
-    let limits = FanoutLimits {
-        queue_commits: config.fanout_queue,
-        queue_bytes: config.fanout_queue_bytes,
-        max_rate: config.fanout_max_rate,
-    };
-    let (queue, receiver) = FanoutQueue::new(limits, stats.clone());
+    let (queue, receiver) = FanoutQueue::new(settings.limits, stats.clone());
     listeners.push(Arc::new(queue));
     let id = fanout::collector_id();
-    let prefix = config.redis_prefix.clone();
+    let (client, prefix) = (settings.client.clone(), settings.prefix.clone());
     let publisher =
         fanout::publisher::Publisher::new(client.clone(), prefix.clone(), id, stats.clone());
-    let cluster = fanout::cluster::follow(client, prefix, id, live.clone(), stats.clone());
-    Ok(Fanout {
-        stats,
-        publisher: tokio::spawn(publisher.run(receiver)),
-        cluster: tokio::spawn(cluster),
-    })
+    let publisher = tasks.spawn(publisher.run(receiver, stages.fanout.clone()));
+    let cluster = fanout::cluster::follow(
+        client,
+        prefix,
+        id,
+        live.clone(),
+        stats.clone(),
+        stages.background.clone(),
+    );
+    tasks.spawn(cluster);
+    (stats, publisher)
 }
 
-fn log_start(config: &ServeConfig, listener: &TcpListener) {
+fn log_start(settings: &Settings, listener: &TcpListener) {
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(
         %addr,
-        log_dir = %config.log_dir.display(),
-        fsync = ?config.fsync,
+        log_dir = %settings.store.dir.display(),
+        fsync = ?settings.store.fsync,
         "estuary collector listening"
     );
-    if config.cors_origins.is_empty() {
+    if settings.api.cors_origins.is_empty() {
         tracing::info!("CORS allows any origin; set --cors-origins to restrict it");
     }
-    if config.redis_url().is_none() {
+    if settings.fanout.is_none() {
         tracing::info!("REDIS_URL is not set: real-time fan-out over Redis is off");
     }
 }
 
 /// Says how the API is protected (never showing a token), so an open API is not silent.
-fn log_protection(config: &ServeConfig, access: &AccessControl) {
+fn log_protection(settings: &Settings, access: &AccessControl) {
     if access.is_open() {
         tracing::info!(
             "no API tokens configured: anyone who can reach the collector may send and read \
@@ -229,7 +229,7 @@ fn log_protection(config: &ServeConfig, access: &AccessControl) {
             "API tokens required"
         );
     }
-    let protect = &config.protect;
+    let protect = &settings.protect;
     if protect.rate_limit == 0 {
         tracing::info!("rate limiting is off; set --rate-limit to enable it");
     } else {
@@ -242,8 +242,8 @@ fn log_protection(config: &ServeConfig, access: &AccessControl) {
     tracing::info!(
         max_connections = protect.max_connections,
         max_streams = protect.max_streams,
-        body_timeout_secs = protect.body_timeout_secs,
-        header_timeout_secs = protect.header_timeout_secs,
+        body_timeout = ?protect.body_timeout,
+        header_timeout = ?protect.header_timeout,
         "connection limits"
     );
 }

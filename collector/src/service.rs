@@ -92,18 +92,6 @@ impl ServiceName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The file that holds this service's active log: `<name>.log`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let name = estuary_collector::service::ServiceName::parse("api").unwrap();
-    /// assert_eq!(name.file_name(), "api.log");
-    /// ```
-    pub fn file_name(&self) -> String {
-        format!("{}.log", self.0)
-    }
 }
 
 fn is_allowed(c: char) -> bool {

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use estuary_collector::entry::{parse_body, BodyFormat, EntryError, ParsedBody};
+use estuary_collector::body::{parse_body, BodyFormat, EntryError, ParsedBody};
 use serde_json::value::RawValue;
 
 const STAMP: &str = "2026-01-01T00:00:00.000000000Z";
@@ -39,7 +39,7 @@ fn parse(body: &[u8], format: BodyFormat) -> Result<ParsedBody, EntryError> {
 /// What an accepted body must look like: complete lines, each a JSON object with a
 /// timestamp, filed under a valid service.
 fn check_accepted(parsed: &ParsedBody) {
-    for batch in &parsed.batches {
+    for batch in &parsed.per_service {
         assert!(batch.lines.ends_with(b"\n"));
         let lines: Vec<&[u8]> = batch
             .lines
@@ -130,7 +130,7 @@ fn huge_numbers_pass_through_as_sent_or_are_refused() {
         "7".repeat(10_000)
     );
     let parsed = parse(body.as_bytes(), BodyFormat::Json).expect("syntactically valid numbers");
-    assert!(parsed.batches[0]
+    assert!(parsed.per_service[0]
         .lines
         .starts_with(&body.as_bytes()[..body.len() - 1]));
     for bad in [

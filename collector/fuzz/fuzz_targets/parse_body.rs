@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use estuary_collector::entry::{parse_body, BodyFormat, ParsedBody};
+use estuary_collector::body::{parse_body, BodyFormat, ParsedBody};
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
 
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
 fn check(parsed: &ParsedBody, max_entry: usize) {
     // An empty array is an empty batch (accepted, nothing stored); one object is one entry.
     assert!(!parsed.single || parsed.entries() == 1);
-    for batch in &parsed.batches {
+    for batch in &parsed.per_service {
         assert!(batch.lines.ends_with(b"\n"));
         let lines: Vec<&[u8]> = batch
             .lines

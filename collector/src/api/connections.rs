@@ -8,7 +8,6 @@
 //! cannot be told: a deadline for receiving request heads, which cuts off clients that
 //! trickle their headers (slowloris) and closes keep-alive connections idle that long.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
@@ -26,7 +25,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 /// A TCP listener that serves at most a fixed number of connections at once.
@@ -144,7 +145,7 @@ impl AsyncWrite for LimitedStream {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting, lets each
+/// Serves `app` on `listener` until `stop` is cancelled; then stops accepting, lets each
 /// connection finish the request it is serving (idle ones close at once), and returns once
 /// every connection is closed. A request head must arrive within `header_timeout` (`None`:
 /// no limit) of the connection being ready for it.
@@ -152,30 +153,25 @@ pub async fn serve(
     mut listener: LimitedListener,
     app: Router,
     header_timeout: Option<Duration>,
-    shutdown: impl Future<Output = ()>,
+    stop: CancellationToken,
 ) {
-    let (stop, stopping) = watch::channel(false);
-    // Every connection holds a sender; `recv` returns once all of them are dropped.
-    let (open, mut all_closed) = mpsc::channel::<()>(1);
-    let mut shutdown = pin!(shutdown);
+    let connections = TaskTracker::new();
     loop {
         let (io, addr) = tokio::select! {
             accepted = Listener::accept(&mut listener) => accepted,
-            () = &mut shutdown => break,
+            () = stop.cancelled() => break,
         };
         let connection = Connection {
             app: app.clone(),
             client: ClientAddr(addr),
             header_timeout,
-            stopping: stopping.clone(),
-            _open: open.clone(),
+            stop: stop.clone(),
         };
-        tokio::spawn(connection.serve(io));
+        connections.spawn(connection.serve(io));
     }
     drop(listener);
-    let _ = stop.send(true);
-    drop(open);
-    let _ = all_closed.recv().await;
+    connections.close();
+    connections.wait().await;
 }
 
 /// One accepted connection and what serving it needs.
@@ -183,14 +179,12 @@ struct Connection {
     app: Router,
     client: ClientAddr,
     header_timeout: Option<Duration>,
-    /// Turns true when the server stops accepting.
-    stopping: watch::Receiver<bool>,
-    /// Dropped when the connection closes, which is how [`serve`] counts open ones.
-    _open: mpsc::Sender<()>,
+    /// Cancelled when the server stops accepting.
+    stop: CancellationToken,
 }
 
 impl Connection {
-    async fn serve(mut self, io: LimitedStream) {
+    async fn serve(self, io: LimitedStream) {
         let client = ConnectInfo(self.client);
         let service = self
             .app
@@ -208,7 +202,7 @@ impl Connection {
         let mut connection = pin!(connection);
         tokio::select! {
             result = connection.as_mut() => return finished(result),
-            _ = self.stopping.wait_for(|stop| *stop) => connection.as_mut().graceful_shutdown(),
+            () = self.stop.cancelled() => connection.as_mut().graceful_shutdown(),
         }
         finished(connection.await);
     }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::entry::EntryError;
+use crate::body::EntryError;
 use crate::service::ServiceNameError;
 use crate::store::AppendError;
 

@@ -17,11 +17,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn health(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "status": "healthy",
-        "service": state.config.service_name,
+        "service": state.settings.service_name,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.started.elapsed().as_secs(),
         "log_dir": state.store.dir().display().to_string(),
-        "fsync": format!("{:?}", state.config.fsync).to_lowercase(),
+        "fsync": format!("{:?}", state.store.fsync()).to_lowercase(),
         "open_writers": state.store.open_writers(),
         "live_streams": state.live.readers(),
         "fanout": state.fanout.as_ref().map_or(json!({"enabled": false}), |f| f.snapshot()),

@@ -20,7 +20,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::auth::Grant;
 use super::openapi::Logged;
 use super::{ApiError, AppState};
-use crate::entry::{parse_body, BodyFormat, ParsedBody};
+use crate::body::{parse_body, BodyFormat, ParsedBody};
 use crate::metrics::Tally;
 
 /// Bodies larger than this are parsed on the blocking pool, so one big batch never holds
@@ -61,12 +61,12 @@ async fn ingest(
 ) -> Result<Response, ApiError> {
     let format = body_format(&headers)?;
     let gzipped = is_gzipped(&headers)?;
-    let limit = state.config.max_body_bytes;
+    let limit = state.settings.max_body_bytes;
     let raw = state
         .protect
         .read_body(read_limited(&headers, body, limit))
         .await?;
-    let max_entry = state.config.max_entry_bytes;
+    let max_entry = state.settings.max_entry_bytes;
     let inline = !gzipped && raw.len() <= INLINE_PARSE_BYTES;
     let parse = move || -> Result<ParsedBody, ApiError> {
         let decoded = if gzipped {
@@ -86,9 +86,9 @@ async fn ingest(
     let single = parsed.single;
     let accepted = parsed.entries();
     // Service limits are checked on what the entries say, before anything is stored.
-    grant.check_batches(&parsed.batches)?;
-    let tally = Tally::of(&parsed.batches);
-    state.store.append_all(parsed.batches).await?;
+    grant.check_batches(&parsed.per_service)?;
+    let tally = Tally::of(&parsed.per_service);
+    state.store.append_all(parsed.per_service).await?;
     tally.record();
     let body = Logged {
         status: "logged",

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{ApiError, AppState};
-use crate::metrics::{disk_usage, Scrape};
+use crate::metrics::Scrape;
+use crate::store::Store;
 
 /// The content type of the Prometheus text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -33,9 +34,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     security((), ("bearer" = []), ("token_header" = []))
 )]
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let dir = state.store.dir().to_path_buf();
-    // Listing the directory touches the disk: keep it off the async workers.
-    let disk = tokio::task::spawn_blocking(move || disk_usage(&dir))
+    let store = state.store.clone();
+    // Measuring touches the disk: keep it off the async workers.
+    let disk = tokio::task::spawn_blocking(move || disk_usage(&store))
         .await
         .map_err(|_| ApiError::StorageUnavailable)?
         .unwrap_or_else(|err| {
@@ -57,4 +58,13 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut body = state.metrics.render();
     scrape.render(&mut body);
     Ok(([(header::CONTENT_TYPE, TEXT_FORMAT)], body).into_response())
+}
+
+/// Bytes on disk per service (active file and segments).
+fn disk_usage(store: &Store) -> std::io::Result<Vec<(String, u64)>> {
+    store
+        .services()?
+        .into_iter()
+        .map(|service| Ok((service.to_string(), store.usage(&service)?.bytes())))
+        .collect()
 }

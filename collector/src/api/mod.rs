@@ -30,27 +30,54 @@ use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::config::ServeConfig;
 use crate::fanout::FanoutStats;
 use crate::live::LiveHub;
 use crate::store::Store;
 pub use error::ApiError;
+
+/// What the HTTP handlers are configured with.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// The name `/health` reports.
+    pub service_name: String,
+    /// Origins CORS allows; empty allows any.
+    pub cors_origins: Vec<String>,
+    /// Largest request body, after decompression.
+    pub max_body_bytes: usize,
+    /// Largest single entry.
+    pub max_entry_bytes: usize,
+    /// Time between heartbeat comments on idle live streams.
+    pub sse_heartbeat: std::time::Duration,
+}
+
+impl Default for ApiSettings {
+    /// The defaults of `estuary serve`.
+    fn default() -> Self {
+        ApiSettings {
+            service_name: "logging-service".into(),
+            cors_origins: Vec::new(),
+            max_body_bytes: 10 * 1024 * 1024,
+            max_entry_bytes: 1024 * 1024,
+            sse_heartbeat: std::time::Duration::from_secs(15),
+        }
+    }
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     /// The per-service files.
     pub store: Store,
-    /// The settings the collector runs with.
-    pub config: Arc<ServeConfig>,
+    /// The settings the handlers run with.
+    pub settings: Arc<ApiSettings>,
     /// When the collector started (for `/health`).
     pub started: Instant,
     /// The live feed behind the streams.
     pub live: LiveHub,
     /// Redis fan-out counters, when fan-out is on.
     pub fanout: Option<Arc<FanoutStats>>,
-    /// Turns true when shutdown begins, so long-lived streams end and let it finish.
-    pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Cancelled when shutdown begins, so long-lived streams end and let it finish.
+    pub shutdown: tokio_util::sync::CancellationToken,
     /// The tokens and what each may do.
     pub access: Arc<auth::AccessControl>,
     /// Rate limits, the body deadline and the stream cap.
@@ -67,35 +94,26 @@ pub struct AppState {
 ///
 /// ```
 /// use std::{sync::Arc, time::Instant};
-/// use clap::Parser;
-/// use estuary_collector::{api, config::ServeConfig, store::{FsyncPolicy, Store, StoreConfig}};
+/// use estuary_collector::api::{self, protect::{Limits, Protection}};
+/// use estuary_collector::store::{Store, StoreConfig};
 ///
 /// let dir = tempfile::tempdir().unwrap();
-/// let config = ServeConfig::parse_from(["serve"]);
-/// let store = Store::open(StoreConfig {
-///     dir: dir.path().into(),
-///     fsync: FsyncPolicy::Never,
-///     queue: 64,
-///     max_commit_bytes: 1 << 20,
-///     rotation: estuary_collector::store::rotate::RotationPolicy { max_bytes: 0, daily: false, compress: false },
-/// })
-/// .unwrap();
 /// let state = api::AppState {
-///     store,
-///     config: Arc::new(config.clone()),
+///     store: Store::open(StoreConfig::new(dir.path())).unwrap(),
+///     settings: Arc::default(),
 ///     started: Instant::now(),
 ///     live: estuary_collector::live::LiveHub::new(16),
 ///     fanout: None,
-///     stopping: tokio::sync::watch::channel(false).1,
-///     access: Arc::new(api::auth::AccessControl::default()),
-///     protect: Arc::new(api::protect::Protection::new(&config.protect)),
+///     shutdown: Default::default(),
+///     access: Arc::default(),
+///     protect: Arc::new(Protection::new(Limits { max_streams: 8, ..Limits::default() })),
 ///     metrics: estuary_collector::metrics::install(),
 ///     forwarders: Default::default(),
 /// };
 /// let app: axum::Router = api::router(state);
 /// ```
 pub fn router(state: AppState) -> Router {
-    let cors = cors_layer(&state.config.cors_origins);
+    let cors = cors_layer(&state.settings.cors_origins);
     // Every route but `/health` sits behind a gate (token scope, rate limit): new read
     // routes go in `read`.
     let read = OpenApiRouter::new()

@@ -23,7 +23,6 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::ApiError;
-use crate::config::ProtectConfig;
 
 /// Every this many checks, forget clients whose allowance is full again, so the limiter's
 /// memory follows the number of active clients, not every address ever seen.
@@ -36,6 +35,23 @@ enum ClientKey {
     Token(usize),
     /// An address, for callers without a valid token.
     Address(IpAddr),
+}
+
+/// How much clients may ask for, as configured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Requests per second per client; 0 = no rate limit.
+    pub rate_limit: u32,
+    /// Requests a client may make at once above its rate; 0 = one second's worth.
+    pub rate_limit_burst: u32,
+    /// How long a client has to send a whole body; `None` = no limit.
+    pub body_timeout: Option<Duration>,
+    /// How long a client has to send a request head; `None` = no limit.
+    pub header_timeout: Option<Duration>,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Live streams open at once.
+    pub max_streams: usize,
 }
 
 /// The limits in force. Shared by every request.
@@ -62,28 +78,26 @@ struct Limiter {
 }
 
 impl Protection {
-    /// The limits `config` asks for.
+    /// The limits in force.
     ///
     /// # Examples
     ///
     /// ```
-    /// use clap::Parser;
-    /// use estuary_collector::{api::protect::Protection, config::ServeConfig};
+    /// use estuary_collector::api::protect::{Limits, Protection};
     ///
-    /// let config = ServeConfig::parse_from(["serve", "--rate-limit", "100"]);
-    /// let protection = Protection::new(&config.protect);
+    /// let protection = Protection::new(Limits { rate_limit: 100, max_streams: 8, ..Limits::default() });
     /// assert!(protection.admit(None, None).is_ok());
     /// ```
-    pub fn new(config: &ProtectConfig) -> Self {
+    pub fn new(limits: Limits) -> Self {
         Protection {
-            limiter: NonZeroU32::new(config.rate_limit)
-                .map(|rate| Limiter::new(rate, config.rate_limit_burst)),
+            limiter: NonZeroU32::new(limits.rate_limit)
+                .map(|rate| Limiter::new(rate, limits.rate_limit_burst)),
             streams: Arc::new(Semaphore::new(
-                config.max_streams.min(Semaphore::MAX_PERMITS),
+                limits.max_streams.min(Semaphore::MAX_PERMITS),
             )),
-            max_streams: config.max_streams,
-            body_timeout: seconds(config.body_timeout_secs),
-            header_timeout: seconds(config.header_timeout_secs),
+            max_streams: limits.max_streams,
+            body_timeout: limits.body_timeout,
+            header_timeout: limits.header_timeout,
         }
     }
 
@@ -150,11 +164,6 @@ impl Protection {
     }
 }
 
-/// `secs` seconds, or `None` for 0 (no limit).
-fn seconds(secs: u64) -> Option<Duration> {
-    (secs > 0).then(|| Duration::from_secs(secs))
-}
-
 impl Limiter {
     fn new(rate: NonZeroU32, burst: u32) -> Self {
         let burst = NonZeroU32::new(burst).unwrap_or(rate);
@@ -199,16 +208,25 @@ impl StreamSlot {
 mod tests {
     use super::*;
 
-    fn protection(args: &[&str]) -> Protection {
-        use clap::Parser;
-        let mut argv = vec!["serve"];
-        argv.extend_from_slice(args);
-        Protection::new(&crate::config::ServeConfig::parse_from(argv).protect)
+    /// The defaults of `estuary serve`, changed by `change`.
+    fn protection(change: impl FnOnce(&mut Limits)) -> Protection {
+        let mut limits = Limits {
+            body_timeout: Some(Duration::from_secs(30)),
+            header_timeout: Some(Duration::from_secs(60)),
+            max_connections: 8192,
+            max_streams: 1024,
+            ..Limits::default()
+        };
+        change(&mut limits);
+        Protection::new(limits)
     }
 
     #[test]
     fn a_client_over_its_burst_is_told_when_to_retry_and_others_are_not_affected() {
-        let protection = protection(&["--rate-limit", "1", "--rate-limit-burst", "2"]);
+        let protection = protection(|l| {
+            l.rate_limit = 1;
+            l.rate_limit_burst = 2;
+        });
         let me = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
         assert!(protection.admit(None, me).is_ok());
         assert!(protection.admit(None, me).is_ok());
@@ -227,14 +245,14 @@ mod tests {
 
     #[test]
     fn rate_limiting_is_off_by_default() {
-        let protection = protection(&[]);
+        let protection = protection(|_| {});
         assert!(!protection.rate_limited());
         assert!((0..10_000).all(|_| protection.admit(None, None).is_ok()));
     }
 
     #[test]
     fn stream_slots_free_when_the_stream_is_dropped() {
-        let protection = protection(&["--max-streams", "1"]);
+        let protection = protection(|l| l.max_streams = 1);
         let held = protection
             .open_stream()
             .unwrap()
@@ -249,7 +267,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_slower_than_the_deadline_times_out() {
-        let protection = protection(&["--body-timeout-secs", "1"]);
+        let protection = protection(|l| l.body_timeout = Some(Duration::from_secs(1)));
         let slow = async {
             tokio::time::sleep(Duration::from_secs(60)).await;
             Ok::<_, ApiError>(())

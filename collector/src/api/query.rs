@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::query_params::{self, decode_position, encode_position, Order, Position, QuerySpec};
+use super::query_params::{self, decode_position, QuerySpec};
 use super::{ApiError, AppState};
 use crate::filter::timestamp_of;
+use crate::query::{Hit, Order, Page, PageRequest, Position, Work};
 use crate::service::ServiceName;
-use crate::store::scan::{Hit, ScanOutcome, ScanRequest};
 use crate::store::Store;
 
 pub use super::query_params::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -76,13 +76,13 @@ async fn query_service(
             })
         }
     };
-    let outcome = run_scan(&state.store, service.clone(), request).await?;
-    let next = outcome
+    let page = run_query(&state.store, service.clone(), request).await?;
+    let next = page
         .next_cursor
-        .map(|c| encode_position(spec.request.direction, Position::At(c)));
-    let lines: Vec<&[u8]> = outcome.hits.iter().map(|h| h.line.as_slice()).collect();
+        .map(|c| Position::At(c).encode(spec.request.direction));
+    let lines: Vec<&[u8]> = page.hits.iter().map(|h| h.line.as_slice()).collect();
     let head = format!("{{\"service\":\"{service}\",");
-    Ok(render(&head, ordered(lines, spec.order), next, &outcome))
+    Ok(render(&head, ordered(lines, spec.order), next, &page.work))
 }
 
 /// Several services (all when `service` is absent) merged by timestamp.
@@ -112,7 +112,7 @@ async fn query_merged(State(state): State<AppState>, pairs: Pairs) -> Result<Res
     };
     let positions = merged_positions(&spec, &services)?;
     let mut per_service = Vec::new();
-    let mut cost = ScanOutcome::default();
+    let mut cost = Work::default();
     for (service, position) in services.iter().zip(&positions) {
         let mut request = spec.request.clone();
         request.cursor = match position {
@@ -120,11 +120,9 @@ async fn query_merged(State(state): State<AppState>, pairs: Pairs) -> Result<Res
             Position::Start => None,
             Position::At(offset) => Some(*offset),
         };
-        let outcome = run_scan(&state.store, service.clone(), request).await?;
-        cost.scanned_bytes += outcome.scanned_bytes;
-        cost.files_scanned += outcome.files_scanned;
-        cost.segments_skipped += outcome.segments_skipped;
-        per_service.push((service.clone(), *position, outcome));
+        let page = run_query(&state.store, service.clone(), request).await?;
+        cost.add(page.work);
+        per_service.push((service.clone(), *position, page));
     }
     let (taken, next) = merge(per_service, &spec);
     let lines: Vec<&[u8]> = taken.iter().map(|(_, h)| h.line.as_slice()).collect();
@@ -160,7 +158,7 @@ fn merged_positions(spec: &QuerySpec, services: &[ServiceName]) -> Result<Vec<Po
 
 /// Merges per-service pages by timestamp, keeps `limit`, and computes the next cursor.
 fn merge(
-    per_service: Vec<(ServiceName, Position, ScanOutcome)>,
+    per_service: Vec<(ServiceName, Position, Page)>,
     spec: &QuerySpec,
 ) -> (Vec<(ServiceName, Hit)>, Option<String>) {
     let backward = spec.order != Order::Asc;
@@ -186,42 +184,37 @@ fn merge(
         more |= position != Position::Done;
         parts.push(format!(
             "{service}:{}",
-            encode_position(spec.request.direction, position)
+            position.encode(spec.request.direction)
         ));
     }
     let next = more.then(|| parts.join(","));
     (all.into_iter().map(|(_, _, s, h)| (s, h)).collect(), next)
 }
 
-fn next_position(
-    start: Position,
-    outcome: &ScanOutcome,
-    taken: &[&Hit],
-    backward: bool,
-) -> Position {
+fn next_position(start: Position, outcome: &Page, taken: &[&Hit], backward: bool) -> Position {
     if taken.len() == outcome.hits.len() {
         return outcome.next_cursor.map_or(Position::Done, Position::At);
     }
     match (taken.last(), backward) {
-        (Some(last), true) => Position::At(last.offset),
+        (Some(last), true) => Position::At(last.position),
         // Forward: the next page starts at the first hit not taken.
-        (_, false) => Position::At(outcome.hits[taken.len()].offset),
+        (_, false) => Position::At(outcome.hits[taken.len()].position),
         (None, true) => start,
     }
 }
 
-async fn run_scan(
+async fn run_query(
     store: &Store,
     service: ServiceName,
-    request: ScanRequest,
-) -> Result<ScanOutcome, ApiError> {
+    request: PageRequest,
+) -> Result<Page, ApiError> {
     let store = store.clone();
-    super::error::on_blocking_pool("query", move || store.scan(&service, &request)).await
+    super::error::on_blocking_pool("query", move || store.query(&service, &request)).await
 }
 
 /// Scans return newest first for backward orders; the seed's form lists oldest first.
 fn ordered(mut lines: Vec<&[u8]>, order: Order) -> Vec<&[u8]> {
-    if order == Order::Tail {
+    if order == Order::LatestOldestFirst {
         lines.reverse();
     }
     lines
@@ -230,12 +223,7 @@ fn ordered(mut lines: Vec<&[u8]>, order: Order) -> Vec<&[u8]> {
 /// Writes `<head>"count":N,"logs":[…],"next_cursor":…,"scanned_bytes":…}` with each stored
 /// line spliced in as is. A line that is not valid JSON (a hand-edited file) is skipped, so
 /// the answer always is.
-fn render(
-    head: &str,
-    lines: Vec<&[u8]>,
-    next_cursor: Option<String>,
-    cost: &ScanOutcome,
-) -> Response {
+fn render(head: &str, lines: Vec<&[u8]>, next_cursor: Option<String>, cost: &Work) -> Response {
     let valid: Vec<&[u8]> = lines
         .into_iter()
         .filter(|l| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok())

@@ -1,8 +1,8 @@
-//! Query parameters of `GET /logs/{service}` and `GET /logs`, parsed into a scan request.
+//! Query parameters of `GET /logs/{service}` and `GET /logs`, parsed into a page request.
 //! Every bad value is a 400 naming the parameter.
 
 use crate::filter::{LineFilter, Severity};
-use crate::store::scan::{Direction, ScanRequest};
+use crate::query::{Direction, Order, PageRequest, Position};
 use crate::timefmt::parse_query_time;
 
 use super::ApiError;
@@ -12,32 +12,11 @@ pub const DEFAULT_LIMIT: usize = 100;
 /// The most entries one page returns.
 pub const MAX_LIMIT: usize = 10_000;
 
-/// How a page is ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    /// The seed's form: the newest matches, listed oldest first; pages go back in time.
-    Tail,
-    /// The newest matches, listed newest first; pages go back in time.
-    Desc,
-    /// The oldest matches, listed oldest first; pages go forward in time.
-    Asc,
-}
-
-impl Order {
-    /// The scan direction behind this order.
-    pub fn direction(self) -> Direction {
-        match self {
-            Order::Asc => Direction::Forward,
-            Order::Tail | Order::Desc => Direction::Backward,
-        }
-    }
-}
-
 /// A parsed query.
 #[derive(Debug, Clone)]
 pub struct QuerySpec {
     /// Filters, limit and direction (the cursor is set per service).
-    pub request: ScanRequest,
+    pub request: PageRequest,
     /// Presentation order.
     pub order: Order,
     /// The raw `cursor` parameter.
@@ -60,7 +39,8 @@ fn bad(name: &'static str, reason: impl Into<String>) -> ApiError {
 /// [`ApiError::Parameter`] naming the first invalid parameter.
 pub fn parse(pairs: &[(String, String)]) -> Result<QuerySpec, ApiError> {
     let mut filter = LineFilter::default();
-    let (mut limit, mut order, mut cursor, mut services) = (DEFAULT_LIMIT, Order::Tail, None, None);
+    let (mut limit, mut order, mut cursor, mut services) =
+        (DEFAULT_LIMIT, Order::default(), None, None);
     for (key, value) in pairs {
         match key.as_str() {
             "limit" => limit = parse_limit(value)?,
@@ -90,7 +70,7 @@ pub fn parse(pairs: &[(String, String)]) -> Result<QuerySpec, ApiError> {
             },
         }
     }
-    let request = ScanRequest {
+    let request = PageRequest {
         filter,
         limit,
         direction: order.direction(),
@@ -131,54 +111,16 @@ fn parse_order(value: &str) -> Result<Order, ApiError> {
     }
 }
 
-/// One service's position in a cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Position {
-    /// Not started: from the end (backward) or the beginning (forward).
-    Start,
-    /// Continue from this virtual offset.
-    At(u64),
-    /// Nothing more.
-    Done,
-}
-
-/// Encodes a position: `b123`/`f123` (direction and offset), `b`/`f` (start), `x` (done).
-pub fn encode_position(direction: Direction, position: Position) -> String {
-    let tag = if direction == Direction::Forward {
-        'f'
-    } else {
-        'b'
-    };
-    match position {
-        Position::Start => tag.to_string(),
-        Position::At(offset) => format!("{tag}{offset}"),
-        Position::Done => "x".into(),
-    }
-}
-
-/// Decodes a position written by [`encode_position`] for the same direction.
+/// Decodes a cursor position written by [`Position::encode`] for the same direction.
 ///
 /// # Errors
 ///
 /// [`ApiError::Parameter`] for `cursor` when it is malformed or from the other order.
 pub fn decode_position(direction: Direction, text: &str) -> Result<Position, ApiError> {
-    let invalid = || {
+    Position::decode(direction, text).ok_or_else(|| {
         bad(
             "cursor",
             "is not a cursor from a previous page of this query",
         )
-    };
-    if text == "x" {
-        return Ok(Position::Done);
-    }
-    let tag = if direction == Direction::Forward {
-        'f'
-    } else {
-        'b'
-    };
-    let rest = text.strip_prefix(tag).ok_or_else(invalid)?;
-    if rest.is_empty() {
-        return Ok(Position::Start);
-    }
-    rest.parse().map(Position::At).map_err(|_| invalid())
+    })
 }

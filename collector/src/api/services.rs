@@ -6,10 +6,9 @@ use axum::extract::State;
 use axum::Json;
 
 use super::{ApiError, AppState};
-use crate::filter::LineFilter;
+use crate::query::PageRequest;
 use crate::service::ServiceName;
-use crate::store::scan::{Direction, ScanRequest};
-use crate::store::{segments, Store};
+use crate::store::Store;
 
 /// The services that have an active file or segments, sorted by name.
 ///
@@ -17,8 +16,8 @@ use crate::store::{segments, Store};
 ///
 /// [`ApiError::StorageUnavailable`] when the directory cannot be read.
 pub async fn names(store: &Store) -> Result<Vec<ServiceName>, ApiError> {
-    let dir = store.dir().to_path_buf();
-    super::error::on_blocking_pool("listing services", move || segments::services(&dir)).await
+    let store = store.clone();
+    super::error::on_blocking_pool("listing services", move || store.services()).await
 }
 
 /// `GET /services`: every service with its bytes on disk and its newest timestamp.
@@ -43,40 +42,27 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ServiceList>, Ap
 }
 
 fn describe_all(store: &Store) -> std::io::Result<Vec<ServiceInfo>> {
-    segments::services(store.dir())?
+    store
+        .services()?
         .into_iter()
         .map(|s| describe(store, &s))
         .collect()
 }
 
 fn describe(store: &Store, service: &ServiceName) -> std::io::Result<ServiceInfo> {
-    let dir = store.dir();
-    let active = dir.join(service.file_name());
-    let active_bytes = std::fs::metadata(&active).map_or(0, |m| m.len());
-    let segments = segments::list(dir, service)?;
-    let segment_bytes: u64 = segments
-        .iter()
-        .filter_map(|s| std::fs::metadata(&s.path).ok())
-        .map(|m| m.len())
-        .sum();
+    let usage = store.usage(service)?;
     // The newest entry may sit in a segment (the active file is empty right after rotation).
-    let newest = ScanRequest {
-        filter: LineFilter::default(),
-        limit: 1,
-        direction: Direction::Backward,
-        cursor: None,
-    };
     let last_timestamp = store
-        .scan(service, &newest)?
+        .query(service, &PageRequest::newest(1))?
         .hits
         .first()
         .map(|hit| crate::filter::timestamp_of(&hit.line))
         .filter(|t| !t.is_empty());
     Ok(ServiceInfo {
         service: service.as_str().to_owned(),
-        bytes: active_bytes + segment_bytes,
-        active_bytes,
-        segments: segments.len(),
+        bytes: usage.bytes(),
+        active_bytes: usage.active_bytes,
+        segments: usage.segments,
         last_timestamp,
     })
 }

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -21,9 +20,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{ApiError, AppState};
 use crate::filter::{LineFilter, Severity};
 use crate::live::{LiveBatch, Origin};
+use crate::query::PageRequest;
 use crate::service::ServiceName;
-use crate::store::scan::{Direction, ScanRequest};
-use crate::store::{segments, Store};
+use crate::store::Store;
 
 /// The most entries `tail=N` replays.
 pub const MAX_TAIL: usize = 10_000;
@@ -126,15 +125,11 @@ async fn open_stream(
         covered,
         next_entry: None,
     };
-    let mut stopping = state.stopping.clone();
-    let stopped = async move {
-        let _ = stopping.wait_for(|stop| *stop).await;
-    };
+    let stopped = state.shutdown.clone().cancelled_owned();
     let events = stream::iter(replayed)
         .chain(follower.into_stream())
         .take_until(stopped);
-    let keep_alive =
-        KeepAlive::new().interval(Duration::from_secs(state.config.sse_heartbeat_secs.max(1)));
+    let keep_alive = KeepAlive::new().interval(state.settings.sse_heartbeat);
     Ok(Sse::new(slot.hold(events).boxed()).keep_alive(keep_alive))
 }
 
@@ -178,20 +173,15 @@ type Replay = (Vec<Vec<u8>>, HashMap<ServiceName, u64>);
 fn replay(store: &Store, service: Option<&ServiceName>, n: usize) -> std::io::Result<Replay> {
     let services = match service {
         Some(service) => vec![service.clone()],
-        None => segments::services(store.dir())?,
+        None => store.services()?,
     };
-    let request = ScanRequest {
-        filter: LineFilter::default(),
-        limit: n.max(1),
-        direction: Direction::Backward,
-        cursor: None,
-    };
+    let request = PageRequest::newest(n.max(1));
     let mut covered = HashMap::new();
     let mut lines = Vec::new();
     for service in services {
-        let outcome = store.scan(&service, &request)?;
-        covered.insert(service, outcome.stream_end);
-        lines.extend(outcome.hits.into_iter().take(n).rev().map(|hit| hit.line));
+        let page = store.query(&service, &request)?;
+        covered.insert(service, page.stream_end);
+        lines.extend(page.hits.into_iter().take(n).rev().map(|hit| hit.line));
     }
     if service.is_none() {
         lines.sort_by_cached_key(|line| crate::filter::timestamp_of(line));

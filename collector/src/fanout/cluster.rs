@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,8 +22,22 @@ const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(500);
 const READERS_CHECK: Duration = Duration::from_millis(250);
 
 /// Follows `<prefix>@cluster` while this collector has live streams open (and only then:
-/// the channel carries every shared commit), until the task is aborted.
+/// the channel carries every shared commit), until `stop` is cancelled.
 pub async fn follow(
+    client: redis::Client,
+    prefix: String,
+    own_id: u64,
+    hub: LiveHub,
+    stats: Arc<FanoutStats>,
+    stop: CancellationToken,
+) {
+    tokio::select! {
+        () = follow_forever(client, prefix, own_id, hub, stats) => {}
+        () = stop.cancelled() => {}
+    }
+}
+
+async fn follow_forever(
     client: redis::Client,
     prefix: String,
     own_id: u64,

@@ -72,6 +72,17 @@ pub struct FanoutLimits {
     pub max_rate: u32,
 }
 
+/// Redis fan-out, as configured.
+#[derive(Debug, Clone)]
+pub struct FanoutSettings {
+    /// The Redis server.
+    pub client: redis::Client,
+    /// Channels are `<prefix>all` and `<prefix><service>`.
+    pub prefix: String,
+    /// What the queue may hold and the rate it may publish at.
+    pub limits: FanoutLimits,
+}
+
 /// A commit waiting for the publisher, holding its place in the byte budget.
 pub struct Queued {
     /// The commit.

@@ -8,6 +8,7 @@ use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::{FanoutStats, Queued, CLUSTER_SUFFIX};
 
@@ -35,7 +36,8 @@ const PEER_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Publishes queued commits until the queue closes (at shutdown, after the store closed).
+/// Publishes queued commits until told to stop; then publishes what is still queued and
+/// returns (at shutdown, after the store drained its writers).
 pub struct Publisher {
     client: redis::Client,
     prefix: String,
@@ -75,10 +77,23 @@ impl Publisher {
         }
     }
 
-    /// Runs until `queue` is closed and drained.
-    pub async fn run(mut self, mut queue: mpsc::Receiver<Queued>) {
+    /// Runs until `stop` is cancelled and the queue is drained (or every sender is gone).
+    pub async fn run(mut self, mut queue: mpsc::Receiver<Queued>, stop: CancellationToken) {
         let mut group = Vec::with_capacity(MAX_GROUP);
-        while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let mut draining = false;
+        loop {
+            let received = tokio::select! {
+                received = queue.recv_many(&mut group, MAX_GROUP) => received,
+                () = stop.cancelled(), if !draining => {
+                    // No more commits come in; what is queued still goes out.
+                    queue.close();
+                    draining = true;
+                    continue;
+                }
+            };
+            if received == 0 {
+                break;
+            }
             let entries: usize = group.iter().map(|q| q.commit.entries).sum();
             if self.connection.is_none() && Instant::now() < self.retry_at {
                 // Still backing off: skip without trying, and without pushing the retry back.

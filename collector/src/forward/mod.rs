@@ -1,54 +1,51 @@
 //! Forwarding to cluster-wide engines (Grafana Loki, Elasticsearch/OpenSearch), at least
 //! once, from the files.
 //!
-//! Each forwarder is a task ([`task`]) that reads every service's stored entries
-//! ([`reader`]) from its checkpoint ([`checkpoint`]), batches them by count, bytes and
-//! time, hands a batch to its destination ([`Sink`]), and moves the checkpoint only once
-//! the destination accepted it. The files are the queue: a destination outage of any
+//! Each forwarder is a task ([`task`]) that reads every service's stored entries through
+//! the store's forward reader ([`crate::store::StreamReader`]) from its saved position
+//! ([`crate::store::Checkpoint`]), groups them into a [`Shipment`] by count, bytes and
+//! time, hands it to its destination ([`Sink`]), and moves the checkpoint only once the
+//! destination accepted it. The files are the queue: a destination outage of any
 //! length, or a collector crash, only delays delivery. Commits wake the tasks; a timer
 //! wakes them too. Destinations live in one folder each with the same files
 //! (`mod.rs`, `config.rs`, `sink.rs`): [`loki`], [`elasticsearch`].
 
-pub mod checkpoint;
 pub mod elasticsearch;
 pub mod http;
-pub mod lag;
 pub mod loki;
-pub mod reader;
+mod retain;
 pub mod status;
 pub mod task;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-use crate::config::ForwardConfig;
 use crate::service::ServiceName;
-use crate::store::{CommitListener, Committed};
-pub use reader::ReadBatch;
+use crate::store::{CheckpointError, CommitListener, Committed, NeededFrom, Store, StreamChunk};
 pub use status::{ForwardStatus, ForwarderStatus};
 
 /// How long shutdown waits for a forwarder to finish the request it is making.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Entries of one service on their way to a destination: a read batch and which of its
-/// lines are still to be delivered (all at first, the retryable failures after a
+/// Entries of one service on their way to a destination: a chunk of its stream and which
+/// of its lines are still to be delivered (all at first, the retryable failures after a
 /// partial failure).
 #[derive(Debug)]
-pub struct Batch {
+pub struct Shipment {
     /// Whose entries they are.
     pub service: ServiceName,
-    /// The lines as read from the files.
-    pub read: ReadBatch,
+    /// The lines as read from the store.
+    pub read: StreamChunk,
     /// Indices into `read.lines` still to be delivered.
     pub pending: Vec<usize>,
 }
 
-impl Batch {
+impl Shipment {
     /// The entries still to be delivered, in file order.
     pub fn entries(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.pending.iter().map(|&i| self.read.line(i))
@@ -70,7 +67,7 @@ impl Batch {
 pub struct Delivery {
     /// Entries refused for good (counted, skipped).
     pub rejected: u64,
-    /// Positions (in [`Batch::entries`] order) of entries to send again.
+    /// Positions (in [`Shipment::entries`] order) of entries to send again.
     pub retry: Vec<usize>,
 }
 
@@ -87,8 +84,24 @@ pub enum SendError {
 
 /// A destination.
 pub trait Sink: Send + Sync + 'static {
-    /// Sends `batch`'s pending entries once.
-    fn send(&self, batch: &Batch) -> impl Future<Output = Result<Delivery, SendError>> + Send;
+    /// Sends `shipment`'s pending entries once.
+    fn send(&self, shipment: &Shipment)
+        -> impl Future<Output = Result<Delivery, SendError>> + Send;
+}
+
+/// Every forwarding setting: the destinations, and how all forwarders batch and retry.
+#[derive(Debug, Clone)]
+pub struct ForwardSettings {
+    /// Grafana Loki, when set.
+    pub loki: Option<loki::LokiConfig>,
+    /// Elasticsearch or OpenSearch, when set.
+    pub elasticsearch: Option<elasticsearch::ElasticsearchConfig>,
+    /// Batching and retries.
+    pub batch: task::BatchSettings,
+    /// How long one request may take.
+    pub request_timeout: Duration,
+    /// Past this many bytes behind, retention stops waiting for a forwarder.
+    pub retain_cap: Option<u64>,
 }
 
 /// Why forwarding could not start.
@@ -96,7 +109,7 @@ pub trait Sink: Send + Sync + 'static {
 pub enum ForwardError {
     /// A checkpoint could not be read.
     #[error(transparent)]
-    Checkpoint(#[from] checkpoint::CheckpointError),
+    Checkpoint(#[from] CheckpointError),
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
@@ -105,63 +118,58 @@ pub enum ForwardError {
     HighCardinalityLabel(String),
 }
 
-/// Spawns a built forwarder's task, given the stop signal.
-type Start = Box<dyn FnOnce(watch::Receiver<bool>) -> JoinHandle<()> + Send>;
+/// Makes a built forwarder's task once the store is open: loads its checkpoint and returns
+/// the future that forwards until the token is cancelled.
+type Start = Box<
+    dyn FnOnce(
+            &Store,
+            CancellationToken,
+        ) -> Result<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>, ForwardError>
+        + Send,
+>;
 
 /// Every configured forwarder: their status, the commit listener that wakes them, and
-/// (once spawned) their tasks.
+/// (once started) the thread they run on.
 pub struct Forwarders {
     /// What `/health` shows.
     pub status: ForwardStatus,
     /// Woken on every commit.
     wakers: Vec<Arc<Notify>>,
-    /// Built, waiting for [`Forwarders::spawn`] (after the store repaired its files).
+    /// Built, waiting for [`Forwarders::start`] (after the store repaired its files).
     pending: Vec<Start>,
-    /// Resolves when the forwarders' thread has finished, awaited at shutdown.
-    done: Option<tokio::sync::oneshot::Receiver<()>>,
-    /// Tells the tasks to stop.
-    stop: watch::Sender<bool>,
-    /// `LOG_DIR`, for the retention cap.
-    log_dir: PathBuf,
     /// Past this many bytes behind, retention stops waiting for a forwarder.
     retain_cap: Option<u64>,
 }
 
+/// The running forwarders, as the server keeps them until shutdown.
+pub struct RunningForwarders {
+    /// Resolves when the forwarders' thread has finished.
+    done: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// What retention must keep for them; `None` when there are none.
+    needed_from: Option<Arc<NeededFrom>>,
+}
+
 impl Forwarders {
-    /// Builds the forwarders `config` asks for (none when no URL is set).
+    /// Builds the forwarders `settings` asks for (none when no destination is set).
     ///
     /// # Errors
     ///
-    /// [`ForwardError`] when a checkpoint is corrupt, a label is high-cardinality or the
-    /// HTTP client cannot be built.
-    pub fn new(config: &ForwardConfig, log_dir: &Path) -> Result<Self, ForwardError> {
+    /// [`ForwardError::Client`] when the HTTP client cannot be built.
+    pub fn new(settings: &ForwardSettings) -> Result<Self, ForwardError> {
         let mut forwarders = Forwarders {
             status: ForwardStatus::default(),
             wakers: Vec::new(),
             pending: Vec::new(),
-            done: None,
-            stop: watch::channel(false).0,
-            log_dir: log_dir.to_path_buf(),
-            retain_cap: config.forward_retain_cap_bytes,
+            retain_cap: settings.retain_cap,
         };
         let mut statuses = Vec::new();
-        if let Some(url) = config.loki_url.as_deref().filter(|u| !u.is_empty()) {
-            let sink = loki::LokiSink::new(
-                &loki::LokiConfig::from_flags(url, config)?,
-                config.request_timeout(),
-            )?;
-            statuses.push(forwarders.add("loki", "loki", url, sink, config)?);
+        if let Some(config) = &settings.loki {
+            let sink = loki::LokiSink::new(config, settings.request_timeout)?;
+            statuses.push(forwarders.add("loki", &config.url, sink, settings.batch));
         }
-        if let Some(url) = config
-            .elasticsearch_url
-            .as_deref()
-            .filter(|u| !u.is_empty())
-        {
-            let sink = elasticsearch::ElasticsearchSink::new(
-                &elasticsearch::ElasticsearchConfig::from_flags(url, config),
-                config.request_timeout(),
-            )?;
-            statuses.push(forwarders.add("elasticsearch", "elasticsearch", url, sink, config)?);
+        if let Some(config) = &settings.elasticsearch {
+            let sink = elasticsearch::ElasticsearchSink::new(config, settings.request_timeout)?;
+            statuses.push(forwarders.add("elasticsearch", &config.url, sink, settings.batch));
         }
         forwarders.status = ForwardStatus(statuses.into());
         Ok(forwarders)
@@ -169,25 +177,20 @@ impl Forwarders {
 
     fn add<S: Sink>(
         &mut self,
-        name: &str,
         kind: &'static str,
         url: &str,
         sink: S,
-        config: &ForwardConfig,
-    ) -> Result<Arc<ForwarderStatus>, ForwardError> {
-        let status = Arc::new(ForwarderStatus::new(name, kind, url));
+        batch: task::BatchSettings,
+    ) -> Arc<ForwarderStatus> {
+        let status = Arc::new(ForwarderStatus::new(kind, kind, url));
         let wake = Arc::new(Notify::new());
-        let task = task::Task::new(
-            sink,
-            status.clone(),
-            &self.log_dir,
-            config.batch_settings(),
-            wake.clone(),
-        )?;
-        self.wakers.push(wake);
-        self.pending
-            .push(Box::new(move |stop| tokio::spawn(task.run(stop))));
-        Ok(status)
+        self.wakers.push(wake.clone());
+        let task_status = status.clone();
+        self.pending.push(Box::new(move |store, stop| {
+            let task = task::Task::new(sink, task_status, store.clone(), batch, wake)?;
+            Ok(Box::pin(task.run(stop)))
+        }));
+        status
     }
 
     /// Whether any forwarder is configured.
@@ -197,51 +200,68 @@ impl Forwarders {
 
     /// The listener that wakes the forwarders after each commit.
     pub fn listener(&self) -> Arc<dyn CommitListener> {
-        Arc::new(Waker(self.wakers.clone()))
+        Arc::new(CommitWaker(self.wakers.clone()))
     }
 
-    /// Starts the tasks on their own thread, at a lower CPU priority than ingestion: when
-    /// the machine is busy, forwarding falls behind (the files are its queue) and catches
-    /// up later, rather than slowing the acknowledgements of new entries.
-    pub fn spawn(&mut self) {
-        let starts: Vec<(Start, watch::Receiver<bool>)> = self
+    /// Loads each forwarder's checkpoint from `store` and starts them on their own thread,
+    /// at a lower CPU priority than ingestion: when the machine is busy, forwarding falls
+    /// behind (the files are its queue) and catches up later, rather than slowing the
+    /// acknowledgements of new entries. They run until `stop` is cancelled.
+    ///
+    /// # Errors
+    ///
+    /// [`ForwardError::Checkpoint`] when a checkpoint exists but cannot be read.
+    pub fn start(
+        self,
+        store: &Store,
+        stop: CancellationToken,
+    ) -> Result<RunningForwarders, ForwardError> {
+        let needed_from = (!self.is_empty()).then(|| {
+            let (status, store, cap) = (self.status.clone(), store.clone(), self.retain_cap);
+            Arc::new(move |service: &ServiceName| {
+                let lowest = status.0.iter().map(|f| f.position(service)).min()?;
+                Some(retain::apply_cap(&store, service, lowest, cap, &status))
+            }) as Arc<NeededFrom>
+        });
+        let tasks = self
             .pending
-            .drain(..)
-            .map(|start| (start, self.stop.subscribe()))
-            .collect();
-        if starts.is_empty() {
-            return;
+            .into_iter()
+            .map(|start| start(store, stop.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut running = RunningForwarders {
+            done: None,
+            needed_from,
+        };
+        if tasks.is_empty() {
+            return Ok(running);
         }
         let (done, finished) = tokio::sync::oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("estuary-forward".into())
             .spawn(move || {
-                run_forwarders(starts);
+                run_forwarders(tasks);
                 let _ = done.send(());
             });
         match spawned {
-            Ok(_) => self.done = Some(finished),
+            Ok(_) => running.done = Some(finished),
             Err(err) => tracing::error!(%err, "cannot start the forwarders' thread"),
         }
+        Ok(running)
     }
+}
 
+impl RunningForwarders {
     /// What retention must keep: per service, the lowest position of any forwarder — or,
-    /// past the retention cap, only the last cap bytes (logged loudly).
-    pub fn needed_from(&self) -> Option<Arc<crate::store::retention::NeededFrom>> {
-        if self.is_empty() {
-            return None;
-        }
-        let (status, log_dir, cap) = (self.status.clone(), self.log_dir.clone(), self.retain_cap);
-        Some(Arc::new(move |service: &ServiceName| {
-            let lowest = status.0.iter().map(|f| f.position(service)).min()?;
-            Some(lag::apply_cap(&log_dir, service, lowest, cap, &status))
-        }))
+    /// past the retention cap, only the last cap bytes (logged loudly). `None` without
+    /// forwarders.
+    pub fn needed_from(&self) -> Option<Arc<NeededFrom>> {
+        self.needed_from.clone()
     }
 
-    /// Stops the tasks and waits (boundedly) for them: a request in flight is abandoned,
-    /// and its entries are sent again next time (at least once).
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+    /// Waits (boundedly) for the forwarders to stop after their token was cancelled: a
+    /// request in flight is abandoned, and its entries are sent again next time (at least
+    /// once).
+    pub async fn stopped(self) {
         if let Some(done) = self.done {
             if tokio::time::timeout(SHUTDOWN_TIMEOUT, done).await.is_err() {
                 tracing::warn!(
@@ -257,7 +277,7 @@ const FORWARD_NICENESS: i32 = 19;
 
 /// The forwarders' thread: lowers its own priority (on Linux a thread's niceness is its
 /// own), then runs every forwarder task on a current-thread runtime until they stop.
-fn run_forwarders(starts: Vec<(Start, watch::Receiver<bool>)>) {
+fn run_forwarders(tasks: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>) {
     if let Err(err) = rustix::process::setpriority_process(None, FORWARD_NICENESS) {
         tracing::debug!(%err, "cannot lower the forwarders' priority");
     }
@@ -272,21 +292,18 @@ fn run_forwarders(starts: Vec<(Start, watch::Receiver<bool>)>) {
         }
     };
     runtime.block_on(async move {
-        let tasks: Vec<JoinHandle<()>> = starts
-            .into_iter()
-            .map(|(start, stop)| start(stop))
-            .collect();
-        for task in tasks {
+        let running: Vec<JoinHandle<()>> = tasks.into_iter().map(tokio::spawn).collect();
+        for task in running {
             let _ = task.await;
         }
     });
 }
 
 /// Wakes every forwarder after a commit; the commit's bytes themselves are ignored (the
-/// forwarders read the files).
-struct Waker(Vec<Arc<Notify>>);
+/// forwarders read the store).
+struct CommitWaker(Vec<Arc<Notify>>);
 
-impl CommitListener for Waker {
+impl CommitListener for CommitWaker {
     fn committed(&self, _commit: &Arc<Committed>) {
         for wake in &self.0 {
             wake.notify_one();

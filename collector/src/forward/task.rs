@@ -2,18 +2,16 @@
 //! backoff ▸ advance the checkpoint only after the destination accepted the batch.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
-use super::checkpoint::{Checkpoint, CheckpointError};
-use super::reader::{ReadBatch, StreamReader};
-use super::{lag, Batch, ForwarderStatus, SendError, Sink};
+use super::{ForwarderStatus, SendError, Shipment, Sink};
 use crate::service::ServiceName;
-use crate::store::segments;
+use crate::store::{Checkpoint, CheckpointError, Store, StreamChunk, StreamReader};
 
 /// Even without commits (another process wrote, a wake-up was missed), look again this often.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -42,8 +40,8 @@ pub struct Task<S> {
     sink: S,
     /// Shared with `/health`, metrics and retention.
     status: Arc<ForwarderStatus>,
-    /// `LOG_DIR`.
-    log_dir: PathBuf,
+    /// Where the entries are read from.
+    store: Store,
     /// Batching and retry settings.
     settings: BatchSettings,
     /// Persisted positions; moved only after a delivery.
@@ -60,7 +58,7 @@ pub struct Task<S> {
 }
 
 impl<S: Sink> Task<S> {
-    /// A task for `sink`, starting from its checkpoint under `log_dir`.
+    /// A task for `sink`, starting from its checkpoint in `store`.
     ///
     /// # Errors
     ///
@@ -68,12 +66,12 @@ impl<S: Sink> Task<S> {
     pub fn new(
         sink: S,
         status: Arc<ForwarderStatus>,
-        log_dir: &Path,
+        store: Store,
         settings: BatchSettings,
         wake: Arc<Notify>,
     ) -> Result<Self, CheckpointError> {
-        let checkpoint = Checkpoint::load(log_dir, &status.name)?;
-        if let Ok(services) = segments::services(log_dir) {
+        let checkpoint = store.checkpoint(&status.name)?;
+        if let Ok(services) = store.services() {
             for service in services {
                 status.set_position(&service, checkpoint.get(&service).unwrap_or(0));
             }
@@ -81,7 +79,7 @@ impl<S: Sink> Task<S> {
         Ok(Task {
             sink,
             status,
-            log_dir: log_dir.to_path_buf(),
+            store,
             settings,
             checkpoint,
             readers: HashMap::new(),
@@ -91,11 +89,12 @@ impl<S: Sink> Task<S> {
         })
     }
 
-    /// Forwards until `stop` turns true.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    /// Forwards until `stop` is cancelled; it stops between shipments (after a checkpoint)
+    /// or while waiting, never persisting a position it did not deliver.
+    pub async fn run(mut self, stop: CancellationToken) {
         tracing::info!(forwarder = %self.status.name, url = %self.status.url, "forwarding");
-        while !*stop.borrow() {
-            match self.pass(&mut stop).await {
+        while !stop.is_cancelled() {
+            match self.pass(&stop).await {
                 Ok(true) => {
                     self.refresh_lag_now_and_then().await;
                     continue;
@@ -107,7 +106,7 @@ impl<S: Sink> Task<S> {
                 }
             }
             self.refresh_lag().await;
-            if !self.idle(&mut stop).await {
+            if !self.idle(&stop).await {
                 break;
             }
         }
@@ -115,27 +114,27 @@ impl<S: Sink> Task<S> {
 
     /// Waits for a commit (or the poll timer), then lets entries gather for `wait`.
     /// Returns false when told to stop.
-    async fn idle(&self, stop: &mut watch::Receiver<bool>) -> bool {
+    async fn idle(&self, stop: &CancellationToken) -> bool {
         tokio::select! {
             _ = self.wake.notified() => {}
             _ = tokio::time::sleep(IDLE_POLL) => {}
-            _ = stop.changed() => return false,
+            () = stop.cancelled() => return false,
         }
         tokio::select! {
             _ = tokio::time::sleep(self.settings.wait) => true,
-            _ = stop.changed() => false,
+            () = stop.cancelled() => false,
         }
     }
 
     /// Sends one batch of every service that has entries; returns whether any was sent.
-    async fn pass(&mut self, stop: &mut watch::Receiver<bool>) -> std::io::Result<bool> {
-        let dir = self.log_dir.clone();
-        let services = tokio::task::spawn_blocking(move || segments::services(&dir))
+    async fn pass(&mut self, stop: &CancellationToken) -> std::io::Result<bool> {
+        let store = self.store.clone();
+        let services = tokio::task::spawn_blocking(move || store.services())
             .await
             .map_err(std::io::Error::other)??;
         let mut sent = false;
         for service in services {
-            if *stop.borrow() {
+            if stop.is_cancelled() {
                 break;
             }
             sent |= self.forward(service, stop).await?;
@@ -147,7 +146,7 @@ impl<S: Sink> Task<S> {
     async fn forward(
         &mut self,
         service: ServiceName,
-        stop: &mut watch::Receiver<bool>,
+        stop: &CancellationToken,
     ) -> std::io::Result<bool> {
         let known = self.checkpoint.get(&service);
         let read = self.read(&service, known.unwrap_or(0)).await?;
@@ -164,12 +163,12 @@ impl<S: Sink> Task<S> {
         let (next, count) = (read.next, read.lines.len());
         if count > 0 {
             self.mean_entry = (read.buf.len() as u64 + count as u64) / count as u64;
-            let batch = Batch {
+            let shipment = Shipment {
                 service: service.clone(),
                 pending: (0..count).collect(),
                 read,
             };
-            if !self.deliver(batch, stop).await {
+            if !self.deliver(shipment, stop).await {
                 return Ok(false);
             }
         }
@@ -177,11 +176,11 @@ impl<S: Sink> Task<S> {
         Ok(count > 0)
     }
 
-    async fn read(&mut self, service: &ServiceName, from: u64) -> std::io::Result<ReadBatch> {
+    async fn read(&mut self, service: &ServiceName, from: u64) -> std::io::Result<StreamChunk> {
         let mut reader = self
             .readers
             .remove(service)
-            .unwrap_or_else(|| StreamReader::new(&self.log_dir, service.clone()));
+            .unwrap_or_else(|| self.store.reader(service.clone()));
         let (max_entries, max_bytes) = (self.settings.max_entries, self.settings.max_bytes);
         let (reader, read) = tokio::task::spawn_blocking(move || {
             let read = reader.read(from, max_entries, max_bytes);
@@ -195,7 +194,7 @@ impl<S: Sink> Task<S> {
 
     /// Sends `batch` until it is accepted (retrying what the destination says is
     /// retryable, with capped exponential backoff). Returns false when told to stop first.
-    async fn deliver(&mut self, mut batch: Batch, stop: &mut watch::Receiver<bool>) -> bool {
+    async fn deliver(&mut self, mut batch: Shipment, stop: &CancellationToken) -> bool {
         let mut backoff = self.settings.retry_min;
         loop {
             match self.sink.send(&batch).await {
@@ -225,13 +224,13 @@ impl<S: Sink> Task<S> {
             self.refresh_lag_now_and_then().await;
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
-                _ = stop.changed() => return false,
+                () = stop.cancelled() => return false,
             }
             backoff = (backoff * 2).min(self.settings.retry_max);
         }
     }
 
-    fn count_rejected(&self, batch: &Batch, rejected: u64, reason: &str) {
+    fn count_rejected(&self, batch: &Shipment, rejected: u64, reason: &str) {
         if rejected == 0 {
             return;
         }
@@ -266,13 +265,12 @@ impl<S: Sink> Task<S> {
     /// Measures the lag of every service, for `/health` and metrics.
     async fn refresh_lag(&mut self) {
         self.measured = Some(std::time::Instant::now());
-        let (dir, status, mean) = (self.log_dir.clone(), self.status.clone(), self.mean_entry);
+        let (store, status, mean) = (self.store.clone(), self.status.clone(), self.mean_entry);
         let measured = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, u64)> {
             let mut total = (0, 0);
-            for service in segments::services(&dir)? {
-                let (bytes, entries) =
-                    lag::behind(&dir, &service, status.position(&service), mean)?;
-                total = (total.0 + bytes, total.1 + entries);
+            for service in store.services()? {
+                let behind = store.backlog(&service, status.position(&service), mean)?;
+                total = (total.0 + behind.bytes, total.1 + behind.entries);
             }
             Ok(total)
         })

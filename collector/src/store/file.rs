@@ -27,19 +27,6 @@ impl LogFile {
     /// # Errors
     ///
     /// Any I/O error from opening or repairing.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use estuary_collector::store::{file::LogFile, FsyncPolicy};
-    ///
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let path = dir.path().join("api.log");
-    /// std::fs::write(&path, b"{\"a\":1}\n{\"torn").unwrap();
-    /// let mut log = LogFile::open(&path, 0).unwrap();
-    /// log.commit(b"{\"b\":2}\n", FsyncPolicy::Never).unwrap();
-    /// assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
-    /// ```
     pub fn open(path: &Path, base: u64) -> io::Result<Self> {
         let file = OpenOptions::new()
             .create(true)
@@ -167,4 +154,30 @@ fn day_of(time: std::time::SystemTime) -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     (secs / 86_400) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_tail_is_cut_before_the_next_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api.log");
+        std::fs::write(&path, b"{\"a\":1}\n{\"torn").unwrap();
+        let mut log = LogFile::open(&path, 100).unwrap();
+        assert_eq!((log.base(), log.len()), (100, 8));
+        log.commit(b"{\"b\":2}\n", FsyncPolicy::Never).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
+        assert_eq!(log.len(), 16);
+    }
+
+    #[test]
+    fn a_file_with_no_complete_line_is_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api.log");
+        std::fs::write(&path, vec![b'x'; 3 * REPAIR_CHUNK as usize]).unwrap();
+        repair_dir(dir.path()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
 }

@@ -1,33 +1,57 @@
-//! Durable storage: one append-only JSON-lines file per service.
+//! The store: the only module that knows files, segments and where a stream is kept.
 //!
-//! Each service has a writer task (`writer.rs`) that owns the open file and group-commits:
-//! whatever appends queue up while one write is in flight go out together in the next
-//! `write`. An append is acknowledged only after its bytes are written (and, with
-//! [`FsyncPolicy::Batch`], synced). [`mod@file`] holds the file-level operations (open, torn
-//! tail repair, commit with rollback); [`rotate`] closes the active file into
-//! [`segments`]; [`retention`] deletes old segments; [`scan`] answers queries over them
-//! all.
+//! Each service's entries form one stream of bytes with stable positions. Appends go to a
+//! writer task per service (`writer.rs`) that owns the service's active file and
+//! group-commits: whatever appends queue up while one write is in flight go out together in
+//! the next `write`. An append is acknowledged only after its bytes are written (and, with
+//! [`FsyncPolicy::Batch`], synced); then every [`CommitListener`] hears of it.
+//!
+//! Everything else asks the [`Store`] through a small door:
+//! - write: [`Store::append_all`];
+//! - read: [`Store::query`] (a page, newest or oldest first, with a cursor),
+//!   [`Store::reader`] (forward from a position, for forwarders),
+//!   [`Store::services`], [`Store::usage`], [`Store::end_of`], [`Store::backlog`];
+//! - keep: [`Store::enforce_retention`], [`Store::checkpoint`] (a reader's saved position);
+//! - stop: [`Store::close`].
+//!
+//! Inside, privately: `file` (open, torn-tail repair, commit with rollback), `rotate`
+//! (active file into a segment, then time range and gzip), `segments` (names and layout),
+//! `scan` (the page engine), `reader` (the forward reader), `usage`, `retention`,
+//! `checkpoint`. One lock, the *file lock*, is taken exclusively whenever a file is
+//! renamed or deleted and shared while readers list and open files, so no reader ever
+//! races a rotation, a compression or a retention pass.
 
-pub mod file;
-pub mod retention;
-pub mod rotate;
-pub mod scan;
-pub mod segments;
+mod checkpoint;
+mod file;
+mod reader;
+mod retention;
+mod rotate;
+mod scan;
+mod segments;
+mod usage;
 mod writer;
-
-use bytes::Bytes;
 
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::entry::ServiceBatch;
+use crate::body::ServiceLines;
+use crate::query::{Page, PageRequest};
 use crate::service::ServiceName;
 use writer::{Append, Writer};
+
+pub use checkpoint::{Checkpoint, CheckpointError};
+pub use reader::{StreamChunk, StreamReader};
+pub use retention::{NeededFrom, RetentionPolicy};
+pub use rotate::RotationPolicy;
+pub use usage::{Backlog, Usage};
 
 /// A group commit that reached the file: what downstream consumers (Redis fan-out, live
 /// streams) are given, only after the write succeeded.
@@ -51,7 +75,7 @@ pub trait CommitListener: Send + Sync + 'static {
 }
 
 /// When a write counts as done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
     /// Acknowledge once the OS has the bytes: survives a collector crash, not power loss.
     Never,
@@ -71,7 +95,28 @@ pub struct StoreConfig {
     /// Most bytes one group commit writes.
     pub max_commit_bytes: usize,
     /// When the active file becomes a segment.
-    pub rotation: rotate::RotationPolicy,
+    pub rotation: RotationPolicy,
+}
+
+impl StoreConfig {
+    /// The defaults for `dir`: no fsync, 1,024 queued appends per writer, 8 MiB commits,
+    /// no rotation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = estuary_collector::store::StoreConfig::new("/var/lib/estuary");
+    /// assert_eq!(config.rotation.max_bytes, 0);
+    /// ```
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            dir: dir.into(),
+            fsync: FsyncPolicy::Never,
+            queue: 1024,
+            max_commit_bytes: 8 * 1024 * 1024,
+            rotation: RotationPolicy::default(),
+        }
+    }
 }
 
 /// Why an append failed; the bytes were not kept (a partial write is rolled back).
@@ -116,23 +161,21 @@ pub enum StoreError {
 /// # Examples
 ///
 /// ```
-/// use estuary_collector::entry::{parse_body, BodyFormat};
-/// use estuary_collector::store::{FsyncPolicy, Store, StoreConfig};
+/// use estuary_collector::body::{parse_body, BodyFormat};
+/// use estuary_collector::query::PageRequest;
+/// use estuary_collector::service::ServiceName;
+/// use estuary_collector::store::{Store, StoreConfig};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dir = tempfile::tempdir()?;
-/// let store = Store::open(StoreConfig {
-///     dir: dir.path().into(),
-///     fsync: FsyncPolicy::Never,
-///     queue: 64,
-///     max_commit_bytes: 1 << 20,
-///     rotation: estuary_collector::store::rotate::RotationPolicy { max_bytes: 0, daily: false, compress: false },
-/// })?;
+/// let store = Store::open(StoreConfig::new(dir.path()))?;
 /// let parsed = parse_body(br#"{"service":"api","m":1}"#, BodyFormat::Json, 1024, "now")?;
-/// store.append_all(parsed.batches).await?;
+/// store.append_all(parsed.per_service).await?;
+/// let api = ServiceName::parse("api")?;
+/// let page = store.query(&api, &PageRequest::newest(10))?;
+/// assert_eq!(page.hits[0].line, br#"{"service":"api","m":1,"timestamp":"now"}"#);
 /// store.close().await;
-/// assert!(std::fs::read_to_string(dir.path().join("api.log"))?.contains(r#""m":1"#));
 /// # Ok(())
 /// # }
 /// ```
@@ -148,10 +191,12 @@ struct Inner {
     /// Senders to each service's writer; created on a service's first append. A std mutex
     /// is enough: it is held only to look up or insert, never across an await.
     writers: Mutex<HashMap<ServiceName, mpsc::Sender<Append>>>,
-    /// The writer tasks, awaited on close so every queued append is written first.
-    tasks: Mutex<JoinSet<()>>,
-    /// Rotation takes it exclusively; scans share it while opening files.
-    rotation_lock: Arc<std::sync::RwLock<()>>,
+    /// The writer tasks and segment-finishing jobs, awaited on close so every queued
+    /// append is written first.
+    tasks: TaskTracker,
+    /// The file lock: renames and deletions take it exclusively, readers share it while
+    /// they list and open files.
+    files: Arc<RwLock<()>>,
 }
 
 impl Store {
@@ -179,44 +224,131 @@ impl Store {
         };
         std::fs::create_dir_all(&config.dir).map_err(dir_error)?;
         file::repair_dir(&config.dir).map_err(dir_error)?;
-        rotate::finish_pending(&config.dir, config.rotation.compress).map_err(dir_error)?;
+        let files = Arc::new(RwLock::new(()));
+        rotate::finish_pending(&config.dir, config.rotation.compress, &files).map_err(dir_error)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 config,
                 listeners: listeners.into(),
                 writers: Mutex::default(),
-                tasks: Mutex::new(JoinSet::new()),
-                rotation_lock: Arc::default(),
+                tasks: TaskTracker::new(),
+                files,
             }),
         })
     }
 
-    /// The directory holding the files.
+    /// The directory holding the files (for display: nothing outside the store opens it).
     pub fn dir(&self) -> &Path {
         &self.inner.config.dir
     }
 
-    /// The active file of `service`.
-    pub fn path_of(&self, service: &ServiceName) -> PathBuf {
-        self.inner.config.dir.join(service.file_name())
+    /// When an acknowledged write counts as done.
+    pub fn fsync(&self) -> FsyncPolicy {
+        self.inner.config.fsync
     }
 
-    /// Runs a query over `service`'s segments and active file.
+    /// Every service with stored entries, sorted by name.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error reading the directory.
+    pub fn services(&self) -> io::Result<Vec<ServiceName>> {
+        segments::services(self.dir())
+    }
+
+    /// One page of `service`'s entries (blocking: call it off the async workers).
     ///
     /// # Errors
     ///
     /// An I/O error reading the files.
-    pub fn scan(
+    pub fn query(&self, service: &ServiceName, request: &PageRequest) -> io::Result<Page> {
+        scan::scan(self.dir(), service, &self.inner.files, request)
+    }
+
+    /// A reader of `service`'s stream forward from any position, across segments into the
+    /// active file; it keeps its file open between reads.
+    pub fn reader(&self, service: ServiceName) -> StreamReader {
+        StreamReader::new(self.dir(), service, self.inner.files.clone())
+    }
+
+    /// One past the last stored byte of `service`'s stream.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error reading the segments folder.
+    pub fn end_of(&self, service: &ServiceName) -> io::Result<u64> {
+        usage::end_of(self.dir(), service)
+    }
+
+    /// What is stored after position `from` of `service`'s stream; entries beyond 8 MiB
+    /// are estimated with `mean_entry` bytes each.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error reading the files.
+    pub fn backlog(
         &self,
         service: &ServiceName,
-        request: &scan::ScanRequest,
-    ) -> io::Result<scan::ScanOutcome> {
-        scan::scan(
-            &self.inner.config.dir,
-            service,
-            &self.inner.rotation_lock,
-            request,
-        )
+        from: u64,
+        mean_entry: u64,
+    ) -> io::Result<Backlog> {
+        usage::backlog(self.dir(), service, from, mean_entry)
+    }
+
+    /// The bytes `service` keeps on disk and where its stream ends.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error reading the segments folder.
+    pub fn usage(&self, service: &ServiceName) -> io::Result<Usage> {
+        usage::usage(self.dir(), service)
+    }
+
+    /// Applies `policy` once, keeping what `needed` says a reader still needs; returns how
+    /// many segments were deleted.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error listing the folders or deleting a file.
+    pub fn enforce_retention(
+        &self,
+        policy: &RetentionPolicy,
+        needed: &NeededFrom,
+    ) -> io::Result<usize> {
+        retention::enforce(self.dir(), &self.inner.files, policy, needed).map(|d| d.len())
+    }
+
+    /// Runs [`Store::enforce_retention`] every `interval` on the blocking pool until
+    /// `stop` is cancelled.
+    pub async fn run_retention(
+        self,
+        policy: RetentionPolicy,
+        interval: Duration,
+        needed: Arc<NeededFrom>,
+        stop: CancellationToken,
+    ) {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = stop.cancelled() => return,
+            }
+            let (store, needed) = (self.clone(), needed.clone());
+            let pass =
+                tokio::task::spawn_blocking(move || store.enforce_retention(&policy, &*needed));
+            if let Ok(Err(err)) = pass.await {
+                tracing::error!(%err, "retention pass failed");
+            }
+        }
+    }
+
+    /// The saved position of reader `name` (a forwarder), empty when it has none yet.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError`] when the checkpoint exists but cannot be read.
+    pub fn checkpoint(&self, name: &str) -> Result<Checkpoint, CheckpointError> {
+        Checkpoint::load(self.dir(), name)
     }
 
     /// The number of services with a running writer.
@@ -229,7 +361,7 @@ impl Store {
     /// # Errors
     ///
     /// The first [`AppendError`] among the batches.
-    pub async fn append_all(&self, batches: Vec<ServiceBatch>) -> Result<(), AppendError> {
+    pub async fn append_all(&self, batches: Vec<ServiceLines>) -> Result<(), AppendError> {
         let mut acks = Vec::with_capacity(batches.len());
         for batch in batches {
             acks.push(self.enqueue(batch).await?);
@@ -246,7 +378,7 @@ impl Store {
 
     async fn enqueue(
         &self,
-        batch: ServiceBatch,
+        batch: ServiceLines,
     ) -> Result<oneshot::Receiver<Result<(), AppendError>>, AppendError> {
         let sender = self.writer_for(&batch.service);
         let (ack, acked) = oneshot::channel();
@@ -267,17 +399,14 @@ impl Store {
         let (sender, receiver) = mpsc::channel(self.inner.config.queue.max(1));
         let writer = Writer::new(
             service.clone(),
-            self.path_of(service),
+            segments::active_path(self.dir(), service),
             &self.inner.config,
             self.inner.listeners.clone(),
-            self.inner.rotation_lock.clone(),
+            self.inner.files.clone(),
+            self.inner.tasks.clone(),
             receiver,
         );
-        self.inner
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .spawn(writer.run());
+        self.inner.tasks.spawn(writer.run());
         writers.insert(service.clone(), sender.clone());
         sender
     }
@@ -291,16 +420,11 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stops accepting appends, lets every writer finish its queue, and waits for them.
+    /// Stops accepting appends, lets every writer finish its queue, and waits for them and
+    /// for the segments they closed to be finished.
     pub async fn close(&self) {
         self.lock_writers().clear();
-        let mut tasks = std::mem::take(
-            &mut *self
-                .inner
-                .tasks
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        while tasks.join_next().await.is_some() {}
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
     }
 }

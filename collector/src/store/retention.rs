@@ -4,6 +4,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use super::segments::{self, Segment};
@@ -39,21 +40,23 @@ struct Candidate {
     bytes: u64,
 }
 
-/// Applies `policy` once; returns the deleted files.
-///
-/// # Errors
-///
-/// An I/O error listing the folders or deleting a file.
+/// Applies `policy` once; returns the deleted files. Each deletion takes the store's file
+/// lock, so a reader never lists a segment that is gone before it opens it.
 pub fn enforce(
     log_dir: &Path,
+    files: &RwLock<()>,
     policy: &RetentionPolicy,
     needed: &NeededFrom,
 ) -> io::Result<Vec<PathBuf>> {
-    let mut deleted = Vec::new();
+    let mut deleted = Deleted {
+        files,
+        paths: Vec::new(),
+    };
     let mut all = Vec::new();
     let mut total_active = 0u64;
     for service in services(log_dir)? {
-        let active = std::fs::metadata(log_dir.join(service.file_name())).map_or(0, |m| m.len());
+        let active =
+            std::fs::metadata(segments::active_path(log_dir, &service)).map_or(0, |m| m.len());
         total_active += active;
         let mut kept = Vec::new();
         for candidate in candidates(log_dir, &service, needed)? {
@@ -72,7 +75,13 @@ pub fn enforce(
         all.sort_by_key(|c| c.segment.rotated);
         trim_to(all, max.saturating_sub(total_active), &mut deleted)?;
     }
-    Ok(deleted)
+    Ok(deleted.paths)
+}
+
+/// What a pass deleted, and the lock each deletion takes.
+struct Deleted<'a> {
+    files: &'a RwLock<()>,
+    paths: Vec<PathBuf>,
 }
 
 fn services(log_dir: &Path) -> io::Result<Vec<ServiceName>> {
@@ -109,7 +118,7 @@ fn is_too_old(policy: &RetentionPolicy, segment: &Segment) -> bool {
 fn trim_to(
     candidates: Vec<Candidate>,
     budget: u64,
-    deleted: &mut Vec<PathBuf>,
+    deleted: &mut Deleted<'_>,
 ) -> io::Result<Vec<Candidate>> {
     let mut total: u64 = candidates.iter().map(|c| c.bytes).sum();
     let mut kept = Vec::new();
@@ -124,8 +133,15 @@ fn trim_to(
     Ok(kept)
 }
 
-fn delete(candidate: &Candidate, deleted: &mut Vec<PathBuf>) -> io::Result<()> {
-    match std::fs::remove_file(&candidate.segment.path) {
+fn delete(candidate: &Candidate, deleted: &mut Deleted<'_>) -> io::Result<()> {
+    let removed = {
+        let _exclusive = deleted
+            .files
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::fs::remove_file(&candidate.segment.path)
+    };
+    match removed {
         Ok(()) => {}
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(err) => return Err(err),
@@ -136,24 +152,6 @@ fn delete(candidate: &Candidate, deleted: &mut Vec<PathBuf>) -> io::Result<()> {
         bytes = candidate.bytes,
         "retention deleted a segment"
     );
-    deleted.push(candidate.segment.path.clone());
+    deleted.paths.push(candidate.segment.path.clone());
     Ok(())
-}
-
-/// Runs [`enforce`] every `interval` until the task is dropped.
-pub async fn run(
-    log_dir: PathBuf,
-    policy: RetentionPolicy,
-    interval: Duration,
-    needed: std::sync::Arc<NeededFrom>,
-) {
-    let mut ticker = tokio::time::interval(interval);
-    loop {
-        ticker.tick().await;
-        let (dir, needed) = (log_dir.clone(), needed.clone());
-        let outcome = tokio::task::spawn_blocking(move || enforce(&dir, &policy, &*needed)).await;
-        if let Ok(Err(err)) = outcome {
-            tracing::error!(%err, "retention pass failed");
-        }
-    }
 }

@@ -5,14 +5,15 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Write};
 
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use super::file::LogFile;
 use super::segments::{self, Segment};
 use crate::service::ServiceName;
 use crate::timefmt::{self, Nanos};
 
-/// When the active file is closed into a segment.
-#[derive(Debug, Clone, Copy)]
+/// When the active file is closed into a segment. The default never rotates.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct RotationPolicy {
     /// Rotate once the active file reaches this many bytes (0 = never by size).
     pub max_bytes: u64,
@@ -56,21 +57,27 @@ pub fn rotate(
 
 /// Finishes a pending segment: its entries' time range goes into its name, and with
 /// `compress` it is gzipped (written aside, then renamed, then the original removed, so a
-/// complete copy exists at every moment).
+/// complete copy exists at every moment). The renames take the store's file lock, so a
+/// reader never lists a name that is gone before it opens it.
 ///
 /// # Errors
 ///
 /// An I/O error reading or writing; the pending segment then stays as it is (still valid).
-pub fn finish(pending: &Path, compress: bool) -> io::Result<PathBuf> {
+pub fn finish(pending: &Path, compress: bool, files: &RwLock<()>) -> io::Result<PathBuf> {
     let Some(segment) = segments::list_one(pending) else {
         return Ok(pending.to_path_buf());
     };
     let range = time_range(pending)?;
     let name = Segment::file_name(segment.rotated, segment.start, segment.end, range, compress);
     let target = pending.with_file_name(name);
+    let tmp = target.with_extension("gz.tmp");
     if compress {
-        let tmp = target.with_extension("gz.tmp");
         gzip_to(pending, &tmp)?;
+    }
+    let _exclusive = files
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if compress {
         fs::rename(&tmp, &target)?;
         fs::remove_file(pending)?;
     } else {
@@ -84,7 +91,7 @@ pub fn finish(pending: &Path, compress: bool) -> io::Result<PathBuf> {
 /// # Errors
 ///
 /// An I/O error reading the folders.
-pub fn finish_pending(log_dir: &Path, compress: bool) -> io::Result<()> {
+pub fn finish_pending(log_dir: &Path, compress: bool, files: &RwLock<()>) -> io::Result<()> {
     for service in segments::services_with_segments(log_dir)? {
         let dir = segments::service_dir(log_dir, &service);
         for entry in fs::read_dir(&dir)?.filter_map(Result::ok) {
@@ -95,7 +102,7 @@ pub fn finish_pending(log_dir: &Path, compress: bool) -> io::Result<()> {
         }
         for segment in segments::list(log_dir, &service)? {
             if segment.range.is_none() && !segment.compressed {
-                finish(&segment.path, compress)?;
+                finish(&segment.path, compress, files)?;
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The query engine: walks a service's segments and active file newest-first (or
-//! oldest-first), applies a [`LineFilter`], and stops as soon as it has one entry more than
-//! the page needs. Positions are virtual offsets (see [`super::segments`]), so cursors stay
-//! valid while entries arrive and files rotate.
+//! oldest-first), applies the request's filter, and stops as soon as it has one entry more
+//! than the page needs. Positions are stream positions (see [`super::segments`]), so
+//! cursors stay valid while entries arrive and files rotate.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -10,60 +10,11 @@ use std::path::Path;
 use std::sync::RwLock;
 
 use super::segments;
-use crate::filter::LineFilter;
+use crate::query::{Direction, Hit, Page, PageRequest};
 use crate::service::ServiceName;
 
 /// Bytes read per step.
 const CHUNK: usize = 256 * 1024;
-
-/// Which way a scan walks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Newest first; a cursor is an exclusive upper bound.
-    Backward,
-    /// Oldest first; a cursor is an inclusive lower bound.
-    Forward,
-}
-
-/// What to look for.
-#[derive(Debug, Clone)]
-pub struct ScanRequest {
-    /// Which entries match.
-    pub filter: LineFilter,
-    /// How many to return.
-    pub limit: usize,
-    /// Newest or oldest first.
-    pub direction: Direction,
-    /// Where the previous page stopped.
-    pub cursor: Option<u64>,
-}
-
-/// One matching entry.
-#[derive(Debug, Clone)]
-pub struct Hit {
-    /// Its virtual offset.
-    pub offset: u64,
-    /// The stored line, without `\n`.
-    pub line: Vec<u8>,
-}
-
-/// What a scan found and what it cost.
-#[derive(Debug, Default)]
-pub struct ScanOutcome {
-    /// Matches in scan order.
-    pub hits: Vec<Hit>,
-    /// Where the next page starts, when more entries match.
-    pub next_cursor: Option<u64>,
-    /// Bytes read (uncompressed).
-    pub scanned_bytes: u64,
-    /// Files read.
-    pub files_scanned: usize,
-    /// Segments skipped because their time range cannot match.
-    pub segments_skipped: usize,
-    /// The end of the service's stream when the scan opened its files: a live follower
-    /// skips commits ending at or before it (it has seen them in the scan).
-    pub stream_end: u64,
-}
 
 /// A file to read: its virtual range and whether it is gzip.
 struct Source {
@@ -73,20 +24,17 @@ struct Source {
     compressed: bool,
 }
 
-/// Runs `request` over `service`'s files. `rotation` is held (shared) only while the files
-/// are opened, so a concurrent rotation cannot make the scan miss or repeat a file.
-///
-/// # Errors
-///
-/// An I/O error opening or reading a file.
+/// Runs `request` over `service`'s files. `files` (the store's file lock) is held (shared)
+/// only while the files are opened, so a concurrent rotation, compression or retention
+/// pass cannot make the scan miss or repeat a file.
 pub fn scan(
     log_dir: &Path,
     service: &ServiceName,
-    rotation: &RwLock<()>,
-    request: &ScanRequest,
-) -> io::Result<ScanOutcome> {
-    let mut outcome = ScanOutcome::default();
-    let mut sources = open_sources(log_dir, service, rotation, request, &mut outcome)?;
+    files: &RwLock<()>,
+    request: &PageRequest,
+) -> io::Result<Page> {
+    let mut outcome = Page::default();
+    let mut sources = open_sources(log_dir, service, files, request, &mut outcome)?;
     if request.direction == Direction::Backward {
         sources.reverse();
     }
@@ -96,10 +44,10 @@ pub fn scan(
         if low >= high {
             continue;
         }
-        outcome.files_scanned += 1;
+        outcome.work.files_scanned += 1;
         let left = want - outcome.hits.len();
         let mut found = Vec::new();
-        outcome.scanned_bytes += read_source(&source, low, high, request, left, &mut found)?;
+        outcome.work.scanned_bytes += read_source(&source, low, high, request, left, &mut found)?;
         outcome.hits.extend(found);
         if outcome.hits.len() >= want {
             break;
@@ -108,8 +56,8 @@ pub fn scan(
     if outcome.hits.len() > request.limit {
         let extra = outcome.hits.pop().expect("limit + 1 hits");
         outcome.next_cursor = Some(match request.direction {
-            Direction::Backward => outcome.hits.last().map_or(extra.offset, |h| h.offset),
-            Direction::Forward => extra.offset,
+            Direction::Backward => outcome.hits.last().map_or(extra.position, |h| h.position),
+            Direction::Forward => extra.position,
         });
     }
     Ok(outcome)
@@ -118,11 +66,11 @@ pub fn scan(
 fn open_sources(
     log_dir: &Path,
     service: &ServiceName,
-    rotation: &RwLock<()>,
-    request: &ScanRequest,
-    outcome: &mut ScanOutcome,
+    files: &RwLock<()>,
+    request: &PageRequest,
+    outcome: &mut Page,
 ) -> io::Result<Vec<Source>> {
-    let _shared = rotation
+    let _shared = files
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut sources = Vec::new();
@@ -130,31 +78,19 @@ fn open_sources(
         if request.filter.has_time()
             && !segment.may_overlap(request.filter.since, request.filter.until)
         {
-            outcome.segments_skipped += 1;
+            outcome.work.segments_skipped += 1;
             continue;
         }
-        let file = match File::open(&segment.path) {
-            Ok(file) => file,
-            // Compressed and removed a moment ago: the compressed twin has the same content.
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                match reopen_compressed(log_dir, service, segment.start)? {
-                    Some(file) => file,
-                    None => continue,
-                }
-            }
-            Err(err) => return Err(err),
-        };
-        let compressed = segment.compressed || !segment.path.exists();
         sources.push(Source {
-            file,
+            file: File::open(&segment.path)?,
             start: segment.start,
             end: segment.end,
-            compressed,
+            compressed: segment.compressed,
         });
     }
     let base = segments::active_base(log_dir, service)?;
     outcome.stream_end = base;
-    match File::open(log_dir.join(service.file_name())) {
+    match File::open(segments::active_path(log_dir, service)) {
         Ok(file) => {
             let len = file.metadata()?.len();
             outcome.stream_end = base + len;
@@ -171,19 +107,8 @@ fn open_sources(
     Ok(sources)
 }
 
-fn reopen_compressed(
-    log_dir: &Path,
-    service: &ServiceName,
-    start: u64,
-) -> io::Result<Option<File>> {
-    let twin = segments::list(log_dir, service)?
-        .into_iter()
-        .find(|s| s.start == start && s.compressed);
-    twin.map(|s| File::open(s.path)).transpose()
-}
-
 /// The virtual range of `source` that the cursor leaves to read.
-fn bounds(source: &Source, request: &ScanRequest) -> (u64, u64) {
+fn bounds(source: &Source, request: &PageRequest) -> (u64, u64) {
     match (request.direction, request.cursor) {
         (Direction::Backward, Some(cursor)) => (source.start, source.end.min(cursor)),
         (Direction::Forward, Some(cursor)) => (source.start.max(cursor), source.end),
@@ -197,7 +122,7 @@ fn read_source(
     source: &Source,
     low: u64,
     high: u64,
-    request: &ScanRequest,
+    request: &PageRequest,
     want: usize,
     found: &mut Vec<Hit>,
 ) -> io::Result<u64> {
@@ -205,7 +130,7 @@ fn read_source(
     let mut keep = |offset: u64, line: &[u8]| {
         if matcher.matches(line) {
             found.push(Hit {
-                offset,
+                position: offset,
                 line: line.to_vec(),
             });
         }
@@ -310,7 +235,7 @@ fn compressed(
     low: u64,
     high: u64,
     direction: Direction,
-    request: &ScanRequest,
+    request: &PageRequest,
     want: usize,
     found: &mut Vec<Hit>,
 ) -> io::Result<u64> {
@@ -321,7 +246,7 @@ fn compressed(
             return true;
         }
         ring.push_back(Hit {
-            offset,
+            position: offset,
             line: line.to_vec(),
         });
         match direction {

@@ -18,6 +18,8 @@ use crate::timefmt::{format_compact, parse_compact, Nanos};
 
 /// The folder of all segments.
 pub const SEGMENTS_DIR: &str = "segments";
+/// The ending of an active file's name: `<service>.log`.
+const ACTIVE_SUFFIX: &str = ".log";
 /// The file recording where the active file starts in the virtual stream.
 const BASE_FILE: &str = "base";
 
@@ -97,6 +99,11 @@ pub fn list_one(path: &Path) -> Option<Segment> {
     Segment::parse(path.to_path_buf())
 }
 
+/// The active file of `service`: `LOG_DIR/<service>.log`.
+pub fn active_path(log_dir: &Path, service: &ServiceName) -> PathBuf {
+    log_dir.join(format!("{service}{ACTIVE_SUFFIX}"))
+}
+
 /// The folder of one service's segments.
 pub fn service_dir(log_dir: &Path, service: &ServiceName) -> PathBuf {
     log_dir.join(SEGMENTS_DIR).join(service.as_str())
@@ -157,26 +164,13 @@ pub fn record_base(log_dir: &Path, service: &ServiceName, base: u64) -> io::Resu
 ///
 /// An I/O error reading `LOG_DIR`.
 ///
-/// # Examples
-///
-/// ```
-/// let dir = tempfile::tempdir().unwrap();
-/// std::fs::write(dir.path().join("api.log"), "").unwrap();
-/// std::fs::create_dir_all(dir.path().join("segments/old")).unwrap();
-/// let names: Vec<String> = estuary_collector::store::segments::services(dir.path())
-///     .unwrap()
-///     .iter()
-///     .map(|s| s.to_string())
-///     .collect();
-/// assert_eq!(names, ["api", "old"]);
-/// ```
 pub fn services(log_dir: &Path) -> io::Result<Vec<ServiceName>> {
     let mut services = services_with_segments(log_dir)?;
     for entry in fs::read_dir(log_dir)?.filter_map(Result::ok) {
         let name = entry.file_name();
         let active = name.to_string_lossy();
         if let Some(service) = active
-            .strip_suffix(".log")
+            .strip_suffix(ACTIVE_SUFFIX)
             .and_then(|s| ServiceName::parse(s).ok())
         {
             services.push(service);
@@ -231,5 +225,20 @@ mod tests {
         assert!(!segment.may_overlap(Some(8), None));
         assert!(segment.may_overlap(Some(6), Some(6)));
         assert!(!segment.may_overlap(None, Some(4)));
+    }
+
+    #[test]
+    fn services_are_named_by_active_files_and_segment_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("api.log"), "").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "").unwrap();
+        std::fs::create_dir_all(dir.path().join("segments/old")).unwrap();
+        std::fs::create_dir_all(dir.path().join(".forward")).unwrap();
+        let names: Vec<String> = services(dir.path())
+            .unwrap()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(names, ["api", "old"]);
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
 
 use super::file::LogFile;
 use super::rotate::{self, RotationPolicy};
@@ -26,8 +27,11 @@ pub(super) struct Writer {
     path: PathBuf,
     log_dir: PathBuf,
     rotation: RotationPolicy,
-    /// Held exclusively while the active file is renamed, so scans never see it half-moved.
-    rotation_lock: Arc<RwLock<()>>,
+    /// The store's file lock, held exclusively while the active file is renamed, so
+    /// readers never see it half-moved.
+    files: Arc<RwLock<()>>,
+    /// Where segment-finishing jobs are tracked, so closing the store waits for them.
+    tasks: TaskTracker,
     fsync: FsyncPolicy,
     max_commit_bytes: usize,
     listeners: Arc<[Arc<dyn CommitListener>]>,
@@ -42,7 +46,8 @@ impl Writer {
         path: PathBuf,
         config: &StoreConfig,
         listeners: Arc<[Arc<dyn CommitListener>]>,
-        rotation_lock: Arc<RwLock<()>>,
+        files: Arc<RwLock<()>>,
+        tasks: TaskTracker,
         receiver: mpsc::Receiver<Append>,
     ) -> Self {
         Writer {
@@ -50,7 +55,8 @@ impl Writer {
             path,
             log_dir: config.dir.clone(),
             rotation: config.rotation,
-            rotation_lock,
+            files,
+            tasks,
             fsync: config.fsync,
             max_commit_bytes: config.max_commit_bytes,
             listeners,
@@ -106,7 +112,7 @@ impl Writer {
             log_dir: self.log_dir.clone(),
             service: self.service.clone(),
             rotation: self.rotation,
-            lock: self.rotation_lock.clone(),
+            lock: self.files.clone(),
             fsync: self.fsync,
         };
         let joined = tokio::task::spawn_blocking(move || job.run(file, buffer)).await;
@@ -115,7 +121,7 @@ impl Writer {
                 let end = done.file.as_ref().map_or(0, |f| f.base() + f.len());
                 self.file = done.file;
                 if let Some(pending) = done.rotated {
-                    spawn_finish(pending, self.rotation.compress);
+                    self.spawn_finish(pending);
                 }
                 Ok((done.buffer, end))
             }
@@ -125,6 +131,16 @@ impl Writer {
             }
             Err(join) => Err(std::io::Error::other(join.to_string())),
         }
+    }
+
+    /// Names a closed segment by its time range and compresses it, off the writer's path.
+    fn spawn_finish(&self, pending: PathBuf) {
+        let (compress, files) = (self.rotation.compress, self.files.clone());
+        self.tasks.spawn_blocking(move || {
+            if let Err(err) = rotate::finish(&pending, compress, &files) {
+                tracing::error!(segment = %pending.display(), %err, "finishing a segment failed; it stays readable as is");
+            }
+        });
     }
 
     fn announce(&self, lines: Vec<u8>, entries: usize, end_offset: u64) {
@@ -226,13 +242,4 @@ impl CommitJob {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         rotate::rotate(file, &self.path, &self.log_dir, &self.service)
     }
-}
-
-/// Names a closed segment by its time range and compresses it, off the writer's path.
-fn spawn_finish(pending: PathBuf, compress: bool) {
-    tokio::task::spawn_blocking(move || {
-        if let Err(err) = rotate::finish(&pending, compress) {
-            tracing::error!(segment = %pending.display(), %err, "finishing a segment failed; it stays readable as is");
-        }
-    });
 }

@@ -40,8 +40,7 @@ use axum::http::{header, HeaderMap};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use super::ApiError;
-use crate::config::AccessConfig;
-use crate::entry::ServiceBatch;
+use crate::body::ServiceLines;
 use crate::service::ServiceName;
 
 pub use gate::{require_ingest, require_metrics, require_query};
@@ -69,6 +68,25 @@ impl std::str::FromStr for Secret {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Ok(Secret(text.trim().to_owned()))
     }
+}
+
+impl From<&str> for Secret {
+    fn from(text: &str) -> Self {
+        Secret(text.trim().to_owned())
+    }
+}
+
+/// Who may call the API, as configured. With no token anywhere the API is open.
+#[derive(Debug, Clone, Default)]
+pub struct AccessSettings {
+    /// Tokens that may send logs for any service.
+    pub ingest_tokens: Vec<Secret>,
+    /// Tokens that may read logs and open live streams.
+    pub query_tokens: Vec<Secret>,
+    /// A file of tokens with scopes and service lists, read once at start-up.
+    pub tokens_file: Option<std::path::PathBuf>,
+    /// Whether `/metrics` needs a query token too.
+    pub metrics_token_required: bool,
 }
 
 impl fmt::Debug for Secret {
@@ -128,7 +146,8 @@ impl Identity {
 }
 
 impl AccessControl {
-    /// Reads the tokens from flags, environment and the tokens file.
+    /// The tokens given on the command line (each `ingest` or `query` for every service)
+    /// plus those of the tokens file, when there is one.
     ///
     /// # Errors
     ///
@@ -137,32 +156,34 @@ impl AccessControl {
     /// # Examples
     ///
     /// ```
-    /// use clap::Parser;
-    /// use estuary_collector::{api::auth::AccessControl, config::ServeConfig};
+    /// use estuary_collector::api::auth::{AccessControl, AccessSettings, Secret};
     ///
-    /// let config = ServeConfig::parse_from(["serve", "--ingest-token", "abc"]);
-    /// let access = AccessControl::from_config(&config.access).unwrap();
+    /// let access = AccessControl::new(&AccessSettings {
+    ///     ingest_tokens: vec![Secret::from("abc")],
+    ///     ..AccessSettings::default()
+    /// })
+    /// .unwrap();
     /// assert!(!access.is_open());
     /// ```
-    pub fn from_config(config: &AccessConfig) -> Result<Self, AccessConfigError> {
+    pub fn new(settings: &AccessSettings) -> Result<Self, AccessConfigError> {
         let flag = |secret: &Secret, ingest, query| Rule {
             secret: secret.clone(),
             ingest,
             query,
             services: None,
         };
-        let mut rules: Vec<Rule> = config
+        let mut rules: Vec<Rule> = settings
             .ingest_tokens
             .iter()
             .map(|s| flag(s, true, false))
             .collect();
-        rules.extend(config.query_tokens.iter().map(|s| flag(s, false, true)));
-        if let Some(path) = &config.tokens_file {
+        rules.extend(settings.query_tokens.iter().map(|s| flag(s, false, true)));
+        if let Some(path) = &settings.tokens_file {
             rules.extend(tokens::read_tokens_file(path)?);
         }
         Ok(AccessControl {
             rules: tokens::merge(rules),
-            metrics_token_required: config.metrics_token_required,
+            metrics_token_required: settings.metrics_token_required,
         })
     }
 
@@ -261,7 +282,7 @@ impl Grant {
     /// # Errors
     ///
     /// [`ApiError::Forbidden`] naming the first service it may not write.
-    pub fn check_batches(&self, batches: &[ServiceBatch]) -> Result<(), ApiError> {
+    pub fn check_batches(&self, batches: &[ServiceLines]) -> Result<(), ApiError> {
         let Some(allowed) = &self.services else {
             return Ok(());
         };
@@ -344,7 +365,7 @@ mod tests {
         assert!(access.grant(Identity::Token(1), Scope::Ingest).is_err());
         assert!(access.grant(Identity::Token(2), Scope::Query).is_ok());
         let grant = access.grant(Identity::Token(0), Scope::Ingest).unwrap();
-        let batch = |name: &str| ServiceBatch {
+        let batch = |name: &str| ServiceLines {
             service: ServiceName::parse(name).unwrap(),
             lines: Vec::new(),
             entries: 0,

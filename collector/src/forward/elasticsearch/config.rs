@@ -1,6 +1,5 @@
-//! Elasticsearch settings, derived from the `--elasticsearch-*` flags.
+//! Elasticsearch settings.
 
-use crate::config::ForwardConfig;
 use crate::forward::http::Auth;
 use crate::timefmt::Nanos;
 
@@ -10,6 +9,8 @@ pub const DEFAULT_INDEX: &str = "logs-{service}-{yyyy.MM.dd}";
 /// Where and how to send.
 #[derive(Debug, Clone)]
 pub struct ElasticsearchConfig {
+    /// The base URL, as given.
+    pub url: String,
     /// The full `_bulk` URL.
     pub bulk_url: String,
     /// The index each entry goes to.
@@ -19,16 +20,13 @@ pub struct ElasticsearchConfig {
 }
 
 impl ElasticsearchConfig {
-    /// Reads the `--elasticsearch-*` flags.
-    pub fn from_flags(url: &str, flags: &ForwardConfig) -> Self {
+    /// Sends to `url` (a base URL: `http://es:9200`) into the indexes `index` names.
+    pub fn new(url: &str, index: IndexTemplate, auth: Auth) -> Self {
         ElasticsearchConfig {
+            url: url.to_owned(),
             bulk_url: format!("{}/_bulk", url.trim_end_matches('/')),
-            index: IndexTemplate(flags.elasticsearch_index.clone()),
-            auth: Auth::from_options(
-                flags.elasticsearch_username.as_deref(),
-                flags.elasticsearch_password.as_deref(),
-                flags.elasticsearch_token.as_deref(),
-            ),
+            index,
+            auth,
         }
     }
 }

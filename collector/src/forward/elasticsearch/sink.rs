@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::ElasticsearchConfig;
-use crate::forward::{http, Batch, Delivery, SendError, Sink};
+use crate::forward::{http, Delivery, SendError, Shipment, Sink};
 use crate::timefmt;
 
 /// Sends batches to one Elasticsearch or OpenSearch cluster.
@@ -46,12 +46,12 @@ impl ElasticsearchSink {
 
     /// The NDJSON body: a `create` action and the stored line per entry, each ending in
     /// `\n` (the last one too, as `_bulk` requires).
-    pub fn body(&self, batch: &Batch) -> Vec<u8> {
-        let service = batch.service.as_str();
+    pub fn body(&self, shipment: &Shipment) -> Vec<u8> {
+        let service = shipment.service.as_str();
         let now = timefmt::now();
         let fixed = (!self.config.index.is_dated()).then(|| self.config.index.render(service, now));
-        let mut body = Vec::with_capacity(batch.read.buf.len() + batch.len() * 64);
-        for line in batch.entries() {
+        let mut body = Vec::with_capacity(shipment.read.buf.len() + shipment.len() * 64);
+        for line in shipment.entries() {
             let index = match &fixed {
                 Some(index) => index.clone(),
                 None => self
@@ -87,12 +87,12 @@ fn sort_items(response: BulkResponse) -> Delivery {
 }
 
 impl Sink for ElasticsearchSink {
-    async fn send(&self, batch: &Batch) -> Result<Delivery, SendError> {
+    async fn send(&self, shipment: &Shipment) -> Result<Delivery, SendError> {
         let request = self
             .client
             .post(&self.config.bulk_url)
             .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
-            .body(self.body(batch));
+            .body(self.body(shipment));
         let response = self.config.auth.send(request).await?;
         let status = response.status();
         let text = response.text().await.map_err(|e| http::transport(&e))?;
@@ -101,11 +101,11 @@ impl Sink for ElasticsearchSink {
         }
         let parsed: BulkResponse = serde_json::from_str(&text)
             .map_err(|e| SendError::Retry(format!("unreadable _bulk answer: {e}")))?;
-        if parsed.errors && parsed.items.len() != batch.len() {
+        if parsed.errors && parsed.items.len() != shipment.len() {
             return Err(SendError::Retry(format!(
                 "_bulk answered {} items for {}",
                 parsed.items.len(),
-                batch.len()
+                shipment.len()
             )));
         }
         Ok(sort_items(parsed))

@@ -1,6 +1,5 @@
-//! Loki settings, derived from the `--loki-*` flags.
+//! Loki settings.
 
-use crate::config::ForwardConfig;
 use crate::forward::http::Auth;
 use crate::forward::ForwardError;
 
@@ -26,6 +25,8 @@ const HIGH_CARDINALITY: &[&str] = &[
 /// Where and how to push.
 #[derive(Debug, Clone)]
 pub struct LokiConfig {
+    /// The base URL, as given.
+    pub url: String,
     /// The full push URL.
     pub push_url: String,
     /// The entry fields that become labels (`service` comes from the file name).
@@ -37,14 +38,18 @@ pub struct LokiConfig {
 }
 
 impl LokiConfig {
-    /// Reads the `--loki-*` flags.
+    /// Pushes to `url` (a base URL: `http://loki:3100`) with `labels` as stream labels.
     ///
     /// # Errors
     ///
     /// [`ForwardError::HighCardinalityLabel`] when a label names a per-entry field.
-    pub fn from_flags(url: &str, flags: &ForwardConfig) -> Result<Self, ForwardError> {
-        let labels: Vec<String> = flags
-            .loki_labels
+    pub fn new(
+        url: &str,
+        labels: &[String],
+        tenant: Option<String>,
+        auth: Auth,
+    ) -> Result<Self, ForwardError> {
+        let labels: Vec<String> = labels
             .iter()
             .map(|l| l.trim().to_owned())
             .filter(|l| !l.is_empty())
@@ -56,14 +61,11 @@ impl LokiConfig {
             return Err(ForwardError::HighCardinalityLabel(bad.clone()));
         }
         Ok(LokiConfig {
+            url: url.to_owned(),
             push_url: format!("{}{PUSH_PATH}", url.trim_end_matches('/')),
             labels,
-            tenant: flags.loki_tenant.clone().filter(|t| !t.is_empty()),
-            auth: Auth::from_options(
-                flags.loki_username.as_deref(),
-                flags.loki_password.as_deref(),
-                flags.loki_token.as_deref(),
-            ),
+            tenant: tenant.filter(|t| !t.is_empty()),
+            auth,
         })
     }
 }

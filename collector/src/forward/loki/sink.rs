@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::value::RawValue;
 
 use super::LokiConfig;
-use crate::forward::{http, Batch, Delivery, SendError, Sink};
+use crate::forward::{http, Delivery, SendError, Shipment, Sink};
 use crate::timefmt::{self, Nanos};
 
 /// A label set, sorted by name: the key of a stream.
@@ -35,18 +35,18 @@ impl LokiSink {
         })
     }
 
-    /// The gzip-compressed JSON push body for `batch`: one stream per label set, each
+    /// The gzip-compressed JSON push body for `shipment`: one stream per label set, each
     /// stream's entries sorted by timestamp (Loki rejects out-of-order entries in a stream).
-    pub fn body(&self, batch: &Batch) -> Vec<u8> {
+    pub fn body(&self, shipment: &Shipment) -> Vec<u8> {
         let now = timefmt::now();
         let mut streams: BTreeMap<Labels, Vec<(Nanos, &[u8])>> = BTreeMap::new();
-        for line in batch.entries() {
-            let (labels, ts) = self.describe(batch.service.as_str(), line, now);
+        for line in shipment.entries() {
+            let (labels, ts) = self.describe(shipment.service.as_str(), line, now);
             streams.entry(labels).or_default().push((ts, line));
         }
         // JSON first, then one gzip pass: many small writes into the encoder cost far more
         // than the compression itself.
-        let mut json = Vec::with_capacity(batch.read.buf.len() + batch.pending.len() * 32);
+        let mut json = Vec::with_capacity(shipment.read.buf.len() + shipment.pending.len() * 32);
         write_streams(&mut json, &mut streams).expect("writing to memory cannot fail");
         let mut gz = flate2::write::GzEncoder::new(
             Vec::with_capacity(json.len() / 4),
@@ -121,13 +121,13 @@ fn write_streams(
 }
 
 impl Sink for LokiSink {
-    async fn send(&self, batch: &Batch) -> Result<Delivery, SendError> {
+    async fn send(&self, shipment: &Shipment) -> Result<Delivery, SendError> {
         let mut request = self
             .client
             .post(&self.config.push_url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::CONTENT_ENCODING, "gzip")
-            .body(off_the_async_workers(|| self.body(batch)));
+            .body(off_the_async_workers(|| self.body(shipment)));
         if let Some(tenant) = &self.config.tenant {
             request = request.header("X-Scope-OrgID", tenant);
         }

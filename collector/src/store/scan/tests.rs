@@ -1,7 +1,7 @@
 use std::io::Write;
 
 use super::*;
-use crate::filter::Severity;
+use crate::filter::{LineFilter, Severity};
 use crate::store::segments::Segment;
 use crate::timefmt::parse_rfc3339;
 
@@ -53,11 +53,11 @@ fn fixture() -> (tempfile::TempDir, ServiceName) {
     (dir, service)
 }
 
-fn run(dir: &Path, service: &ServiceName, request: &ScanRequest) -> ScanOutcome {
+fn run(dir: &Path, service: &ServiceName, request: &PageRequest) -> Page {
     scan(dir, service, &RwLock::new(()), request).expect("scan")
 }
 
-fn ids(outcome: &ScanOutcome) -> Vec<u64> {
+fn ids(outcome: &Page) -> Vec<u64> {
     outcome
         .hits
         .iter()
@@ -74,7 +74,7 @@ fn walk(direction: Direction, filter: LineFilter, limit: usize) -> Vec<u64> {
     let mut all = Vec::new();
     let mut cursor = None;
     loop {
-        let request = ScanRequest {
+        let request = PageRequest {
             filter: filter.clone(),
             limit,
             direction,
@@ -123,7 +123,7 @@ fn a_time_window_skips_segments_that_cannot_match() {
         until,
         ..LineFilter::default()
     };
-    let request = ScanRequest {
+    let request = PageRequest {
         filter,
         limit: 1000,
         direction: Direction::Forward,
@@ -132,7 +132,7 @@ fn a_time_window_skips_segments_that_cannot_match() {
     let outcome = run(dir.path(), &service, &request);
     assert_eq!(ids(&outcome), (120..=150).collect::<Vec<_>>());
     assert_eq!(
-        outcome.segments_skipped, 1,
+        outcome.work.segments_skipped, 1,
         "the first segment ends before the window"
     );
 }
@@ -140,7 +140,7 @@ fn a_time_window_skips_segments_that_cannot_match() {
 #[test]
 fn the_default_page_reads_only_the_end_of_the_active_file() {
     let (dir, service) = fixture();
-    let request = ScanRequest {
+    let request = PageRequest {
         filter: LineFilter::default(),
         limit: 10,
         direction: Direction::Backward,
@@ -148,7 +148,7 @@ fn the_default_page_reads_only_the_end_of_the_active_file() {
     };
     let outcome = run(dir.path(), &service, &request);
     assert_eq!(ids(&outcome), (390..400).rev().collect::<Vec<_>>());
-    assert_eq!(outcome.files_scanned, 1);
+    assert_eq!(outcome.work.files_scanned, 1);
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn backward_reads_join_lines_across_chunk_boundaries() {
         .map(|i| format!("{{\"i\":{i},\"pad\":\"{pad}\"}}\n"))
         .collect();
     std::fs::write(dir.path().join("big.log"), body + "{\"torn").expect("write");
-    let request = ScanRequest {
+    let request = PageRequest {
         filter: LineFilter::default(),
         limit: 700,
         direction: Direction::Backward,
@@ -168,7 +168,7 @@ fn backward_reads_join_lines_across_chunk_boundaries() {
     };
     let outcome = run(dir.path(), &service, &request);
     assert!(
-        outcome.scanned_bytes > CHUNK as u64,
+        outcome.work.scanned_bytes > CHUNK as u64,
         "the test must cross a chunk boundary"
     );
     assert_eq!(ids(&outcome), (300..1000).rev().collect::<Vec<_>>());

@@ -8,7 +8,7 @@ fn parse(body: &str, format: BodyFormat) -> Result<ParsedBody, EntryError> {
 
 fn lines(parsed: &ParsedBody, service: &str) -> String {
     let batch = parsed
-        .batches
+        .per_service
         .iter()
         .find(|b| b.service.as_str() == service)
         .expect("service batch");
@@ -71,7 +71,7 @@ fn groups_arrays_and_ndjson_by_service_in_order() {
 #[test]
 fn an_escaped_service_name_is_decoded_before_validation() {
     let parsed = parse(r#"{"service":"ap\u0069"}"#, BodyFormat::Json).expect("valid");
-    assert_eq!(parsed.batches[0].service.as_str(), "api");
+    assert_eq!(parsed.per_service[0].service.as_str(), "api");
     let err = parse(r#"{"service":"..\u002fx"}"#, BodyFormat::Json).expect_err("traversal");
     assert_eq!(err.index(), Some(0));
 }

@@ -1,5 +1,5 @@
-//! Where a forwarder has got to: per service, the virtual offset of the first byte not yet
-//! delivered. Kept in `LOG_DIR/.forward/<name>.json`, replaced atomically (write a
+//! Where a reader (a forwarder) has got to: per service, the stream position of the first
+//! byte not yet delivered. Kept in `LOG_DIR/.forward/<name>.json`, replaced atomically (write a
 //! temporary file, sync it, rename) so a crash leaves either the old or the new position,
 //! never a torn file. Re-sending from an old position is what makes delivery at least once.
 
@@ -12,7 +12,7 @@ use crate::service::ServiceName;
 
 /// The folder under `LOG_DIR` that holds every forwarder's checkpoint (a dot name, so it
 /// can never be taken for a service).
-pub const FORWARD_DIR: &str = ".forward";
+const FORWARD_DIR: &str = ".forward";
 
 /// Why a checkpoint could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -40,15 +40,16 @@ pub enum CheckpointError {
 /// # Examples
 ///
 /// ```
-/// use estuary_collector::forward::checkpoint::Checkpoint;
 /// use estuary_collector::service::ServiceName;
+/// use estuary_collector::store::{Store, StoreConfig};
 ///
 /// let dir = tempfile::tempdir().unwrap();
+/// let store = Store::open(StoreConfig::new(dir.path())).unwrap();
 /// let api = ServiceName::parse("api").unwrap();
-/// let mut checkpoint = Checkpoint::load(dir.path(), "loki").unwrap();
+/// let mut checkpoint = store.checkpoint("loki").unwrap();
 /// checkpoint.set(&api, 42);
 /// checkpoint.save().unwrap();
-/// assert_eq!(Checkpoint::load(dir.path(), "loki").unwrap().get(&api), Some(42));
+/// assert_eq!(store.checkpoint("loki").unwrap().get(&api), Some(42));
 /// ```
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
@@ -64,7 +65,7 @@ impl Checkpoint {
     /// # Errors
     ///
     /// [`CheckpointError`] when the file exists but cannot be read or parsed.
-    pub fn load(log_dir: &Path, name: &str) -> Result<Self, CheckpointError> {
+    pub(super) fn load(log_dir: &Path, name: &str) -> Result<Self, CheckpointError> {
         let path = log_dir.join(FORWARD_DIR).join(format!("{name}.json"));
         let positions = match fs::read(&path) {
             Ok(bytes) => {
@@ -108,5 +109,46 @@ impl Checkpoint {
             .and_then(|()| file.sync_data())
             .map_err(io_error)?;
         fs::rename(&tmp, &self.path).map_err(io_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_or_foreign_file_is_reported_not_guessed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(FORWARD_DIR)).unwrap();
+        std::fs::write(
+            dir.path().join(FORWARD_DIR).join("loki.json"),
+            b"{\"api\":4",
+        )
+        .unwrap();
+        let err = Checkpoint::load(dir.path(), "loki").unwrap_err();
+        assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("delete it"));
+    }
+
+    #[test]
+    fn saving_replaces_the_file_whole_and_keeps_other_forwarders_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = ServiceName::parse("api").unwrap();
+        let mut loki = Checkpoint::load(dir.path(), "loki").unwrap();
+        assert_eq!(loki.get(&api), None);
+        loki.set(&api, 7);
+        loki.save().unwrap();
+        loki.set(&api, 9);
+        loki.save().unwrap();
+        assert_eq!(
+            Checkpoint::load(dir.path(), "loki").unwrap().get(&api),
+            Some(9)
+        );
+        assert_eq!(Checkpoint::load(dir.path(), "es").unwrap().get(&api), None);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join(FORWARD_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(leftovers, ["loki.json"], "no temporary file is left behind");
     }
 }

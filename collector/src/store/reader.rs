@@ -1,24 +1,24 @@
-//! Reads one service's virtual stream forward from an offset, across rotated segments
-//! (plain or gzip) into the active file, a batch at a time. The open file is kept between
-//! batches so a gzip segment is decompressed once, not once per batch.
+//! Reads one service's stream forward from a position, across rotated segments (plain or
+//! gzip) into the active file, a chunk at a time: what forwarders read. The open file is
+//! kept between chunks so a gzip segment is decompressed once, not once per chunk. Files
+//! are located and opened under the store's file lock (shared), so a rotation,
+//! compression or retention pass never moves a file between listing and opening it.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
+use super::segments;
 use crate::service::ServiceName;
-use crate::store::segments;
 
 /// Buffer size of the file readers.
 const READ_BUFFER: usize = 256 * 1024;
-/// How often locating a source is retried when a rotation or compression moves files
-/// under it.
-const LOCATE_ATTEMPTS: usize = 8;
 
-/// Entries read in one go.
+/// Entries read in one go from a service's stream.
 #[derive(Debug, Default)]
-pub struct ReadBatch {
+pub struct StreamChunk {
     /// The lines, back to back, each without its `\n`.
     pub buf: Vec<u8>,
     /// Where each line sits in `buf`.
@@ -29,7 +29,7 @@ pub struct ReadBatch {
     pub lost: Option<Range<u64>>,
 }
 
-impl ReadBatch {
+impl StreamChunk {
     /// The line at `index`.
     pub fn line(&self, index: usize) -> &[u8] {
         &self.buf[self.lines[index].clone()]
@@ -53,30 +53,33 @@ enum Located {
     Nothing,
 }
 
-/// A forward reader over one service's files.
+/// A forward reader over one service's stream; made by
+/// [`Store::reader`](super::Store::reader).
 pub struct StreamReader {
     /// `LOG_DIR`.
     log_dir: PathBuf,
     /// Whose stream it reads.
     service: ServiceName,
+    /// The store's file lock: held (shared) while a file is located and opened.
+    files: Arc<RwLock<()>>,
     /// Kept open between batches; dropped at the end of the active file so that a partial
     /// line is read again in full next time.
     open: Option<OpenSource>,
 }
 
 impl StreamReader {
-    /// A reader of `service` in `log_dir`.
-    pub fn new(log_dir: &Path, service: ServiceName) -> Self {
+    pub(super) fn new(log_dir: &Path, service: ServiceName, files: Arc<RwLock<()>>) -> Self {
         StreamReader {
             log_dir: log_dir.to_path_buf(),
             service,
+            files,
             open: None,
         }
     }
 
     /// Reads up to `max_entries` complete lines (stopping early past `max_bytes`) from
     /// virtual offset `from`. An offset retention has deleted moves on to the oldest kept
-    /// byte and reports the jump in [`ReadBatch::lost`].
+    /// byte and reports the jump in [`StreamChunk::lost`].
     ///
     /// # Errors
     ///
@@ -86,10 +89,10 @@ impl StreamReader {
         from: u64,
         max_entries: usize,
         max_bytes: usize,
-    ) -> io::Result<ReadBatch> {
-        let mut batch = ReadBatch {
+    ) -> io::Result<StreamChunk> {
+        let mut batch = StreamChunk {
             next: from,
-            ..ReadBatch::default()
+            ..StreamChunk::default()
         };
         while batch.lines.len() < max_entries && batch.buf.len() < max_bytes {
             let mut source = match self.open.take().filter(|s| s.pos == batch.next) {
@@ -115,64 +118,55 @@ impl StreamReader {
         Ok(batch)
     }
 
+    /// Finds and opens what holds `pos`, with the file lock held so nothing moves meanwhile.
     fn locate(&self, pos: u64) -> io::Result<Located> {
-        for _ in 0..LOCATE_ATTEMPTS {
-            let segments = segments::list(&self.log_dir, &self.service)?;
-            let base = segments::active_base(&self.log_dir, &self.service)?;
-            let oldest = segments.first().map_or(base, |s| s.start);
-            if pos < oldest {
-                return Ok(Located::Gap(oldest));
-            }
-            if let Some(segment) = segments.iter().find(|s| s.start <= pos && pos < s.end) {
-                match open_segment(&segment.path, segment.compressed, pos - segment.start) {
-                    Ok(reader) => {
-                        return Ok(Located::Source(OpenSource {
-                            reader,
-                            pos,
-                            end: Some(segment.end),
-                        }))
-                    }
-                    // Compressed or deleted a moment ago: list again.
-                    Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                    Err(err) => return Err(err),
-                }
-            }
-            if let Some(next) = segments
-                .iter()
-                .find(|s| s.start > pos)
-                .filter(|_| pos < base)
-            {
-                return Ok(Located::Gap(next.start));
-            }
-            match self.open_active(pos, base)? {
-                Some(located) => return Ok(located),
-                None => continue,
-            }
+        let _shared = self
+            .files
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let segments = segments::list(&self.log_dir, &self.service)?;
+        let base = segments::active_base(&self.log_dir, &self.service)?;
+        let oldest = segments.first().map_or(base, |s| s.start);
+        if pos < oldest {
+            return Ok(Located::Gap(oldest));
         }
-        Ok(Located::Nothing)
+        if let Some(segment) = segments.iter().find(|s| s.start <= pos && pos < s.end) {
+            let reader = open_segment(&segment.path, segment.compressed, pos - segment.start)?;
+            return Ok(Located::Source(OpenSource {
+                reader,
+                pos,
+                end: Some(segment.end),
+            }));
+        }
+        if let Some(next) = segments
+            .iter()
+            .find(|s| s.start > pos)
+            .filter(|_| pos < base)
+        {
+            return Ok(Located::Gap(next.start));
+        }
+        self.open_active(pos, base)
     }
 
-    /// Opens the active file at `pos`, or `None` when a rotation moved it meanwhile.
-    fn open_active(&self, pos: u64, base: u64) -> io::Result<Option<Located>> {
-        let mut file = match File::open(self.log_dir.join(self.service.file_name())) {
+    /// Opens the active file at `pos` (its start in the stream is `base`).
+    fn open_active(&self, pos: u64, base: u64) -> io::Result<Located> {
+        let path = segments::active_path(&self.log_dir, &self.service);
+        let mut file = match File::open(path) {
             Ok(file) => file,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Some(Located::Nothing)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Located::Nothing),
             Err(err) => return Err(err),
         };
-        if segments::active_base(&self.log_dir, &self.service)? != base {
-            return Ok(None);
-        }
         let len = file.metadata()?.len();
         if pos >= base + len {
-            return Ok(Some(Located::Nothing));
+            return Ok(Located::Nothing);
         }
         file.seek(SeekFrom::Start(pos - base))?;
         let reader = Box::new(BufReader::with_capacity(READ_BUFFER, file));
-        Ok(Some(Located::Source(OpenSource {
+        Ok(Located::Source(OpenSource {
             reader,
             pos,
             end: None,
-        })))
+        }))
     }
 }
 
@@ -204,7 +198,7 @@ fn open_segment(
 /// may have more (false at its end or at a partial line).
 fn fill(
     source: &mut OpenSource,
-    batch: &mut ReadBatch,
+    batch: &mut StreamChunk,
     max_entries: usize,
     max_bytes: usize,
 ) -> io::Result<bool> {

@@ -24,7 +24,7 @@ pub enum BodyFormat {
 
 /// The entries of one request for one service, as the bytes to append.
 #[derive(Debug)]
-pub struct ServiceBatch {
+pub struct ServiceLines {
     /// The service the entries belong to.
     pub service: ServiceName,
     /// Complete lines, each ending in `\n`.
@@ -36,8 +36,8 @@ pub struct ServiceBatch {
 /// A whole request's entries, grouped by service.
 #[derive(Debug, Default)]
 pub struct ParsedBody {
-    /// One batch per service, in order of first appearance.
-    pub batches: Vec<ServiceBatch>,
+    /// One group of lines per service, in order of first appearance.
+    pub per_service: Vec<ServiceLines>,
     /// Whether the body was a single object (the seed's form) rather than a batch.
     pub single: bool,
 }
@@ -45,7 +45,7 @@ pub struct ParsedBody {
 impl ParsedBody {
     /// The number of entries across all services.
     pub fn entries(&self) -> usize {
-        self.batches.iter().map(|b| b.entries).sum()
+        self.per_service.iter().map(|b| b.entries).sum()
     }
 }
 
@@ -101,13 +101,13 @@ impl EntryError {
 /// # Examples
 ///
 /// ```
-/// use estuary_collector::entry::{parse_body, BodyFormat};
+/// use estuary_collector::body::{parse_body, BodyFormat};
 ///
 /// let body = br#"{"service":"api", "message":"hi"}"#;
 /// let parsed = parse_body(body, BodyFormat::Json, 1024, "2026-01-01T00:00:00Z").unwrap();
-/// assert_eq!(parsed.batches[0].service.as_str(), "api");
+/// assert_eq!(parsed.per_service[0].service.as_str(), "api");
 /// assert_eq!(
-///     parsed.batches[0].lines,
+///     parsed.per_service[0].lines,
 ///     br#"{"service":"api","message":"hi","timestamp":"2026-01-01T00:00:00Z"}
 /// "#
 /// );
@@ -192,12 +192,12 @@ impl<'t> Grouper<'t> {
         Ok(())
     }
 
-    fn batch_for(&mut self, service: ServiceName) -> &mut ServiceBatch {
-        let batches = &mut self.parsed.batches;
+    fn batch_for(&mut self, service: ServiceName) -> &mut ServiceLines {
+        let batches = &mut self.parsed.per_service;
         let position = match batches.iter().position(|b| b.service == service) {
             Some(position) => position,
             None => {
-                batches.push(ServiceBatch {
+                batches.push(ServiceLines {
                     service,
                     lines: Vec::new(),
                     entries: 0,

@@ -1,0 +1,187 @@
+//! What a query asks and what it gets back, independent of where entries are kept.
+//!
+//! A [`PageRequest`] (filter, limit, direction, cursor) goes to a query backend — today the
+//! file [`crate::store::Store`]; the types name no file, so another backend (a column
+//! store holding the same entries) can answer the same requests. A [`Page`] carries the
+//! stored lines as bytes, the position to continue from, and the [`Work`] the answer cost.
+//!
+//! Positions are a service's *stream positions*: every stored line has a stable `u64` in
+//! its service's stream that never changes (rotation, compression and retention do not
+//! move it), so a cursor stays valid while entries arrive.
+
+use crate::filter::LineFilter;
+
+/// Which way a query walks a service's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Newest first; a cursor is an exclusive upper bound.
+    Backward,
+    /// Oldest first; a cursor is an inclusive lower bound.
+    Forward,
+}
+
+/// How a page is presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// The default (the original API's form): the newest matches, listed oldest first;
+    /// further pages go back in time.
+    #[default]
+    LatestOldestFirst,
+    /// The newest matches, listed newest first; further pages go back in time.
+    Desc,
+    /// The oldest matches, listed oldest first; further pages go forward in time.
+    Asc,
+}
+
+impl Order {
+    /// The walk behind this order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use estuary_collector::query::{Direction, Order};
+    ///
+    /// assert_eq!(Order::default().direction(), Direction::Backward);
+    /// assert_eq!(Order::Asc.direction(), Direction::Forward);
+    /// ```
+    pub fn direction(self) -> Direction {
+        match self {
+            Order::Asc => Direction::Forward,
+            Order::LatestOldestFirst | Order::Desc => Direction::Backward,
+        }
+    }
+}
+
+/// One page of one service's entries.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    /// Which entries match.
+    pub filter: LineFilter,
+    /// How many to return.
+    pub limit: usize,
+    /// Newest or oldest first.
+    pub direction: Direction,
+    /// Where the previous page stopped (a stream position), if any.
+    pub cursor: Option<u64>,
+}
+
+impl PageRequest {
+    /// The newest `limit` entries, unfiltered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let request = estuary_collector::query::PageRequest::newest(1);
+    /// assert_eq!(request.limit, 1);
+    /// assert!(request.cursor.is_none());
+    /// ```
+    pub fn newest(limit: usize) -> Self {
+        PageRequest {
+            filter: LineFilter::default(),
+            limit,
+            direction: Direction::Backward,
+            cursor: None,
+        }
+    }
+}
+
+/// One matching entry.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// Its stream position.
+    pub position: u64,
+    /// The stored line, without `\n`.
+    pub line: Vec<u8>,
+}
+
+/// What answering cost; reported with every page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Bytes read (uncompressed).
+    pub scanned_bytes: u64,
+    /// Files (or parts) read.
+    pub files_scanned: usize,
+    /// Parts skipped because their time range cannot match.
+    pub segments_skipped: usize,
+}
+
+impl Work {
+    /// Adds `other` to this total.
+    pub fn add(&mut self, other: Work) {
+        self.scanned_bytes += other.scanned_bytes;
+        self.files_scanned += other.files_scanned;
+        self.segments_skipped += other.segments_skipped;
+    }
+}
+
+/// What a page request found.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// Matches in walk order.
+    pub hits: Vec<Hit>,
+    /// Where the next page starts, when more entries match.
+    pub next_cursor: Option<u64>,
+    /// The work done.
+    pub work: Work,
+    /// The end of the service's stream when the query started: a live follower skips
+    /// commits ending at or before it (it has seen them in the page).
+    pub stream_end: u64,
+}
+
+/// One service's place in a paged query, as carried by a cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// Not started: from the end (backward) or the beginning (forward).
+    Start,
+    /// Continue from this stream position.
+    At(u64),
+    /// Nothing more.
+    Done,
+}
+
+/// How a finished position is written in a cursor.
+const DONE: &str = "done";
+
+impl Position {
+    /// Encodes the position for `direction`: `b123`/`f123` (walk and position), `b`/`f`
+    /// (start), `done`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use estuary_collector::query::{Direction, Position};
+    ///
+    /// let text = Position::At(42).encode(Direction::Backward);
+    /// assert_eq!(text, "b42");
+    /// assert_eq!(Position::decode(Direction::Backward, &text), Some(Position::At(42)));
+    /// assert_eq!(Position::decode(Direction::Forward, &text), None); // the other order
+    /// ```
+    pub fn encode(self, direction: Direction) -> String {
+        let tag = tag(direction);
+        match self {
+            Position::Start => tag.to_string(),
+            Position::At(position) => format!("{tag}{position}"),
+            Position::Done => DONE.into(),
+        }
+    }
+
+    /// Decodes what [`Position::encode`] wrote for the same direction; `None` when the text
+    /// is malformed or from the other direction.
+    pub fn decode(direction: Direction, text: &str) -> Option<Position> {
+        if text == DONE {
+            return Some(Position::Done);
+        }
+        let rest = text.strip_prefix(tag(direction))?;
+        if rest.is_empty() {
+            return Some(Position::Start);
+        }
+        rest.parse().ok().map(Position::At)
+    }
+}
+
+fn tag(direction: Direction) -> char {
+    match direction {
+        Direction::Forward => 'f',
+        Direction::Backward => 'b',
+    }
+}
