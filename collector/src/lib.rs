@@ -3,25 +3,39 @@
 //! The Estuary collector: one place for every service to send its logs, and one place
 //! for operators to read them.
 //!
-//! Data flows through the modules in this order:
+//! ```text
+//!  POST /logs ─▶ api::ingest ─▶ body (parse ▸ validate ▸ stamp) ─▶ store ─▶ 201
+//!                                                                    │ after each commit:
+//!                                        live (SSE, estuary tail) ◀──┤
+//!                                      fanout (Redis pub/sub)     ◀──┤
+//!                                      forward (Loki, ES) ◀── reads the store from a checkpoint
+//!  GET /logs… ─▶ api::query ─▶ query::PageRequest ─▶ store ─▶ query::Page (lines as stored)
+//! ```
 //!
-//! - [`config`]: every setting, from flags and environment variables.
-//! - [`api`]: the HTTP surface. [`api::ingest`] (`POST /logs`) limits, decodes and
-//!   validates bodies with [`entry`]; [`api::query`] (`GET /logs/{service}`, `GET /logs`,
-//!   `GET /services`) answers queries with [`filter`]; [`api::stream`] serves live SSE;
-//!   [`api::auth`] and [`api::protect`] gate and bound requests; [`api::openapi`]
-//!   describes it all at `GET /openapi.json`.
-//! - [`service`]: the validated service name that becomes a file name.
-//! - [`store`]: one writer task per service that group-commits entries to
-//!   `LOG_DIR/<service>.log` and acknowledges only after the write; rotation into
-//!   segments, retention, and the scan engine behind queries.
-//! - [`live`] (in-process) and [`fanout`] (Redis pub/sub): every commit, after the write.
-//! - [`forward`]: forwarders to Loki and Elasticsearch, reading the stored files from a
-//!   persisted checkpoint (at least once).
+//! The modules, in the order data flows:
+//!
+//! - [`config`]: the command line, parsed once into [`config::Settings`] — each domain
+//!   module gets its own settings type and never sees a flag.
+//! - [`api`]: the HTTP surface. [`api::ingest`] (`POST /logs`) limits and decodes bodies with
+//!   [`body`]; [`api::query`] (`GET /logs/{service}`, `GET /logs`, `GET /services`) answers
+//!   with [`query`] types and [`filter`]; [`api::live`] serves live SSE; [`api::auth`] and
+//!   [`api::protect`] gate and bound requests; [`api::openapi`] describes it all.
+//! - [`service`]: the validated service name.
+//! - [`store`]: **the only module that knows files**. One writer per service group-commits
+//!   and acknowledges after the write; rotation, segments, retention, checkpoints and the
+//!   readers live inside it, behind a small API (append, query a page, read forward from a
+//!   position, end, usage, services, retention, checkpoints).
+//! - [`query`]: what a query asks and gets back — plain types, no files, so another backend
+//!   can answer the same requests.
+//! - After each commit, in-process and outward:
+//!   [`live`] is the in-process ring behind live streams (local commits and those of peer
+//!   collectors); [`fanout`] publishes to Redis and, in [`fanout::peers`], brings peer
+//!   collectors' commits into [`live`]; [`forward`] ships stored entries to Loki and
+//!   Elasticsearch from a checkpoint (at least once).
 //! - [`metrics`]: the collector's own Prometheus metrics (`GET /metrics`).
 //! - [`cli`]: `estuary tail` and `estuary query`, clients of a running collector.
-//! - [`server`]: wires state, router and shutdown together; [`shutdown`] listens for signals;
-//!   [`timefmt`] holds the time formats.
+//! - [`server`]: wires it together and owns the shutdown order; [`shutdown`] listens for
+//!   signals; [`timefmt`] holds the time formats.
 //!
 //! # Examples
 //!

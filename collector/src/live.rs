@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use crate::service::ServiceName;
 use crate::store::{CommitListener, Committed};
 
-/// Where a live batch came from.
+/// Where a live commit came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// Written by this collector; the file's length after the write.
@@ -25,14 +25,14 @@ pub enum Origin {
 
 /// Lines of one service, in the order they were stored.
 #[derive(Debug)]
-pub struct LiveBatch {
+pub struct LiveCommit {
     /// The service.
     pub service: ServiceName,
     /// Complete lines, each ending in `\n`.
     pub lines: Bytes,
     /// How many entries `lines` holds.
     pub entries: u64,
-    /// The hub-wide count of entries before this batch (to tell a lagging reader how many
+    /// The hub-wide count of entries before this commit (to tell a lagging reader how many
     /// it missed).
     pub first_entry: u64,
     /// Local or remote.
@@ -52,13 +52,13 @@ pub struct LiveBatch {
 /// ```
 #[derive(Clone)]
 pub struct LiveHub {
-    sender: broadcast::Sender<Arc<LiveBatch>>,
-    /// Entries published so far; a batch's `first_entry` is taken from here.
+    sender: broadcast::Sender<Arc<LiveCommit>>,
+    /// Entries published so far; a commit's `first_entry` is taken from here.
     published: Arc<AtomicU64>,
 }
 
 impl LiveHub {
-    /// A hub whose ring holds `capacity` batches.
+    /// A hub whose ring holds `capacity` commits.
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(1));
         LiveHub {
@@ -67,8 +67,8 @@ impl LiveHub {
         }
     }
 
-    /// A new reader, starting with the next batch published.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveBatch>> {
+    /// A new reader, starting with the next commit published.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveCommit>> {
         self.sender.subscribe()
     }
 
@@ -80,7 +80,7 @@ impl LiveHub {
     /// Publishes lines; never blocks.
     pub fn publish(&self, service: ServiceName, lines: Bytes, entries: u64, origin: Origin) {
         let first_entry = self.published.fetch_add(entries, Ordering::Relaxed);
-        let batch = LiveBatch {
+        let commit = LiveCommit {
             service,
             lines,
             entries,
@@ -88,7 +88,7 @@ impl LiveHub {
             origin,
         };
         // No reader is fine: live streams are best-effort views of what is stored.
-        let _ = self.sender.send(Arc::new(batch));
+        let _ = self.sender.send(Arc::new(commit));
     }
 }
 

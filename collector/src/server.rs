@@ -184,7 +184,7 @@ fn start_fanout(
     let publisher =
         fanout::publisher::Publisher::new(client.clone(), prefix.clone(), id, stats.clone());
     let publisher = tasks.spawn(publisher.run(receiver, stages.fanout.clone()));
-    let cluster = fanout::cluster::follow(
+    let cluster = fanout::peers::follow(
         client,
         prefix,
         id,

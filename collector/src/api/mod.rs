@@ -7,13 +7,13 @@ pub mod connections;
 pub mod error;
 pub mod health;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod protect;
 pub mod query;
 pub mod query_params;
 pub mod services;
-pub mod stream;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -118,7 +118,7 @@ pub fn router(state: AppState) -> Router {
     // routes go in `read`.
     let read = OpenApiRouter::new()
         .merge(query::router())
-        .merge(stream::router())
+        .merge(live::router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_query));
     let (routes, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())

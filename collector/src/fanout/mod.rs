@@ -3,11 +3,11 @@
 //! Every commit is queued (bounded, never blocking the writer) for [`publisher`], which
 //! publishes each line to `<prefix>all` (the seed's `logs:all`) and `<prefix><service>`,
 //! one pipelined round trip per group. It also publishes the whole group once on an
-//! internal cluster channel that [`cluster`] on other collectors sharing the Redis feeds
+//! internal cluster channel that [`peers`] on other collectors sharing the Redis feeds
 //! into their live streams. When Redis is down, ingestion goes on: entries are skipped
 //! and counted, and publishing resumes on its own after a reconnect.
 
-pub mod cluster;
+pub mod peers;
 pub mod publisher;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -19,7 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{ApiError, AppState};
 use crate::filter::{LineFilter, Severity};
-use crate::live::{LiveBatch, Origin};
+use crate::live::{LiveCommit, Origin};
 use crate::query::PageRequest;
 use crate::service::ServiceName;
 use crate::store::Store;
@@ -197,7 +197,7 @@ fn entry_event(line: &[u8]) -> Event {
 
 /// Follows the live hub for one client.
 struct Follower {
-    receiver: Receiver<Arc<LiveBatch>>,
+    receiver: Receiver<Arc<LiveCommit>>,
     service: Option<ServiceName>,
     filter: LineFilter,
     /// Per service, the offset the replay already covered.
@@ -238,7 +238,7 @@ impl Follower {
         }
     }
 
-    fn events_of(&mut self, batch: &LiveBatch) -> Vec<Event> {
+    fn events_of(&mut self, batch: &LiveCommit) -> Vec<Event> {
         self.next_entry = Some(batch.first_entry + batch.entries);
         if self.service.as_ref().is_some_and(|s| *s != batch.service) {
             return Vec::new();
