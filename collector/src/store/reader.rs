@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 
 use super::segments;
 use crate::service::ServiceName;
+use crate::timefmt::Nanos;
 
 /// Buffer size of the file readers.
 const READ_BUFFER: usize = 256 * 1024;
@@ -23,10 +24,18 @@ pub struct StreamChunk {
     pub buf: Vec<u8>,
     /// Where each line sits in `buf`.
     pub lines: Vec<Range<usize>>,
-    /// The virtual offset just past the last line read: the next checkpoint.
+    /// Each line's stream position.
+    pub positions: Vec<u64>,
+    /// The stream position just past the last line read: the next checkpoint.
     pub next: u64,
     /// A range retention deleted before it was read, if one was jumped over.
     pub lost: Option<Range<u64>>,
+    /// Bytes read (uncompressed, with the newlines).
+    pub read_bytes: u64,
+    /// Files opened for this chunk.
+    pub files_opened: usize,
+    /// Segments passed over because their time range is outside the reader's window.
+    pub segments_skipped: usize,
 }
 
 impl StreamChunk {
@@ -49,6 +58,8 @@ enum Located {
     Source(OpenSource),
     /// Nothing was kept before this offset (retention deleted it).
     Gap(u64),
+    /// A segment outside the time window, passed over up to this offset.
+    Skip(u64),
     /// Nothing written there yet.
     Nothing,
 }
@@ -65,6 +76,8 @@ pub struct StreamReader {
     /// Kept open between batches; dropped at the end of the active file so that a partial
     /// line is read again in full next time.
     open: Option<OpenSource>,
+    /// Segments whose entries all fall outside `[since, until]` are passed over.
+    window: (Option<Nanos>, Option<Nanos>),
 }
 
 impl StreamReader {
@@ -74,7 +87,15 @@ impl StreamReader {
             service,
             files,
             open: None,
+            window: (None, None),
         }
+    }
+
+    /// Passes over segments whose entries all fall outside `[since, until]` (a query's time
+    /// window); the active file is always read.
+    pub(super) fn within(mut self, since: Option<Nanos>, until: Option<Nanos>) -> Self {
+        self.window = (since, until);
+        self
     }
 
     /// Reads up to `max_entries` complete lines (stopping early past `max_bytes`) from
@@ -98,9 +119,17 @@ impl StreamReader {
             let mut source = match self.open.take().filter(|s| s.pos == batch.next) {
                 Some(source) => source,
                 None => match self.locate(batch.next)? {
-                    Located::Source(source) => source,
+                    Located::Source(source) => {
+                        batch.files_opened += 1;
+                        source
+                    }
                     Located::Gap(to) => {
                         batch.lost = Some(batch.next..to);
+                        batch.next = to;
+                        continue;
+                    }
+                    Located::Skip(to) => {
+                        batch.segments_skipped += 1;
                         batch.next = to;
                         continue;
                     }
@@ -131,6 +160,9 @@ impl StreamReader {
             return Ok(Located::Gap(oldest));
         }
         if let Some(segment) = segments.iter().find(|s| s.start <= pos && pos < s.end) {
+            if !segment.may_overlap(self.window.0, self.window.1) {
+                return Ok(Located::Skip(segment.end));
+            }
             let reader = open_segment(&segment.path, segment.compressed, pos - segment.start)?;
             return Ok(Located::Source(OpenSource {
                 reader,
@@ -212,11 +244,14 @@ fn fill(
             batch.buf.truncate(start);
             return Ok(false);
         }
+        let position = source.pos;
         source.pos += n as u64;
         batch.next = source.pos;
+        batch.read_bytes += n as u64;
         batch.buf.pop();
         if batch.buf.len() > start {
             batch.lines.push(start..batch.buf.len());
+            batch.positions.push(position);
         }
     }
     Ok(true)

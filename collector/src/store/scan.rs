@@ -1,20 +1,25 @@
-//! The query engine: walks a service's segments and active file newest-first (or
-//! oldest-first), applies the request's filter, and stops as soon as it has one entry more
-//! than the page needs. Positions are stream positions (see [`super::segments`]), so
+//! The page engine: walks a service's stream newest-first or oldest-first, applies the
+//! request's filter, and stops as soon as it has one entry more than the page needs.
+//! Oldest-first pages read through the store's one forward reader ([`StreamReader`], the
+//! one forwarders use); newest-first pages read the files backward from the end, which no
+//! forward reader can do. Positions are stream positions (see [`super::segments`]), so
 //! cursors stay valid while entries arrive and files rotate.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
-use super::segments;
+use super::reader::StreamReader;
+use super::{segments, usage};
 use crate::query::{Direction, Hit, Page, PageRequest};
 use crate::service::ServiceName;
 
 /// Bytes read per step.
 const CHUNK: usize = 256 * 1024;
+/// Entries read per step of a filtered oldest-first page.
+const FORWARD_ENTRIES: usize = 4096;
 
 /// A file to read: its virtual range and whether it is gzip.
 struct Source {
@@ -25,9 +30,74 @@ struct Source {
 }
 
 /// Runs `request` over `service`'s files. `files` (the store's file lock) is held (shared)
-/// only while the files are opened, so a concurrent rotation, compression or retention
-/// pass cannot make the scan miss or repeat a file.
+/// only while files are located and opened, so a concurrent rotation, compression or
+/// retention pass cannot make the scan miss or repeat a file.
 pub fn scan(
+    log_dir: &Path,
+    service: &ServiceName,
+    files: &Arc<RwLock<()>>,
+    request: &PageRequest,
+) -> io::Result<Page> {
+    let mut page = match request.direction {
+        Direction::Backward => scan_backward(log_dir, service, files, request)?,
+        Direction::Forward => scan_forward(log_dir, service, files, request)?,
+    };
+    if page.hits.len() > request.limit {
+        let extra = page.hits.pop().expect("limit + 1 hits");
+        page.next_cursor = Some(match request.direction {
+            Direction::Backward => page.hits.last().map_or(extra.position, |h| h.position),
+            Direction::Forward => extra.position,
+        });
+    }
+    Ok(page)
+}
+
+/// Oldest first, from the cursor, through the forward reader; segments outside the time
+/// window are passed over unopened.
+fn scan_forward(
+    log_dir: &Path,
+    service: &ServiceName,
+    files: &Arc<RwLock<()>>,
+    request: &PageRequest,
+) -> io::Result<Page> {
+    let mut page = Page {
+        stream_end: usage::end_of(log_dir, service)?,
+        ..Page::default()
+    };
+    let filter = &request.filter;
+    let mut reader =
+        StreamReader::new(log_dir, service.clone(), files.clone()).within(filter.since, filter.until);
+    let matcher = filter.prepared();
+    let want = request.limit + 1;
+    let mut from = request.cursor.unwrap_or(0);
+    while page.hits.len() < want {
+        // Unfiltered, exactly the entries still wanted; filtered, a good stride.
+        let room = want - page.hits.len();
+        let entries = if filter.is_empty() { room } else { FORWARD_ENTRIES };
+        let chunk = reader.read(from, entries, CHUNK)?;
+        page.work.scanned_bytes += chunk.read_bytes;
+        page.work.files_scanned += chunk.files_opened;
+        page.work.segments_skipped += chunk.segments_skipped;
+        let lines = (0..chunk.lines.len()).map(|i| (chunk.positions[i], chunk.line(i)));
+        for (position, line) in lines.filter(|(_, line)| matcher.matches(line)) {
+            page.hits.push(Hit {
+                position,
+                line: line.to_vec(),
+            });
+            if page.hits.len() == want {
+                break;
+            }
+        }
+        if chunk.next == from {
+            break;
+        }
+        from = chunk.next;
+    }
+    Ok(page)
+}
+
+/// Newest first, from the end (or the cursor) back.
+fn scan_backward(
     log_dir: &Path,
     service: &ServiceName,
     files: &RwLock<()>,
@@ -35,9 +105,7 @@ pub fn scan(
 ) -> io::Result<Page> {
     let mut outcome = Page::default();
     let mut sources = open_sources(log_dir, service, files, request, &mut outcome)?;
-    if request.direction == Direction::Backward {
-        sources.reverse();
-    }
+    sources.reverse();
     let want = request.limit + 1;
     for source in sources {
         let (low, high) = bounds(&source, request);
@@ -52,13 +120,6 @@ pub fn scan(
         if outcome.hits.len() >= want {
             break;
         }
-    }
-    if outcome.hits.len() > request.limit {
-        let extra = outcome.hits.pop().expect("limit + 1 hits");
-        outcome.next_cursor = Some(match request.direction {
-            Direction::Backward => outcome.hits.last().map_or(extra.position, |h| h.position),
-            Direction::Forward => extra.position,
-        });
     }
     Ok(outcome)
 }
@@ -107,12 +168,11 @@ fn open_sources(
     Ok(sources)
 }
 
-/// The virtual range of `source` that the cursor leaves to read.
+/// The range of `source` that the cursor (an exclusive upper bound) leaves to read.
 fn bounds(source: &Source, request: &PageRequest) -> (u64, u64) {
-    match (request.direction, request.cursor) {
-        (Direction::Backward, Some(cursor)) => (source.start, source.end.min(cursor)),
-        (Direction::Forward, Some(cursor)) => (source.start.max(cursor), source.end),
-        (_, None) => (source.start, source.end),
+    match request.cursor {
+        Some(cursor) => (source.start, source.end.min(cursor)),
+        None => (source.start, source.end),
     }
 }
 
@@ -136,20 +196,11 @@ fn read_source(
         }
         found.len() < want
     };
-    match (source.compressed, request.direction) {
-        (false, Direction::Backward) => backward(&source.file, source.start, low, high, &mut keep),
-        (false, Direction::Forward) => forward(
-            BufReader::with_capacity(CHUNK, PlainAt::new(&source.file, low - source.start)),
-            low,
-            high,
-            &mut keep,
-        ),
-        (true, direction) => {
-            let gz =
-                BufReader::with_capacity(CHUNK, flate2::read::MultiGzDecoder::new(&source.file));
-            compressed(gz, source.start, low, high, direction, request, want, found)
-        }
+    if !source.compressed {
+        return backward(&source.file, source.start, low, high, &mut keep);
     }
+    let gz = BufReader::with_capacity(CHUNK, flate2::read::MultiGzDecoder::new(&source.file));
+    compressed(gz, source.start, high, request, want, found)
 }
 
 /// Reads `[low, high)` backward, calling `visit(offset, line)` newest first until it says stop.
@@ -226,15 +277,12 @@ fn forward(
     Ok(offset - low)
 }
 
-/// A gzip segment can only be read forward; backward scans keep the newest `want` matches
-/// below `high` and return them newest first.
-#[allow(clippy::too_many_arguments)]
+/// A gzip segment can only be read forward: keep the newest `want` matches below `high`
+/// and return them newest first.
 fn compressed(
     reader: impl BufRead,
     start: u64,
-    low: u64,
     high: u64,
-    direction: Direction,
     request: &PageRequest,
     want: usize,
     found: &mut Vec<Hit>,
@@ -242,49 +290,20 @@ fn compressed(
     let mut ring = std::collections::VecDeque::new();
     let matcher = request.filter.prepared();
     let mut visit = |offset: u64, line: &[u8]| {
-        if offset < low || !matcher.matches(line) {
-            return true;
-        }
-        ring.push_back(Hit {
-            position: offset,
-            line: line.to_vec(),
-        });
-        match direction {
-            Direction::Forward => ring.len() < want,
-            Direction::Backward => {
-                if ring.len() > want {
-                    ring.pop_front();
-                }
-                true
+        if matcher.matches(line) {
+            ring.push_back(Hit {
+                position: offset,
+                line: line.to_vec(),
+            });
+            if ring.len() > want {
+                ring.pop_front();
             }
         }
+        true
     };
     let read = forward(reader, start, high, &mut visit)?;
-    match direction {
-        Direction::Forward => found.extend(ring),
-        Direction::Backward => found.extend(ring.into_iter().rev()),
-    }
+    found.extend(ring.into_iter().rev());
     Ok(read)
-}
-
-/// `Read` over a file from an offset, with positioned reads (no shared seek position).
-struct PlainAt<'f> {
-    file: &'f File,
-    pos: u64,
-}
-
-impl<'f> PlainAt<'f> {
-    fn new(file: &'f File, pos: u64) -> Self {
-        PlainAt { file, pos }
-    }
-}
-
-impl io::Read for PlainAt<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read_at(buf, self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
 }
 
 #[cfg(test)]

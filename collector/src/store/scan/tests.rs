@@ -54,7 +54,7 @@ fn fixture() -> (tempfile::TempDir, ServiceName) {
 }
 
 fn run(dir: &Path, service: &ServiceName, request: &PageRequest) -> Page {
-    scan(dir, service, &RwLock::new(()), request).expect("scan")
+    scan(dir, service, &Arc::new(RwLock::new(())), request).expect("scan")
 }
 
 fn ids(outcome: &Page) -> Vec<u64> {
