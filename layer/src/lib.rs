@@ -19,10 +19,11 @@ mod worker;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{Builder, Overflow};
+pub use builder::Builder;
 pub use error::{Error, FlushError};
 pub use guard::WorkerGuard;
 pub use layer::EstuaryLayer;
+pub use queue::Overflow;
 pub use stats::{Handle, Stats};
 
 /// Starts a layer for `service` with every default: the one line to adopt Estuary.

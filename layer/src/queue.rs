@@ -11,10 +11,31 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::builder::Overflow;
-
 /// Batches kept for reuse: enough for the worker and the app to swap without allocating.
 const POOL_SIZE: usize = 4;
+
+/// What happens to a new event when the queue is at its bound.
+///
+/// # Examples
+///
+/// ```no_run
+/// use tracing_estuary::{Builder, Overflow};
+/// // Lossless: the logging thread waits for the worker instead of dropping.
+/// let (layer, guard) = Builder::new("billing").overflow(Overflow::Block).build()?;
+/// # Ok::<(), tracing_estuary::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Drop the new event and count it (the default: logging never waits).
+    #[default]
+    DropNewest,
+    /// Block the logging thread until the worker frees room: nothing is dropped for lack of
+    /// room, but a collector outage stalls every thread that logs.
+    Block,
+    /// Block at most this long, then drop and count.
+    BlockFor(Duration),
+}
 
 /// The queue's and batches' bounds (from the builder).
 #[derive(Clone, Debug)]
