@@ -1,6 +1,6 @@
 //! [`EstuaryLayer`]: the part that runs on the application's threads.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use tracing::span::{Attributes, Id, Record};
@@ -9,6 +9,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::format::Format;
+use crate::no_feedback::on_worker_thread;
 use crate::queue::Rejected;
 use crate::record::{self, Scratch};
 use crate::span_fields::{SpanJson, Timings};
@@ -17,9 +18,6 @@ use crate::stats::{Counters, Handle, Shared};
 thread_local! {
     /// Reused serialization buffers: no allocation per event once warmed up.
     static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
-    /// Set on the worker's threads: anything logged there (reqwest, hyper, h2, tokio) is
-    /// ignored even if it reaches the layer, so the layer can never feed itself.
-    pub(crate) static IN_WORKER: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The `tracing_subscriber::Layer` that serializes events and spans to JSON and queues
@@ -98,7 +96,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if IN_WORKER.get() {
+        if on_worker_thread() {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -112,7 +110,7 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if IN_WORKER.get() {
+        if on_worker_thread() {
             return;
         }
         if let Some(span) = ctx.span(id) {
@@ -123,7 +121,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if IN_WORKER.get() || !self.format.enabled(event.metadata()) {
+        if on_worker_thread() || !self.format.enabled(event.metadata()) {
             return;
         }
         self.with_scratch(|s| {
@@ -153,7 +151,7 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if !self.format.span_close || IN_WORKER.get() {
+        if !self.format.span_close || on_worker_thread() {
             return;
         }
         let Some(span) = ctx.span(&id) else { return };

@@ -9,6 +9,7 @@ mod format;
 mod guard;
 mod json;
 mod layer;
+mod no_feedback;
 mod queue;
 mod record;
 mod span_fields;

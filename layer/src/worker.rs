@@ -10,13 +10,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tracing::Dispatch;
-
 use crate::backoff::Backoff;
 use crate::diag::Diag;
 use crate::error::Error;
 use crate::format::Format;
-use crate::layer::IN_WORKER;
+use crate::no_feedback::quiet_thread;
 use crate::queue::Batch;
 use crate::record::{write_drop_report, DropCounts};
 use crate::stats::{Counters, Shared};
@@ -32,15 +30,6 @@ pub(crate) struct WorkerConfig {
     pub(crate) auth_token: Option<String>,
     pub(crate) request_timeout: Duration,
     pub(crate) backoff: (Duration, Duration),
-}
-
-/// Marks a thread as the worker's: `tracing` calls on it go nowhere, and the layer ignores
-/// them anyway, so reqwest's, hyper's and h2's own events never come back as entries.
-pub(crate) fn quiet_thread() {
-    let guard = tracing::dispatcher::set_default(&Dispatch::none());
-    // Keep the no-op default for the thread's whole life.
-    std::mem::forget(guard);
-    IN_WORKER.set(true);
 }
 
 /// Starts the worker; returns once its runtime and HTTP client are ready.

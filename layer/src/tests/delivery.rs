@@ -273,7 +273,7 @@ fn nothing_logged_on_the_workers_threads_reaches_the_layer() {
     let on_worker = dispatch.clone();
     std::thread::spawn(move || {
         // What the worker and its runtime threads do first: a no-op default dispatcher…
-        crate::worker::quiet_thread();
+        crate::no_feedback::quiet_thread();
         tracing::info!(target: "hyper::proto", "not even seen");
         // …and even if something routes an event to the layer there, it is ignored.
         tracing::dispatcher::with_default(
