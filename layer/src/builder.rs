@@ -9,9 +9,10 @@ use crate::defaults;
 use crate::error::Error;
 use crate::format::Format;
 use crate::guard::WorkerGuard;
+use crate::handle::Shared;
 use crate::layer::EstuaryLayer;
 use crate::queue::{Limits, Overflow, Queue};
-use crate::stats::{Counters, Shared};
+use crate::stats::Counters;
 use crate::worker::{self, WorkerConfig};
 
 /// Configures and starts a layer: `Builder::new("svc").endpoint(…)….build()`.

@@ -9,11 +9,12 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::format::Format;
+use crate::handle::{Handle, Shared};
 use crate::no_feedback::on_worker_thread;
 use crate::queue::Rejected;
 use crate::record::{self, Scratch};
 use crate::span_fields::{SpanJson, Timings};
-use crate::stats::{Counters, Handle, Shared};
+use crate::stats::Counters;
 
 thread_local! {
     /// Reused serialization buffers: no allocation per event once warmed up.
@@ -51,9 +52,7 @@ impl EstuaryLayer {
 
     /// A handle to this layer's counters and flush.
     pub fn handle(&self) -> Handle {
-        Handle {
-            shared: Arc::clone(&self.shared),
-        }
+        Handle::new(Arc::clone(&self.shared))
     }
 
     /// Runs `f` with this thread's scratch buffers (fresh ones if they are in use by an

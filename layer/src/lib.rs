@@ -7,6 +7,7 @@ mod diag;
 mod error;
 mod format;
 mod guard;
+mod handle;
 mod json;
 mod layer;
 mod no_feedback;
@@ -23,9 +24,10 @@ mod tests;
 pub use builder::Builder;
 pub use error::{Error, FlushError};
 pub use guard::WorkerGuard;
+pub use handle::Handle;
 pub use layer::EstuaryLayer;
 pub use queue::Overflow;
-pub use stats::{Handle, Stats};
+pub use stats::Stats;
 
 /// Starts a layer for `service` with every default: the one line to adopt Estuary.
 ///

@@ -1,11 +1,8 @@
-//! Delivery counters, shared by the layer, the worker and every [`Handle`].
+//! Delivery counters: the live atomics the layer and the worker bump, and [`Stats`], the
+//! copy of them that users read. Counters only: the queue's fill level is passed in when a
+//! copy is taken, so this module depends on nothing else in the crate.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::Duration;
-
-use crate::error::FlushError;
-use crate::queue::Queue;
 
 /// The live counters. Relaxed atomics: they are statistics, not synchronization.
 #[derive(Default)]
@@ -34,14 +31,23 @@ impl Counters {
             + self.dropped_rejected.load(Relaxed)
             + self.dropped_shutdown.load(Relaxed)
     }
-}
 
-/// What the layer and its worker share.
-pub(crate) struct Shared {
-    pub(crate) queue: Queue,
-    pub(crate) counters: Counters,
-    /// How long `flush` waits by default.
-    pub(crate) flush_timeout: Duration,
+    /// A copy of the counters, with the queue's current fill level (entries and bytes).
+    pub(crate) fn snapshot(&self, queued: usize, queued_bytes: usize) -> Stats {
+        Stats {
+            accepted: self.accepted.load(Relaxed),
+            sent: self.sent.load(Relaxed),
+            dropped_queue_full: self.dropped_queue_full.load(Relaxed),
+            dropped_oversize: self.dropped_oversize.load(Relaxed),
+            dropped_rejected: self.dropped_rejected.load(Relaxed),
+            dropped_shutdown: self.dropped_shutdown.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            drops_reported: self.drops_reported.load(Relaxed),
+            queued: queued as u64,
+            queued_bytes: queued_bytes as u64,
+        }
+    }
 }
 
 /// A point-in-time copy of the delivery counters.
@@ -92,81 +98,5 @@ impl Stats {
             + self.dropped_oversize
             + self.dropped_rejected
             + self.dropped_shutdown
-    }
-}
-
-/// A cheap, cloneable view of a layer's delivery: counters and flushing.
-///
-/// Get one from [`WorkerGuard::handle`](crate::WorkerGuard::handle) or
-/// [`EstuaryLayer::handle`](crate::EstuaryLayer::handle); it stays valid after shutdown.
-///
-/// # Examples
-///
-/// ```no_run
-/// let (layer, guard) = tracing_estuary::layer("checkout")?;
-/// let handle = layer.handle();
-/// // … log …
-/// handle.flush()?;
-/// assert_eq!(handle.stats().dropped(), 0);
-/// # drop(guard);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct Handle {
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl Handle {
-    /// The current counters.
-    pub fn stats(&self) -> Stats {
-        let c = &self.shared.counters;
-        let (queued, queued_bytes) = self.shared.queue.depth();
-        Stats {
-            accepted: c.accepted.load(Relaxed),
-            sent: c.sent.load(Relaxed),
-            dropped_queue_full: c.dropped_queue_full.load(Relaxed),
-            dropped_oversize: c.dropped_oversize.load(Relaxed),
-            dropped_rejected: c.dropped_rejected.load(Relaxed),
-            dropped_shutdown: c.dropped_shutdown.load(Relaxed),
-            requests: c.requests.load(Relaxed),
-            retries: c.retries.load(Relaxed),
-            drops_reported: c.drops_reported.load(Relaxed),
-            queued: queued as u64,
-            queued_bytes: queued_bytes as u64,
-        }
-    }
-
-    /// Sends everything logged so far and waits, up to the configured flush timeout, until
-    /// the collector acknowledged it (or it was dropped and counted).
-    ///
-    /// # Errors
-    ///
-    /// [`FlushError::Timeout`] when entries were still pending at the timeout (for example
-    /// while the collector is down), [`FlushError::WorkerGone`] after shutdown.
-    pub fn flush(&self) -> Result<(), FlushError> {
-        self.flush_within(self.shared.flush_timeout)
-    }
-
-    /// [`flush`](Self::flush) with an explicit timeout.
-    ///
-    /// # Errors
-    ///
-    /// As for [`flush`](Self::flush).
-    pub fn flush_within(&self, timeout: Duration) -> Result<(), FlushError> {
-        self.shared.queue.flush(timeout).map_err(|pending| {
-            if self.shared.queue.shutdown_deadline().is_some() {
-                FlushError::WorkerGone { pending }
-            } else {
-                FlushError::Timeout { pending }
-            }
-        })
-    }
-}
-
-impl std::fmt::Debug for Handle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle")
-            .field("stats", &self.stats())
-            .finish()
     }
 }

@@ -14,10 +14,11 @@ use crate::backoff::Backoff;
 use crate::diag::Diag;
 use crate::error::Error;
 use crate::format::Format;
+use crate::handle::Shared;
 use crate::no_feedback::quiet_thread;
 use crate::queue::Batch;
 use crate::record::{write_drop_report, DropCounts};
-use crate::stats::{Counters, Shared};
+use crate::stats::Counters;
 use crate::transport::{Outcome, Transport};
 
 /// Drops are reported to the collector at most this often (and once more at shutdown).
