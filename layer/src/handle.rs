@@ -47,8 +47,14 @@ impl Handle {
 
     /// The current counters.
     pub fn stats(&self) -> Stats {
-        let (queued, queued_bytes) = self.shared.queue.depth();
-        self.shared.counters.snapshot(queued, queued_bytes)
+        // What the queue itself counts comes from the queue, the rest from the counters.
+        let depth = self.shared.queue.depth();
+        Stats {
+            accepted: depth.accepted,
+            queued: depth.entries as u64,
+            queued_bytes: depth.bytes as u64,
+            ..self.shared.counters.snapshot()
+        }
     }
 
     /// Sends everything logged so far and waits, up to the configured flush timeout, until

@@ -74,6 +74,18 @@ impl Batch {
     }
 }
 
+/// The queue's own counts, for [`Stats`](crate::Stats). The queue keeps them anyway (a flush
+/// waits for what was accepted before it), so they are not counted a second time elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Depth {
+    /// Entries held now: queued, or taken by the worker and not yet delivered or dropped.
+    pub(crate) entries: usize,
+    /// Bytes of serialized entries held now.
+    pub(crate) bytes: usize,
+    /// Entries ever taken by `push`.
+    pub(crate) accepted: u64,
+}
+
 /// Why `push` did not take an entry.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Rejected {
@@ -339,10 +351,14 @@ impl Queue {
         st.accepted - st.finished
     }
 
-    /// Entries and bytes currently held (queued or being sent).
-    pub(crate) fn depth(&self) -> (usize, usize) {
+    /// What the queue holds and has taken, read under one lock so the numbers agree.
+    pub(crate) fn depth(&self) -> Depth {
         let st = self.lock();
-        (st.entries, st.bytes)
+        Depth {
+            entries: st.entries,
+            bytes: st.bytes,
+            accepted: st.accepted,
+        }
     }
 }
 

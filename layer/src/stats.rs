@@ -1,13 +1,16 @@
 //! Delivery counters: the live atomics the layer and the worker bump, and [`Stats`], the
-//! copy of them that users read. Counters only: the queue's fill level is passed in when a
-//! copy is taken, so this module depends on nothing else in the crate.
+//! copy of them that users read. Counters only: what the queue counts itself (entries
+//! accepted, entries and bytes held) is filled in by [`Handle`](crate::Handle), so this
+//! module depends on nothing else in the crate.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// The live counters. Relaxed atomics: they are statistics, not synchronization.
+///
+/// `accepted` is not here: the queue already counts it under its lock (a flush waits for
+/// that number), and a single count cannot drift from a copy or be forgotten.
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) accepted: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_oversize: AtomicU64,
@@ -32,10 +35,10 @@ impl Counters {
             + self.dropped_shutdown.load(Relaxed)
     }
 
-    /// A copy of the counters, with the queue's current fill level (entries and bytes).
-    pub(crate) fn snapshot(&self, queued: usize, queued_bytes: usize) -> Stats {
+    /// A copy of the counters; the fields the queue counts (`accepted`, `queued`,
+    /// `queued_bytes`) are left at 0 for the caller to fill in.
+    pub(crate) fn snapshot(&self) -> Stats {
         Stats {
-            accepted: self.accepted.load(Relaxed),
             sent: self.sent.load(Relaxed),
             dropped_queue_full: self.dropped_queue_full.load(Relaxed),
             dropped_oversize: self.dropped_oversize.load(Relaxed),
@@ -44,8 +47,7 @@ impl Counters {
             requests: self.requests.load(Relaxed),
             retries: self.retries.load(Relaxed),
             drops_reported: self.drops_reported.load(Relaxed),
-            queued: queued as u64,
-            queued_bytes: queued_bytes as u64,
+            ..Stats::default()
         }
     }
 }
@@ -98,5 +100,63 @@ impl Stats {
             + self.dropped_oversize
             + self.dropped_rejected
             + self.dropped_shutdown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_copies_each_counter_to_its_own_field() {
+        let c = Counters::default();
+        // Distinct powers of two: a field read from the wrong counter shows.
+        for (i, counter) in [
+            &c.sent,
+            &c.dropped_queue_full,
+            &c.dropped_oversize,
+            &c.dropped_rejected,
+            &c.dropped_shutdown,
+            &c.requests,
+            &c.retries,
+            &c.drops_reported,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            Counters::add(counter, 1 << i);
+        }
+        let s = c.snapshot();
+        let fields = [
+            s.sent,
+            s.dropped_queue_full,
+            s.dropped_oversize,
+            s.dropped_rejected,
+            s.dropped_shutdown,
+            s.requests,
+            s.retries,
+            s.drops_reported,
+        ];
+        assert_eq!(fields, [1, 2, 4, 8, 16, 32, 64, 128]);
+        assert_eq!((s.accepted, s.queued, s.queued_bytes), (0, 0, 0));
+        assert_eq!(c.dropped(), 2 + 4 + 8 + 16);
+    }
+
+    #[test]
+    fn dropped_adds_every_reason_and_nothing_else() {
+        let stats = Stats {
+            accepted: 1000,
+            sent: 100,
+            dropped_queue_full: 1,
+            dropped_oversize: 2,
+            dropped_rejected: 4,
+            dropped_shutdown: 8,
+            requests: 10,
+            retries: 20,
+            drops_reported: 40,
+            queued: 50,
+            queued_bytes: 60,
+        };
+        assert_eq!(stats.dropped(), 15);
     }
 }

@@ -159,7 +159,7 @@ impl Worker {
                 Outcome::Retry { after, why } => {
                     Counters::add(&counters.retries, 1);
                     let delay = self.backoff.next_delay().max(after.unwrap_or_default());
-                    let (queued, _) = self.shared.queue.depth();
+                    let queued = self.shared.queue.depth().entries;
                     let msg = format!(
                         "POST {} failed ({why}); retrying in {delay:.1?} ({queued} entries queued)",
                         self.transport.url()

@@ -9,7 +9,7 @@ use super::server::TestServer;
 use super::wait_until;
 use crate::{Builder, FlushError, Overflow};
 
-fn start(
+pub(super) fn start(
     server: &TestServer,
     configure: impl FnOnce(Builder) -> Builder,
 ) -> (crate::EstuaryLayer, crate::WorkerGuard) {
@@ -20,7 +20,7 @@ fn start(
 }
 
 /// Logs `n` events `i = 0..n` under a scoped subscriber.
-fn log_n(layer: crate::EstuaryLayer, n: u64) {
+pub(super) fn log_n(layer: crate::EstuaryLayer, n: u64) {
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..n {
             tracing::info!(i, "event");

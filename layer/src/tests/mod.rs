@@ -5,6 +5,7 @@ mod delivery;
 mod schema;
 mod server;
 mod spans;
+mod stats;
 
 use serde_json::Value;
 use tracing_subscriber::prelude::*;
