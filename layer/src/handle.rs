@@ -74,13 +74,7 @@ impl Handle {
     ///
     /// As for [`flush`](Self::flush).
     pub fn flush_within(&self, timeout: Duration) -> Result<(), FlushError> {
-        self.shared.queue.flush(timeout).map_err(|pending| {
-            if self.shared.queue.shutdown_deadline().is_some() {
-                FlushError::WorkerGone { pending }
-            } else {
-                FlushError::Timeout { pending }
-            }
-        })
+        self.shared.queue.flush(timeout)
     }
 }
 

@@ -11,6 +11,8 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::error::FlushError;
+
 /// Batches kept for reuse: enough for the worker and the app to swap without allocating.
 const POOL_SIZE: usize = 4;
 
@@ -109,16 +111,39 @@ struct State {
     /// `finished` to reach the `accepted` it saw.
     accepted: u64,
     finished: u64,
-    /// A flush wants the open batch sent now.
-    flush_requested: bool,
-    /// Set by shutdown: the worker sends what is queued until this deadline, then exits.
-    shutdown: Option<Instant>,
-    /// The worker has exited; nothing queued will move any more.
-    worker_done: bool,
+    /// What the worker is doing; decides who must be woken and what is still taken.
+    worker: WorkerState,
     /// Threads waiting on `progress` (only then is it worth a notify).
     waiters: usize,
-    /// The worker sleeps with nothing queued (no timer running): the next entry wakes it.
-    worker_idle: bool,
+}
+
+/// The worker's state as the queue sees it: one value rather than a flag per condition,
+/// so that mixes which cannot happen (idle after exiting, flushing while draining) cannot
+/// be written either.
+///
+/// `Running` and `Idle` alternate as entries come and go; a flush turns either into
+/// `Flushing` until the worker has sealed what was open (then `Idle`); shutdown turns any
+/// of those into `Draining`; the worker's end, whatever the state, into `Exited`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WorkerState {
+    /// Sending, or asleep with the open batch's interval timer running.
+    Running,
+    /// Asleep with nothing queued and no timer: the next entry must wake it.
+    Idle,
+    /// A flush asked for the open batch now rather than at its interval.
+    Flushing,
+    /// Shutdown began: new entries are refused, and what is queued is sent until
+    /// `deadline`, after which the worker drops what is left and exits.
+    Draining { deadline: Instant },
+    /// The worker has exited (or panicked); nothing queued will move any more.
+    Exited,
+}
+
+impl WorkerState {
+    /// Whether new entries are still taken.
+    fn open(self) -> bool {
+        matches!(self, Self::Running | Self::Idle | Self::Flushing)
+    }
 }
 
 /// See the module documentation.
@@ -142,11 +167,8 @@ impl Queue {
                 bytes: 0,
                 accepted: 0,
                 finished: 0,
-                flush_requested: false,
-                shutdown: None,
-                worker_done: false,
+                worker: WorkerState::Running,
                 waiters: 0,
-                worker_idle: false,
             }),
             worker_wake: Condvar::new(),
             progress: Condvar::new(),
@@ -171,7 +193,7 @@ impl Queue {
         if st.open.entries == 0 {
             st.open.started = Some(Instant::now());
             // An idle worker sleeps without a timeout; it must start the batch interval.
-            if st.worker_idle {
+            if st.worker == WorkerState::Idle {
                 self.worker_wake.notify_one();
             }
         }
@@ -193,7 +215,7 @@ impl Queue {
     ) -> Result<MutexGuard<'a, State>, Rejected> {
         let mut deadline = None;
         loop {
-            if st.shutdown.is_some() || st.worker_done {
+            if !st.worker.open() {
                 return Err(Rejected::Closed);
             }
             // An empty queue takes any entry, so a bound below one entry's size cannot
@@ -242,22 +264,29 @@ impl Queue {
                 return Some(batch);
             }
             let age = st.open.started.map(|t| t.elapsed());
-            if st.open.entries > 0
-                && (st.flush_requested
-                    || st.shutdown.is_some()
-                    || age >= Some(self.limits.batch_interval))
-            {
+            let due = match st.worker {
+                WorkerState::Flushing | WorkerState::Draining { .. } => true,
+                _ => age >= Some(self.limits.batch_interval),
+            };
+            if st.open.entries > 0 && due {
                 self.seal(&mut st);
                 continue;
             }
-            st.flush_requested = false;
-            if st.shutdown.is_some() {
+            if let WorkerState::Draining { .. } = st.worker {
                 return None;
             }
             let left = age.map(|age| self.limits.batch_interval.saturating_sub(age));
-            st.worker_idle = left.is_none();
+            if left.is_none() {
+                // Nothing open: sleep until an entry arrives. This also ends a flush (it
+                // left nothing open: its batch was sealed above).
+                st.worker = WorkerState::Idle;
+            }
             st = wait(&self.worker_wake, st, left);
-            st.worker_idle = false;
+            // Only an idle worker comes back running: a flush or shutdown that woke it
+            // keeps its own state.
+            if st.worker == WorkerState::Idle {
+                st.worker = WorkerState::Running;
+            }
         }
     }
 
@@ -282,7 +311,10 @@ impl Queue {
     pub(crate) fn pause(&self, until: Instant) {
         let mut st = self.lock();
         loop {
-            let end = st.shutdown.map_or(until, |d| d.min(until));
+            let end = match st.worker {
+                WorkerState::Draining { deadline } => deadline.min(until),
+                _ => until,
+            };
             let now = Instant::now();
             if now >= end {
                 return;
@@ -291,21 +323,38 @@ impl Queue {
         }
     }
 
-    /// The shutdown deadline, once shutdown began.
+    /// The shutdown deadline while the worker drains the queue.
     pub(crate) fn shutdown_deadline(&self) -> Option<Instant> {
-        self.lock().shutdown
+        match self.lock().worker {
+            WorkerState::Draining { deadline } => Some(deadline),
+            _ => None,
+        }
     }
 
     /// Sends everything queued so far; waits until it is delivered or dropped, or until
-    /// `timeout`. Returns the number of entries still pending when it gave up.
-    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), u64> {
+    /// `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// With the entries still pending: [`FlushError::WorkerGone`] once the worker drains
+    /// or has exited, else [`FlushError::Timeout`].
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
         let deadline = Instant::now() + timeout;
         let mut st = self.lock();
         let target = st.accepted;
-        st.flush_requested = true;
+        if matches!(st.worker, WorkerState::Running | WorkerState::Idle) {
+            st.worker = WorkerState::Flushing;
+        }
         self.worker_wake.notify_one();
         self.wait_progress(st, deadline, |st| st.finished >= target)
-            .map_err(|st| target.saturating_sub(st.finished))
+            .map_err(|st| {
+                let pending = target.saturating_sub(st.finished);
+                if st.worker.open() {
+                    FlushError::Timeout { pending }
+                } else {
+                    FlushError::WorkerGone { pending }
+                }
+            })
     }
 
     /// Starts shutdown (new entries are refused; the worker sends what is queued until
@@ -313,12 +362,12 @@ impl Queue {
     /// the entries left unsent when it gave up waiting.
     pub(crate) fn shutdown(&self, deadline: Instant, wait_until: Instant) -> Result<(), u64> {
         let mut st = self.lock();
-        if st.shutdown.is_none() {
-            st.shutdown = Some(deadline);
+        if st.worker.open() {
+            st.worker = WorkerState::Draining { deadline };
         }
         self.worker_wake.notify_all();
         self.progress.notify_all();
-        self.wait_progress(st, wait_until, |st| st.worker_done)
+        self.wait_progress(st, wait_until, |st| st.worker == WorkerState::Exited)
             .map_err(|st| st.accepted.saturating_sub(st.finished))
     }
 
@@ -334,7 +383,7 @@ impl Queue {
                 break Ok(());
             }
             let now = Instant::now();
-            if now >= deadline || st.worker_done {
+            if now >= deadline || st.worker == WorkerState::Exited {
                 break Err(());
             }
             st = wait(&self.progress, st, Some(deadline - now));
@@ -346,7 +395,7 @@ impl Queue {
     /// Worker: it exited; whatever is still queued will not be sent. Returns that count.
     pub(crate) fn worker_exited(&self) -> u64 {
         let mut st = self.lock();
-        st.worker_done = true;
+        st.worker = WorkerState::Exited;
         self.progress.notify_all();
         st.accepted - st.finished
     }
@@ -376,3 +425,6 @@ fn wait<'a>(
         },
     }
 }
+
+#[cfg(test)]
+mod tests;
