@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::format::Format;
 use crate::handle::Shared;
 use crate::no_feedback::quiet_thread;
-use crate::queue::Batch;
+use crate::queue::Payload;
 use crate::record::{write_drop_report, DropCounts};
 use crate::stats::Counters;
 use crate::transport::{Outcome, Transport};
@@ -118,9 +118,9 @@ struct Worker {
 impl Worker {
     fn run(&mut self) {
         let mut seen_full = 0;
-        while let Some(mut batch) = self.shared.queue.next_batch() {
-            self.deliver(&mut batch);
-            self.shared.queue.finish(batch);
+        while let Some(mut payload) = self.shared.queue.next_payload() {
+            self.deliver(&mut payload);
+            self.shared.queue.finish(payload);
             let full = self.shared.counters.dropped_queue_full.load(Relaxed);
             if full > seen_full {
                 seen_full = full;
@@ -133,15 +133,15 @@ impl Worker {
     }
 
     /// Sends a batch until it is accepted, dropped, or shutdown's deadline passes.
-    fn deliver(&mut self, batch: &mut Batch) {
+    fn deliver(&mut self, payload: &mut Payload) {
         let counters = &self.shared.counters;
-        let mut body = self.transport.encode(&batch.buf);
-        while batch.entries > 0 {
+        let mut body = self.transport.encode(&payload.buf);
+        while payload.entries > 0 {
             let Some(timeout) = self.request_timeout() else {
-                Counters::add(&counters.dropped_shutdown, batch.entries as u64);
+                Counters::add(&counters.dropped_shutdown, payload.entries as u64);
                 let msg = format!(
                     "shutdown deadline passed: {} entries not sent",
-                    batch.entries
+                    payload.entries
                 );
                 return self.diag.warn("shutdown", msg);
             };
@@ -152,7 +152,7 @@ impl Worker {
             self.healthy = !matches!(outcome, Outcome::Retry { .. });
             match outcome {
                 Outcome::Accepted => {
-                    Counters::add(&counters.sent, batch.entries as u64);
+                    Counters::add(&counters.sent, payload.entries as u64);
                     self.backoff.reset();
                     return;
                 }
@@ -167,21 +167,21 @@ impl Worker {
                     self.diag.warn("retry", msg);
                     self.shared.queue.pause(Instant::now() + delay);
                 }
-                Outcome::TooLarge => return self.split(batch),
-                Outcome::BadEntry { index, why } if index < batch.entries => {
-                    remove_line(batch, index);
+                Outcome::TooLarge => return self.split(payload),
+                Outcome::BadEntry { index, why } if index < payload.entries => {
+                    payload.remove_line(index);
                     Counters::add(&counters.dropped_rejected, 1);
                     self.diag.warn(
                         "rejected",
                         format!("collector rejected an entry ({why}); dropped it"),
                     );
-                    body = self.transport.encode(&batch.buf);
+                    body = self.transport.encode(&payload.buf);
                 }
                 Outcome::BadEntry { why, .. } | Outcome::Rejected { why, .. } => {
-                    Counters::add(&counters.dropped_rejected, batch.entries as u64);
+                    Counters::add(&counters.dropped_rejected, payload.entries as u64);
                     let msg = format!(
                         "collector rejected {} entries ({why}); dropped them",
-                        batch.entries
+                        payload.entries
                     );
                     return self.diag.warn("rejected", msg);
                 }
@@ -190,16 +190,16 @@ impl Worker {
     }
 
     /// `413`: send each half on its own; a single entry that is still too large is dropped.
-    fn split(&mut self, batch: &mut Batch) {
-        if batch.entries <= 1 {
-            Counters::add(&self.shared.counters.dropped_oversize, batch.entries as u64);
+    fn split(&mut self, payload: &mut Payload) {
+        if payload.entries <= 1 {
+            Counters::add(
+                &self.shared.counters.dropped_oversize,
+                payload.entries as u64,
+            );
             let msg = "collector answered 413 to a single entry; dropped it (see max_entry_bytes)";
             return self.diag.warn("oversize", msg);
         }
-        let half = batch.entries / 2;
-        let cut = line_start(&batch.buf, half);
-        let mut first = Batch::from_lines(batch.buf[..cut].to_vec(), half);
-        let mut second = Batch::from_lines(batch.buf[cut..].to_vec(), batch.entries - half);
+        let (mut first, mut second) = payload.halves();
         self.deliver(&mut first);
         self.deliver(&mut second);
     }
@@ -245,42 +245,5 @@ impl Worker {
         if self.runtime.block_on(self.transport.send(body, timeout)) == Outcome::Accepted {
             c.drops_reported.fetch_max(dropped, Relaxed);
         }
-    }
-}
-
-/// Byte offset where line `n` (0-based) of NDJSON `buf` starts (`buf.len()` past the end).
-fn line_start(buf: &[u8], n: usize) -> usize {
-    if n == 0 {
-        return 0;
-    }
-    buf.iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'\n')
-        .nth(n - 1)
-        .map_or(buf.len(), |(i, _)| i + 1)
-}
-
-/// Removes line `index` from the batch (the entry the collector named as bad).
-fn remove_line(batch: &mut Batch, index: usize) {
-    let start = line_start(&batch.buf, index);
-    let end = line_start(&batch.buf, index + 1);
-    batch.buf.drain(start..end);
-    batch.entries -= 1;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_are_found_and_removed() {
-        let buf = b"{\"a\":0}\n{\"a\":1}\n{\"a\":2}\n".to_vec();
-        assert_eq!(line_start(&buf, 0), 0);
-        assert_eq!(line_start(&buf, 1), 8);
-        assert_eq!(line_start(&buf, 3), buf.len());
-        let mut batch = Batch::from_lines(buf, 3);
-        remove_line(&mut batch, 1);
-        assert_eq!(batch.buf, b"{\"a\":0}\n{\"a\":2}\n");
-        assert_eq!(batch.entries, 2);
     }
 }

@@ -52,7 +52,7 @@ fn worker(q: &Arc<Queue>) -> (Receiver<usize>, std::thread::JoinHandle<()>) {
     let (tx, rx) = channel();
     let q = Arc::clone(q);
     let thread = std::thread::spawn(move || {
-        while let Some(batch) = q.next_batch() {
+        while let Some(batch) = q.next_payload() {
             let _ = tx.send(batch.entries);
             q.finish(batch);
         }
@@ -196,7 +196,7 @@ fn block_waits_until_the_worker_frees_room() {
     wait_until("the push to wait", || q.lock().waiters == 1);
     assert!(blocked.try_recv().is_err(), "did not wait");
     // The full queue sealed its open batch, so the worker can take it and free the room.
-    let batch = q.next_batch().unwrap();
+    let batch = q.next_payload().unwrap();
     q.finish(batch);
     assert_eq!(blocked.recv_timeout(PATIENCE), Ok(Ok(())));
     assert_eq!(q.depth().accepted, 2);
@@ -222,7 +222,7 @@ fn depth_holds_entries_until_finished_and_credits_what_was_charged() {
         accepted: 2,
     };
     assert_eq!(q.depth(), held);
-    let mut batch = q.next_batch().unwrap();
+    let mut batch = q.next_payload().unwrap();
     assert_eq!(q.depth(), held, "a batch being sent still counts");
     // The worker may drop a line (a rejected entry); the queue still gets back all it lent.
     batch.buf.truncate(8);

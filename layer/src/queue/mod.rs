@@ -13,68 +13,15 @@ use std::time::{Duration, Instant};
 
 use crate::error::FlushError;
 
-/// Batches kept for reuse: enough for the worker and the app to swap without allocating.
+mod limits;
+mod payload;
+
+pub(crate) use limits::Limits;
+pub use limits::Overflow;
+pub(crate) use payload::Payload;
+
+/// Buffers kept for reuse: enough for the worker and the app to swap without allocating.
 const POOL_SIZE: usize = 4;
-
-/// What happens to a new event when the queue is at its bound.
-///
-/// # Examples
-///
-/// ```no_run
-/// use tracing_estuary::{Builder, Overflow};
-/// // Lossless: the logging thread waits for the worker instead of dropping.
-/// let (layer, guard) = Builder::new("billing").overflow(Overflow::Block).build()?;
-/// # Ok::<(), tracing_estuary::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Overflow {
-    /// Drop the new event and count it (the default: logging never waits).
-    #[default]
-    DropNewest,
-    /// Block the logging thread until the worker frees room: nothing is dropped for lack of
-    /// room, but a collector outage stalls every thread that logs.
-    Block,
-    /// Block at most this long, then drop and count.
-    BlockFor(Duration),
-}
-
-/// The queue's and batches' bounds (from the builder).
-#[derive(Clone, Debug)]
-pub(crate) struct Limits {
-    pub(crate) batch_entries: usize,
-    pub(crate) batch_bytes: usize,
-    pub(crate) batch_interval: Duration,
-    pub(crate) queue_entries: usize,
-    pub(crate) queue_bytes: usize,
-    pub(crate) overflow: Overflow,
-}
-
-/// NDJSON lines on their way to the collector.
-#[derive(Default)]
-pub(crate) struct Batch {
-    /// The lines, each ending in `\n`.
-    pub(crate) buf: Vec<u8>,
-    /// How many lines `buf` holds.
-    pub(crate) entries: usize,
-    /// Entries and bytes charged to the queue when sealed; the worker may remove lines
-    /// (a rejected entry), but the queue is credited with what it was charged.
-    charged: (usize, usize),
-    /// When the first line arrived (the batch interval runs from there).
-    started: Option<Instant>,
-}
-
-impl Batch {
-    /// A batch holding `buf` (used when the worker splits or builds batches itself).
-    pub(crate) fn from_lines(buf: Vec<u8>, entries: usize) -> Self {
-        Batch {
-            buf,
-            entries,
-            charged: (0, 0),
-            started: None,
-        }
-    }
-}
 
 /// The queue's own counts, for [`Stats`](crate::Stats). The queue keeps them anyway (a flush
 /// waits for what was accepted before it), so they are not counted a second time elsewhere.
@@ -99,9 +46,9 @@ pub(crate) enum Rejected {
 
 struct State {
     /// The batch app threads append to.
-    open: Batch,
+    open: Payload,
     /// Full batches waiting for the worker, oldest first.
-    sealed: VecDeque<Batch>,
+    sealed: VecDeque<Payload>,
     /// Emptied buffers for reuse.
     pool: Vec<Vec<u8>>,
     /// Entries and bytes accepted and not yet finished (the queue's fill level).
@@ -160,7 +107,7 @@ impl Queue {
     pub(crate) fn new(limits: Limits) -> Self {
         Queue {
             state: Mutex::new(State {
-                open: Batch::default(),
+                open: Payload::default(),
                 sealed: VecDeque::new(),
                 pool: Vec::new(),
                 entries: 0,
@@ -250,18 +197,18 @@ impl Queue {
 
     fn seal(&self, st: &mut State) {
         let buf = st.pool.pop().unwrap_or_default();
-        let mut batch = std::mem::replace(&mut st.open, Batch::from_lines(buf, 0));
-        batch.charged = (batch.entries, batch.buf.len());
-        st.sealed.push_back(batch);
+        let mut sealed = std::mem::replace(&mut st.open, Payload::from_lines(buf, 0));
+        sealed.charged = (sealed.entries, sealed.buf.len());
+        st.sealed.push_back(sealed);
         self.worker_wake.notify_one();
     }
 
     /// Worker: waits for the next batch; `None` once shutdown began and nothing is left.
-    pub(crate) fn next_batch(&self) -> Option<Batch> {
+    pub(crate) fn next_payload(&self) -> Option<Payload> {
         let mut st = self.lock();
         loop {
-            if let Some(batch) = st.sealed.pop_front() {
-                return Some(batch);
+            if let Some(payload) = st.sealed.pop_front() {
+                return Some(payload);
             }
             let age = st.open.started.map(|t| t.elapsed());
             let due = match st.worker {
@@ -291,13 +238,13 @@ impl Queue {
     }
 
     /// Worker: the batch was delivered or dropped; frees its room in the queue.
-    pub(crate) fn finish(&self, batch: Batch) {
+    pub(crate) fn finish(&self, payload: Payload) {
         let mut st = self.lock();
-        let (entries, bytes) = batch.charged;
+        let (entries, bytes) = payload.charged;
         st.entries -= entries;
         st.bytes -= bytes;
         st.finished += entries as u64;
-        let mut buf = batch.buf;
+        let mut buf = payload.buf;
         if st.pool.len() < POOL_SIZE && buf.capacity() <= 2 * self.limits.batch_bytes {
             buf.clear();
             st.pool.push(buf);
