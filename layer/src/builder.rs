@@ -17,7 +17,7 @@ use crate::worker::{self, WorkerConfig};
 
 /// Configures and starts a layer: `Builder::new("svc").endpoint(…)….build()`.
 ///
-/// Every setting has a default (see [`defaults`](crate::defaults) and the README's table).
+/// Every setting has a default (see [`defaults`] and the README's table).
 ///
 /// # Examples
 ///

@@ -22,7 +22,7 @@ thread_local! {
 }
 
 /// The `tracing_subscriber::Layer` that serializes events and spans to JSON and queues
-/// them for the worker. Made by [`layer`](crate::layer) or [`Builder`](crate::Builder).
+/// them for the worker. Made by [`layer`](crate::layer()) or [`Builder`](crate::Builder).
 ///
 /// The application thread only serializes into a reused buffer and copies the line into the
 /// bounded queue; it never does I/O, and it never blocks unless
