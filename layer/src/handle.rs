@@ -63,7 +63,8 @@ impl Handle {
     /// # Errors
     ///
     /// [`FlushError::Timeout`] when entries were still pending at the timeout (for example
-    /// while the collector is down), [`FlushError::WorkerGone`] after shutdown.
+    /// while the collector is down), [`FlushError::WorkerGone`] once shutdown began or the
+    /// worker is gone.
     pub fn flush(&self) -> Result<(), FlushError> {
         self.flush_within(self.shared.flush_timeout)
     }
