@@ -9,37 +9,15 @@ use crate::defaults;
 use crate::error::Error;
 use crate::format::Format;
 use crate::guard::WorkerGuard;
+use crate::handle::Shared;
 use crate::layer::EstuaryLayer;
-use crate::queue::{Limits, Queue};
-use crate::stats::{Counters, Shared};
+use crate::queue::{Limits, Overflow, Queue};
+use crate::stats::Counters;
 use crate::worker::{self, WorkerConfig};
-
-/// What happens to a new event when the queue is at its bound.
-///
-/// # Examples
-///
-/// ```no_run
-/// use tracing_estuary::{Builder, Overflow};
-/// // Lossless: the logging thread waits for the worker instead of dropping.
-/// let (layer, guard) = Builder::new("billing").overflow(Overflow::Block).build()?;
-/// # Ok::<(), tracing_estuary::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Overflow {
-    /// Drop the new event and count it (the default: logging never waits).
-    #[default]
-    DropNewest,
-    /// Block the logging thread until the worker frees room: nothing is dropped for lack of
-    /// room, but a collector outage stalls every thread that logs.
-    Block,
-    /// Block at most this long, then drop and count.
-    BlockFor(Duration),
-}
 
 /// Configures and starts a layer: `Builder::new("svc").endpoint(…)….build()`.
 ///
-/// Every setting has a default (see [`defaults`](crate::defaults) and the README's table).
+/// Every setting has a default (see [`defaults`] and the README's table).
 ///
 /// # Examples
 ///

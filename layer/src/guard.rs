@@ -6,7 +6,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::FlushError;
-use crate::stats::{Handle, Shared, Stats};
+use crate::handle::{Handle, Shared};
+use crate::stats::Stats;
 
 /// Time the guard gives the worker past the flush deadline to record its last drops and
 /// exit (its requests are already cut at the deadline).
@@ -50,9 +51,7 @@ impl WorkerGuard {
 
     /// A cloneable handle to the counters and `flush`, usable after the guard is gone.
     pub fn handle(&self) -> Handle {
-        Handle {
-            shared: Arc::clone(&self.shared),
-        }
+        Handle::new(Arc::clone(&self.shared))
     }
 
     /// The current delivery counters.

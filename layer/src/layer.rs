@@ -1,6 +1,6 @@
 //! [`EstuaryLayer`]: the part that runs on the application's threads.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use tracing::span::{Attributes, Id, Record};
@@ -9,21 +9,20 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::format::Format;
+use crate::handle::{Handle, Shared};
+use crate::no_feedback::on_worker_thread;
 use crate::queue::Rejected;
 use crate::record::{self, Scratch};
 use crate::span_fields::{SpanJson, Timings};
-use crate::stats::{Counters, Handle, Shared};
+use crate::stats::Counters;
 
 thread_local! {
     /// Reused serialization buffers: no allocation per event once warmed up.
     static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
-    /// Set on the worker's threads: anything logged there (reqwest, hyper, h2, tokio) is
-    /// ignored even if it reaches the layer, so the layer can never feed itself.
-    pub(crate) static IN_WORKER: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The `tracing_subscriber::Layer` that serializes events and spans to JSON and queues
-/// them for the worker. Made by [`layer`](crate::layer) or [`Builder`](crate::Builder).
+/// them for the worker. Made by [`layer`](crate::layer()) or [`Builder`](crate::Builder).
 ///
 /// The application thread only serializes into a reused buffer and copies the line into the
 /// bounded queue; it never does I/O, and it never blocks unless
@@ -53,9 +52,7 @@ impl EstuaryLayer {
 
     /// A handle to this layer's counters and flush.
     pub fn handle(&self) -> Handle {
-        Handle {
-            shared: Arc::clone(&self.shared),
-        }
+        Handle::new(Arc::clone(&self.shared))
     }
 
     /// Runs `f` with this thread's scratch buffers (fresh ones if they are in use by an
@@ -98,7 +95,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if IN_WORKER.get() {
+        if on_worker_thread() {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -112,7 +109,7 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if IN_WORKER.get() {
+        if on_worker_thread() {
             return;
         }
         if let Some(span) = ctx.span(id) {
@@ -123,7 +120,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if IN_WORKER.get() || !self.format.enabled(event.metadata()) {
+        if on_worker_thread() || !self.format.enabled(event.metadata()) {
             return;
         }
         self.with_scratch(|s| {
@@ -153,7 +150,7 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if !self.format.span_close || IN_WORKER.get() {
+        if !self.format.span_close || on_worker_thread() {
             return;
         }
         let Some(span) = ctx.span(&id) else { return };

@@ -7,8 +7,10 @@ mod diag;
 mod error;
 mod format;
 mod guard;
+mod handle;
 mod json;
 mod layer;
+mod no_feedback;
 mod queue;
 mod record;
 mod span_fields;
@@ -19,11 +21,13 @@ mod worker;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{Builder, Overflow};
+pub use builder::Builder;
 pub use error::{Error, FlushError};
 pub use guard::WorkerGuard;
+pub use handle::Handle;
 pub use layer::EstuaryLayer;
-pub use stats::{Handle, Stats};
+pub use queue::Overflow;
+pub use stats::Stats;
 
 /// Starts a layer for `service` with every default: the one line to adopt Estuary.
 ///

@@ -1,16 +1,16 @@
-//! Delivery counters, shared by the layer, the worker and every [`Handle`].
+//! Delivery counters: the live atomics the layer and the worker bump, and [`Stats`], the
+//! copy of them that users read. Counters only: what the queue counts itself (entries
+//! accepted, entries and bytes held) is filled in by [`Handle`](crate::Handle), so this
+//! module depends on nothing else in the crate.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::Duration;
-
-use crate::error::FlushError;
-use crate::queue::Queue;
 
 /// The live counters. Relaxed atomics: they are statistics, not synchronization.
+///
+/// `accepted` is not here: the queue already counts it under its lock (a flush waits for
+/// that number), and a single count cannot drift from a copy or be forgotten.
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) accepted: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_oversize: AtomicU64,
@@ -34,14 +34,22 @@ impl Counters {
             + self.dropped_rejected.load(Relaxed)
             + self.dropped_shutdown.load(Relaxed)
     }
-}
 
-/// What the layer and its worker share.
-pub(crate) struct Shared {
-    pub(crate) queue: Queue,
-    pub(crate) counters: Counters,
-    /// How long `flush` waits by default.
-    pub(crate) flush_timeout: Duration,
+    /// A copy of the counters; the fields the queue counts (`accepted`, `queued`,
+    /// `queued_bytes`) are left at 0 for the caller to fill in.
+    pub(crate) fn snapshot(&self) -> Stats {
+        Stats {
+            sent: self.sent.load(Relaxed),
+            dropped_queue_full: self.dropped_queue_full.load(Relaxed),
+            dropped_oversize: self.dropped_oversize.load(Relaxed),
+            dropped_rejected: self.dropped_rejected.load(Relaxed),
+            dropped_shutdown: self.dropped_shutdown.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            drops_reported: self.drops_reported.load(Relaxed),
+            ..Stats::default()
+        }
+    }
 }
 
 /// A point-in-time copy of the delivery counters.
@@ -95,78 +103,60 @@ impl Stats {
     }
 }
 
-/// A cheap, cloneable view of a layer's delivery: counters and flushing.
-///
-/// Get one from [`WorkerGuard::handle`](crate::WorkerGuard::handle) or
-/// [`EstuaryLayer::handle`](crate::EstuaryLayer::handle); it stays valid after shutdown.
-///
-/// # Examples
-///
-/// ```no_run
-/// let (layer, guard) = tracing_estuary::layer("checkout")?;
-/// let handle = layer.handle();
-/// // … log …
-/// handle.flush()?;
-/// assert_eq!(handle.stats().dropped(), 0);
-/// # drop(guard);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct Handle {
-    pub(crate) shared: Arc<Shared>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Handle {
-    /// The current counters.
-    pub fn stats(&self) -> Stats {
-        let c = &self.shared.counters;
-        let (queued, queued_bytes) = self.shared.queue.depth();
-        Stats {
-            accepted: c.accepted.load(Relaxed),
-            sent: c.sent.load(Relaxed),
-            dropped_queue_full: c.dropped_queue_full.load(Relaxed),
-            dropped_oversize: c.dropped_oversize.load(Relaxed),
-            dropped_rejected: c.dropped_rejected.load(Relaxed),
-            dropped_shutdown: c.dropped_shutdown.load(Relaxed),
-            requests: c.requests.load(Relaxed),
-            retries: c.retries.load(Relaxed),
-            drops_reported: c.drops_reported.load(Relaxed),
-            queued: queued as u64,
-            queued_bytes: queued_bytes as u64,
+    #[test]
+    fn snapshot_copies_each_counter_to_its_own_field() {
+        let c = Counters::default();
+        // Distinct powers of two: a field read from the wrong counter shows.
+        for (i, counter) in [
+            &c.sent,
+            &c.dropped_queue_full,
+            &c.dropped_oversize,
+            &c.dropped_rejected,
+            &c.dropped_shutdown,
+            &c.requests,
+            &c.retries,
+            &c.drops_reported,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            Counters::add(counter, 1 << i);
         }
+        let s = c.snapshot();
+        let fields = [
+            s.sent,
+            s.dropped_queue_full,
+            s.dropped_oversize,
+            s.dropped_rejected,
+            s.dropped_shutdown,
+            s.requests,
+            s.retries,
+            s.drops_reported,
+        ];
+        assert_eq!(fields, [1, 2, 4, 8, 16, 32, 64, 128]);
+        assert_eq!((s.accepted, s.queued, s.queued_bytes), (0, 0, 0));
+        assert_eq!(c.dropped(), 2 + 4 + 8 + 16);
     }
 
-    /// Sends everything logged so far and waits, up to the configured flush timeout, until
-    /// the collector acknowledged it (or it was dropped and counted).
-    ///
-    /// # Errors
-    ///
-    /// [`FlushError::Timeout`] when entries were still pending at the timeout (for example
-    /// while the collector is down), [`FlushError::WorkerGone`] after shutdown.
-    pub fn flush(&self) -> Result<(), FlushError> {
-        self.flush_within(self.shared.flush_timeout)
-    }
-
-    /// [`flush`](Self::flush) with an explicit timeout.
-    ///
-    /// # Errors
-    ///
-    /// As for [`flush`](Self::flush).
-    pub fn flush_within(&self, timeout: Duration) -> Result<(), FlushError> {
-        self.shared.queue.flush(timeout).map_err(|pending| {
-            if self.shared.queue.shutdown_deadline().is_some() {
-                FlushError::WorkerGone { pending }
-            } else {
-                FlushError::Timeout { pending }
-            }
-        })
-    }
-}
-
-impl std::fmt::Debug for Handle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle")
-            .field("stats", &self.stats())
-            .finish()
+    #[test]
+    fn dropped_adds_every_reason_and_nothing_else() {
+        let stats = Stats {
+            accepted: 1000,
+            sent: 100,
+            dropped_queue_full: 1,
+            dropped_oversize: 2,
+            dropped_rejected: 4,
+            dropped_shutdown: 8,
+            requests: 10,
+            retries: 20,
+            drops_reported: 40,
+            queued: 50,
+            queued_bytes: 60,
+        };
+        assert_eq!(stats.dropped(), 15);
     }
 }

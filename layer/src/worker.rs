@@ -10,37 +10,32 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tracing::Dispatch;
-
 use crate::backoff::Backoff;
 use crate::diag::Diag;
 use crate::error::Error;
 use crate::format::Format;
-use crate::layer::IN_WORKER;
-use crate::queue::Batch;
+use crate::handle::Shared;
+use crate::no_feedback::quiet_thread;
+use crate::queue::Payload;
 use crate::record::{write_drop_report, DropCounts};
-use crate::stats::{Counters, Shared};
+use crate::stats::Counters;
 use crate::transport::{Outcome, Transport};
 
 /// Drops are reported to the collector at most this often (and once more at shutdown).
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The worker's share of the builder's settings.
+/// The worker's share of the builder's settings, validated.
 pub(crate) struct WorkerConfig {
+    /// The collector's `…/logs` URL.
     pub(crate) url: reqwest::Url,
+    /// Gzip request bodies.
     pub(crate) compression: bool,
+    /// Sent as `Authorization: Bearer <token>`.
     pub(crate) auth_token: Option<String>,
+    /// One request's limit (shortened to what is left of the deadline at shutdown).
     pub(crate) request_timeout: Duration,
+    /// First and longest retry delay.
     pub(crate) backoff: (Duration, Duration),
-}
-
-/// Marks a thread as the worker's: `tracing` calls on it go nowhere, and the layer ignores
-/// them anyway, so reqwest's, hyper's and h2's own events never come back as entries.
-pub(crate) fn quiet_thread() {
-    let guard = tracing::dispatcher::set_default(&Dispatch::none());
-    // Keep the no-op default for the thread's whole life.
-    std::mem::forget(guard);
-    IN_WORKER.set(true);
 }
 
 /// Starts the worker; returns once its runtime and HTTP client are ready.
@@ -57,38 +52,16 @@ pub(crate) fn spawn(
             // Whatever happens below (even a panic), the queue learns the worker is gone,
             // so blocked or flushing threads stop waiting.
             let _exit = ExitGuard(Arc::clone(&shared));
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                // DNS lookups run on the runtime's blocking threads: quiet those too.
-                .on_thread_start(quiet_thread)
-                .build()
-                .map_err(|e| e.to_string());
-            let transport = Transport::new(
-                config.url.clone(),
-                config.auth_token.as_deref(),
-                config.compression,
-            );
-            let (runtime, transport) = match (runtime, transport) {
-                (Ok(r), Ok(t)) => (r, t),
-                (Err(e), _) | (_, Err(e)) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
+            match Worker::new(config, shared, format) {
+                Ok(mut worker) => {
+                    let _ = ready_tx.send(Ok(()));
+                    worker.run();
+                    worker.runtime.shutdown_timeout(Duration::from_millis(100));
                 }
-            };
-            let _ = ready_tx.send(Ok(()));
-            let mut worker = Worker {
-                backoff: Backoff::new(config.backoff.0, config.backoff.1),
-                config,
-                shared,
-                format,
-                runtime,
-                transport,
-                diag: Diag::default(),
-                last_report: None,
-                healthy: true,
-            };
-            worker.run();
-            worker.runtime.shutdown_timeout(Duration::from_millis(100));
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            }
         })
         .map_err(|e| Error::Worker(e.to_string()))?;
     match ready_rx.recv() {
@@ -110,13 +83,23 @@ impl Drop for ExitGuard {
     }
 }
 
+/// The worker thread's state: everything here is touched by that thread only, except
+/// `shared`, which the application's threads fill.
 struct Worker {
+    /// The request timeout (the rest was used to build `transport` and `backoff`).
     config: WorkerConfig,
+    /// The queue it drains and the counters it keeps.
     shared: Arc<Shared>,
+    /// Service, host and static fields, for the drop report it writes itself.
     format: Arc<Format>,
+    /// Its own current-thread runtime: the application may have none, or one `block_on`
+    /// must not be called in.
     runtime: tokio::runtime::Runtime,
+    /// The HTTP client and the fixed headers.
     transport: Transport,
+    /// Delay before the next retry of the payload being sent.
     backoff: Backoff,
+    /// The layer's own problems, to stderr, rate-limited.
     diag: Diag,
     /// When drops were last reported to the collector.
     last_report: Option<Instant>,
@@ -125,12 +108,49 @@ struct Worker {
     healthy: bool,
 }
 
+/// What `deliver` does after an answer: one value per step, as `tracing-appender`'s worker
+/// does it, rather than returns scattered through one long match.
+enum Step {
+    /// The payload is finished (delivered, dropped or split): on to the next.
+    Done,
+    /// Send the same body again, after the backoff pause.
+    Retry,
+    /// The payload lost a line: encode what is left and send that.
+    Resend,
+}
+
 impl Worker {
+    /// Builds the runtime and the HTTP client on the worker's own thread.
+    fn new(config: WorkerConfig, shared: Arc<Shared>, format: Arc<Format>) -> Result<Self, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            // DNS lookups run on the runtime's blocking threads: quiet those too.
+            .on_thread_start(quiet_thread)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let transport = Transport::new(
+            config.url.clone(),
+            config.auth_token.as_deref(),
+            config.compression,
+        )?;
+        Ok(Worker {
+            backoff: Backoff::new(config.backoff.0, config.backoff.1),
+            config,
+            shared,
+            format,
+            runtime,
+            transport,
+            diag: Diag::default(),
+            last_report: None,
+            healthy: true,
+        })
+    }
+
     fn run(&mut self) {
         let mut seen_full = 0;
-        while let Some(mut batch) = self.shared.queue.next_batch() {
-            self.deliver(&mut batch);
-            self.shared.queue.finish(batch);
+        while let Some(mut payload) = self.shared.queue.next_payload() {
+            self.deliver(&mut payload);
+            self.shared.queue.finish(payload);
             let full = self.shared.counters.dropped_queue_full.load(Relaxed);
             if full > seen_full {
                 seen_full = full;
@@ -142,74 +162,82 @@ impl Worker {
         self.report_drops(true);
     }
 
-    /// Sends a batch until it is accepted, dropped, or shutdown's deadline passes.
-    fn deliver(&mut self, batch: &mut Batch) {
-        let counters = &self.shared.counters;
-        let mut body = self.transport.encode(&batch.buf);
-        while batch.entries > 0 {
+    /// Sends a payload until it is accepted, dropped, or shutdown's deadline passes.
+    fn deliver(&mut self, payload: &mut Payload) {
+        let mut body = self.transport.encode(&payload.buf);
+        while payload.entries > 0 {
             let Some(timeout) = self.request_timeout() else {
-                Counters::add(&counters.dropped_shutdown, batch.entries as u64);
-                let msg = format!(
-                    "shutdown deadline passed: {} entries not sent",
-                    batch.entries
-                );
+                let n = payload.entries;
+                Counters::add(&self.shared.counters.dropped_shutdown, n as u64);
+                let msg = format!("shutdown deadline passed: {n} entries not sent");
                 return self.diag.warn("shutdown", msg);
             };
-            Counters::add(&counters.requests, 1);
+            Counters::add(&self.shared.counters.requests, 1);
             let outcome = self
                 .runtime
                 .block_on(self.transport.send(body.clone(), timeout));
             self.healthy = !matches!(outcome, Outcome::Retry { .. });
-            match outcome {
-                Outcome::Accepted => {
-                    Counters::add(&counters.sent, batch.entries as u64);
-                    self.backoff.reset();
-                    return;
-                }
-                Outcome::Retry { after, why } => {
-                    Counters::add(&counters.retries, 1);
-                    let delay = self.backoff.next_delay().max(after.unwrap_or_default());
-                    let (queued, _) = self.shared.queue.depth();
-                    let msg = format!(
-                        "POST {} failed ({why}); retrying in {delay:.1?} ({queued} entries queued)",
-                        self.transport.url()
-                    );
-                    self.diag.warn("retry", msg);
-                    self.shared.queue.pause(Instant::now() + delay);
-                }
-                Outcome::TooLarge => return self.split(batch),
-                Outcome::BadEntry { index, why } if index < batch.entries => {
-                    remove_line(batch, index);
-                    Counters::add(&counters.dropped_rejected, 1);
-                    self.diag.warn(
-                        "rejected",
-                        format!("collector rejected an entry ({why}); dropped it"),
-                    );
-                    body = self.transport.encode(&batch.buf);
-                }
-                Outcome::BadEntry { why, .. } | Outcome::Rejected { why, .. } => {
-                    Counters::add(&counters.dropped_rejected, batch.entries as u64);
-                    let msg = format!(
-                        "collector rejected {} entries ({why}); dropped them",
-                        batch.entries
-                    );
-                    return self.diag.warn("rejected", msg);
-                }
+            match self.settle(payload, outcome) {
+                Step::Done => return,
+                Step::Retry => {}
+                Step::Resend => body = self.transport.encode(&payload.buf),
+            }
+        }
+    }
+
+    /// Counts and acts on the collector's answer to `payload`.
+    fn settle(&mut self, payload: &mut Payload, outcome: Outcome) -> Step {
+        let counters = &self.shared.counters;
+        match outcome {
+            Outcome::Accepted => {
+                Counters::add(&counters.sent, payload.entries as u64);
+                self.backoff.reset();
+                Step::Done
+            }
+            Outcome::Retry { after, why } => {
+                Counters::add(&counters.retries, 1);
+                let delay = self.backoff.next_delay().max(after.unwrap_or_default());
+                let queued = self.shared.queue.depth().entries;
+                let msg = format!(
+                    "POST {} failed ({why}); retrying in {delay:.1?} ({queued} entries queued)",
+                    self.transport.url()
+                );
+                self.diag.warn("retry", msg);
+                self.shared.queue.pause(Instant::now() + delay);
+                Step::Retry
+            }
+            Outcome::TooLarge => {
+                self.split(payload);
+                Step::Done
+            }
+            Outcome::BadEntry { index, why } if index < payload.entries => {
+                payload.remove_line(index);
+                Counters::add(&counters.dropped_rejected, 1);
+                let msg = format!("collector rejected an entry ({why}); dropped it");
+                self.diag.warn("rejected", msg);
+                Step::Resend
+            }
+            Outcome::BadEntry { why, .. } | Outcome::Rejected { why, .. } => {
+                let n = payload.entries;
+                Counters::add(&counters.dropped_rejected, n as u64);
+                let msg = format!("collector rejected {n} entries ({why}); dropped them");
+                self.diag.warn("rejected", msg);
+                Step::Done
             }
         }
     }
 
     /// `413`: send each half on its own; a single entry that is still too large is dropped.
-    fn split(&mut self, batch: &mut Batch) {
-        if batch.entries <= 1 {
-            Counters::add(&self.shared.counters.dropped_oversize, batch.entries as u64);
+    fn split(&mut self, payload: &mut Payload) {
+        if payload.entries <= 1 {
+            Counters::add(
+                &self.shared.counters.dropped_oversize,
+                payload.entries as u64,
+            );
             let msg = "collector answered 413 to a single entry; dropped it (see max_entry_bytes)";
             return self.diag.warn("oversize", msg);
         }
-        let half = batch.entries / 2;
-        let cut = line_start(&batch.buf, half);
-        let mut first = Batch::from_lines(batch.buf[..cut].to_vec(), half);
-        let mut second = Batch::from_lines(batch.buf[cut..].to_vec(), batch.entries - half);
+        let (mut first, mut second) = payload.halves();
         self.deliver(&mut first);
         self.deliver(&mut second);
     }
@@ -255,42 +283,5 @@ impl Worker {
         if self.runtime.block_on(self.transport.send(body, timeout)) == Outcome::Accepted {
             c.drops_reported.fetch_max(dropped, Relaxed);
         }
-    }
-}
-
-/// Byte offset where line `n` (0-based) of NDJSON `buf` starts (`buf.len()` past the end).
-fn line_start(buf: &[u8], n: usize) -> usize {
-    if n == 0 {
-        return 0;
-    }
-    buf.iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'\n')
-        .nth(n - 1)
-        .map_or(buf.len(), |(i, _)| i + 1)
-}
-
-/// Removes line `index` from the batch (the entry the collector named as bad).
-fn remove_line(batch: &mut Batch, index: usize) {
-    let start = line_start(&batch.buf, index);
-    let end = line_start(&batch.buf, index + 1);
-    batch.buf.drain(start..end);
-    batch.entries -= 1;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_are_found_and_removed() {
-        let buf = b"{\"a\":0}\n{\"a\":1}\n{\"a\":2}\n".to_vec();
-        assert_eq!(line_start(&buf, 0), 0);
-        assert_eq!(line_start(&buf, 1), 8);
-        assert_eq!(line_start(&buf, 3), buf.len());
-        let mut batch = Batch::from_lines(buf, 3);
-        remove_line(&mut batch, 1);
-        assert_eq!(batch.buf, b"{\"a\":0}\n{\"a\":2}\n");
-        assert_eq!(batch.entries, 2);
     }
 }

@@ -9,7 +9,7 @@ use super::server::TestServer;
 use super::wait_until;
 use crate::{Builder, FlushError, Overflow};
 
-fn start(
+pub(super) fn start(
     server: &TestServer,
     configure: impl FnOnce(Builder) -> Builder,
 ) -> (crate::EstuaryLayer, crate::WorkerGuard) {
@@ -20,7 +20,7 @@ fn start(
 }
 
 /// Logs `n` events `i = 0..n` under a scoped subscriber.
-fn log_n(layer: crate::EstuaryLayer, n: u64) {
+pub(super) fn log_n(layer: crate::EstuaryLayer, n: u64) {
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..n {
             tracing::info!(i, "event");
@@ -273,7 +273,7 @@ fn nothing_logged_on_the_workers_threads_reaches_the_layer() {
     let on_worker = dispatch.clone();
     std::thread::spawn(move || {
         // What the worker and its runtime threads do first: a no-op default dispatcher…
-        crate::worker::quiet_thread();
+        crate::no_feedback::quiet_thread();
         tracing::info!(target: "hyper::proto", "not even seen");
         // …and even if something routes an event to the layer there, it is ignored.
         tracing::dispatcher::with_default(

@@ -5,6 +5,7 @@ mod delivery;
 mod schema;
 mod server;
 mod spans;
+mod stats;
 
 use serde_json::Value;
 use tracing_subscriber::prelude::*;
@@ -27,7 +28,7 @@ fn capture(
 }
 
 /// Polls `cond` every 5 ms for up to 10 s.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !cond() {
         assert!(

@@ -11,46 +11,28 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::builder::Overflow;
+use crate::error::FlushError;
 
-/// Batches kept for reuse: enough for the worker and the app to swap without allocating.
+mod limits;
+mod payload;
+
+pub(crate) use limits::Limits;
+pub use limits::Overflow;
+pub(crate) use payload::Payload;
+
+/// Buffers kept for reuse: enough for the worker and the app to swap without allocating.
 const POOL_SIZE: usize = 4;
 
-/// The queue's and batches' bounds (from the builder).
-#[derive(Clone, Debug)]
-pub(crate) struct Limits {
-    pub(crate) batch_entries: usize,
-    pub(crate) batch_bytes: usize,
-    pub(crate) batch_interval: Duration,
-    pub(crate) queue_entries: usize,
-    pub(crate) queue_bytes: usize,
-    pub(crate) overflow: Overflow,
-}
-
-/// NDJSON lines on their way to the collector.
-#[derive(Default)]
-pub(crate) struct Batch {
-    /// The lines, each ending in `\n`.
-    pub(crate) buf: Vec<u8>,
-    /// How many lines `buf` holds.
+/// The queue's own counts, for [`Stats`](crate::Stats). The queue keeps them anyway (a flush
+/// waits for what was accepted before it), so they are not counted a second time elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Depth {
+    /// Entries held now: queued, or taken by the worker and not yet delivered or dropped.
     pub(crate) entries: usize,
-    /// Entries and bytes charged to the queue when sealed; the worker may remove lines
-    /// (a rejected entry), but the queue is credited with what it was charged.
-    charged: (usize, usize),
-    /// When the first line arrived (the batch interval runs from there).
-    started: Option<Instant>,
-}
-
-impl Batch {
-    /// A batch holding `buf` (used when the worker splits or builds batches itself).
-    pub(crate) fn from_lines(buf: Vec<u8>, entries: usize) -> Self {
-        Batch {
-            buf,
-            entries,
-            charged: (0, 0),
-            started: None,
-        }
-    }
+    /// Bytes of serialized entries held now.
+    pub(crate) bytes: usize,
+    /// Entries ever taken by `push`.
+    pub(crate) accepted: u64,
 }
 
 /// Why `push` did not take an entry.
@@ -64,9 +46,9 @@ pub(crate) enum Rejected {
 
 struct State {
     /// The batch app threads append to.
-    open: Batch,
+    open: Payload,
     /// Full batches waiting for the worker, oldest first.
-    sealed: VecDeque<Batch>,
+    sealed: VecDeque<Payload>,
     /// Emptied buffers for reuse.
     pool: Vec<Vec<u8>>,
     /// Entries and bytes accepted and not yet finished (the queue's fill level).
@@ -76,16 +58,39 @@ struct State {
     /// `finished` to reach the `accepted` it saw.
     accepted: u64,
     finished: u64,
-    /// A flush wants the open batch sent now.
-    flush_requested: bool,
-    /// Set by shutdown: the worker sends what is queued until this deadline, then exits.
-    shutdown: Option<Instant>,
-    /// The worker has exited; nothing queued will move any more.
-    worker_done: bool,
+    /// What the worker is doing; decides who must be woken and what is still taken.
+    worker: WorkerState,
     /// Threads waiting on `progress` (only then is it worth a notify).
     waiters: usize,
-    /// The worker sleeps with nothing queued (no timer running): the next entry wakes it.
-    worker_idle: bool,
+}
+
+/// The worker's state as the queue sees it: one value rather than a flag per condition,
+/// so that mixes which cannot happen (idle after exiting, flushing while draining) cannot
+/// be written either.
+///
+/// `Running` and `Idle` alternate as entries come and go; a flush turns either into
+/// `Flushing` until the worker has sealed what was open (then `Idle`); shutdown turns any
+/// of those into `Draining`; the worker's end, whatever the state, into `Exited`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WorkerState {
+    /// Sending, or asleep with the open batch's interval timer running.
+    Running,
+    /// Asleep with nothing queued and no timer: the next entry must wake it.
+    Idle,
+    /// A flush asked for the open batch now rather than at its interval.
+    Flushing,
+    /// Shutdown began: new entries are refused, and what is queued is sent until
+    /// `deadline`, after which the worker drops what is left and exits.
+    Draining { deadline: Instant },
+    /// The worker has exited (or panicked); nothing queued will move any more.
+    Exited,
+}
+
+impl WorkerState {
+    /// Whether new entries are still taken.
+    fn open(self) -> bool {
+        matches!(self, Self::Running | Self::Idle | Self::Flushing)
+    }
 }
 
 /// See the module documentation.
@@ -102,18 +107,15 @@ impl Queue {
     pub(crate) fn new(limits: Limits) -> Self {
         Queue {
             state: Mutex::new(State {
-                open: Batch::default(),
+                open: Payload::default(),
                 sealed: VecDeque::new(),
                 pool: Vec::new(),
                 entries: 0,
                 bytes: 0,
                 accepted: 0,
                 finished: 0,
-                flush_requested: false,
-                shutdown: None,
-                worker_done: false,
+                worker: WorkerState::Running,
                 waiters: 0,
-                worker_idle: false,
             }),
             worker_wake: Condvar::new(),
             progress: Condvar::new(),
@@ -138,7 +140,7 @@ impl Queue {
         if st.open.entries == 0 {
             st.open.started = Some(Instant::now());
             // An idle worker sleeps without a timeout; it must start the batch interval.
-            if st.worker_idle {
+            if st.worker == WorkerState::Idle {
                 self.worker_wake.notify_one();
             }
         }
@@ -160,7 +162,7 @@ impl Queue {
     ) -> Result<MutexGuard<'a, State>, Rejected> {
         let mut deadline = None;
         loop {
-            if st.shutdown.is_some() || st.worker_done {
+            if !st.worker.open() {
                 return Err(Rejected::Closed);
             }
             // An empty queue takes any entry, so a bound below one entry's size cannot
@@ -195,47 +197,54 @@ impl Queue {
 
     fn seal(&self, st: &mut State) {
         let buf = st.pool.pop().unwrap_or_default();
-        let mut batch = std::mem::replace(&mut st.open, Batch::from_lines(buf, 0));
-        batch.charged = (batch.entries, batch.buf.len());
-        st.sealed.push_back(batch);
+        let mut sealed = std::mem::replace(&mut st.open, Payload::from_lines(buf, 0));
+        sealed.charged = (sealed.entries, sealed.buf.len());
+        st.sealed.push_back(sealed);
         self.worker_wake.notify_one();
     }
 
     /// Worker: waits for the next batch; `None` once shutdown began and nothing is left.
-    pub(crate) fn next_batch(&self) -> Option<Batch> {
+    pub(crate) fn next_payload(&self) -> Option<Payload> {
         let mut st = self.lock();
         loop {
-            if let Some(batch) = st.sealed.pop_front() {
-                return Some(batch);
+            if let Some(payload) = st.sealed.pop_front() {
+                return Some(payload);
             }
             let age = st.open.started.map(|t| t.elapsed());
-            if st.open.entries > 0
-                && (st.flush_requested
-                    || st.shutdown.is_some()
-                    || age >= Some(self.limits.batch_interval))
-            {
+            let due = match st.worker {
+                WorkerState::Flushing | WorkerState::Draining { .. } => true,
+                _ => age >= Some(self.limits.batch_interval),
+            };
+            if st.open.entries > 0 && due {
                 self.seal(&mut st);
                 continue;
             }
-            st.flush_requested = false;
-            if st.shutdown.is_some() {
+            if let WorkerState::Draining { .. } = st.worker {
                 return None;
             }
             let left = age.map(|age| self.limits.batch_interval.saturating_sub(age));
-            st.worker_idle = left.is_none();
+            if left.is_none() {
+                // Nothing open: sleep until an entry arrives. This also ends a flush (it
+                // left nothing open: its batch was sealed above).
+                st.worker = WorkerState::Idle;
+            }
             st = wait(&self.worker_wake, st, left);
-            st.worker_idle = false;
+            // Only an idle worker comes back running: a flush or shutdown that woke it
+            // keeps its own state.
+            if st.worker == WorkerState::Idle {
+                st.worker = WorkerState::Running;
+            }
         }
     }
 
     /// Worker: the batch was delivered or dropped; frees its room in the queue.
-    pub(crate) fn finish(&self, batch: Batch) {
+    pub(crate) fn finish(&self, payload: Payload) {
         let mut st = self.lock();
-        let (entries, bytes) = batch.charged;
+        let (entries, bytes) = payload.charged;
         st.entries -= entries;
         st.bytes -= bytes;
         st.finished += entries as u64;
-        let mut buf = batch.buf;
+        let mut buf = payload.buf;
         if st.pool.len() < POOL_SIZE && buf.capacity() <= 2 * self.limits.batch_bytes {
             buf.clear();
             st.pool.push(buf);
@@ -249,7 +258,10 @@ impl Queue {
     pub(crate) fn pause(&self, until: Instant) {
         let mut st = self.lock();
         loop {
-            let end = st.shutdown.map_or(until, |d| d.min(until));
+            let end = match st.worker {
+                WorkerState::Draining { deadline } => deadline.min(until),
+                _ => until,
+            };
             let now = Instant::now();
             if now >= end {
                 return;
@@ -258,21 +270,38 @@ impl Queue {
         }
     }
 
-    /// The shutdown deadline, once shutdown began.
+    /// The shutdown deadline while the worker drains the queue.
     pub(crate) fn shutdown_deadline(&self) -> Option<Instant> {
-        self.lock().shutdown
+        match self.lock().worker {
+            WorkerState::Draining { deadline } => Some(deadline),
+            _ => None,
+        }
     }
 
     /// Sends everything queued so far; waits until it is delivered or dropped, or until
-    /// `timeout`. Returns the number of entries still pending when it gave up.
-    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), u64> {
+    /// `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// With the entries still pending: [`FlushError::WorkerGone`] once the worker drains
+    /// or has exited, else [`FlushError::Timeout`].
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
         let deadline = Instant::now() + timeout;
         let mut st = self.lock();
         let target = st.accepted;
-        st.flush_requested = true;
+        if matches!(st.worker, WorkerState::Running | WorkerState::Idle) {
+            st.worker = WorkerState::Flushing;
+        }
         self.worker_wake.notify_one();
         self.wait_progress(st, deadline, |st| st.finished >= target)
-            .map_err(|st| target.saturating_sub(st.finished))
+            .map_err(|st| {
+                let pending = target.saturating_sub(st.finished);
+                if st.worker.open() {
+                    FlushError::Timeout { pending }
+                } else {
+                    FlushError::WorkerGone { pending }
+                }
+            })
     }
 
     /// Starts shutdown (new entries are refused; the worker sends what is queued until
@@ -280,12 +309,12 @@ impl Queue {
     /// the entries left unsent when it gave up waiting.
     pub(crate) fn shutdown(&self, deadline: Instant, wait_until: Instant) -> Result<(), u64> {
         let mut st = self.lock();
-        if st.shutdown.is_none() {
-            st.shutdown = Some(deadline);
+        if st.worker.open() {
+            st.worker = WorkerState::Draining { deadline };
         }
         self.worker_wake.notify_all();
         self.progress.notify_all();
-        self.wait_progress(st, wait_until, |st| st.worker_done)
+        self.wait_progress(st, wait_until, |st| st.worker == WorkerState::Exited)
             .map_err(|st| st.accepted.saturating_sub(st.finished))
     }
 
@@ -301,7 +330,7 @@ impl Queue {
                 break Ok(());
             }
             let now = Instant::now();
-            if now >= deadline || st.worker_done {
+            if now >= deadline || st.worker == WorkerState::Exited {
                 break Err(());
             }
             st = wait(&self.progress, st, Some(deadline - now));
@@ -313,15 +342,19 @@ impl Queue {
     /// Worker: it exited; whatever is still queued will not be sent. Returns that count.
     pub(crate) fn worker_exited(&self) -> u64 {
         let mut st = self.lock();
-        st.worker_done = true;
+        st.worker = WorkerState::Exited;
         self.progress.notify_all();
         st.accepted - st.finished
     }
 
-    /// Entries and bytes currently held (queued or being sent).
-    pub(crate) fn depth(&self) -> (usize, usize) {
+    /// What the queue holds and has taken, read under one lock so the numbers agree.
+    pub(crate) fn depth(&self) -> Depth {
         let st = self.lock();
-        (st.entries, st.bytes)
+        Depth {
+            entries: st.entries,
+            bytes: st.bytes,
+            accepted: st.accepted,
+        }
     }
 }
 
@@ -339,3 +372,6 @@ fn wait<'a>(
         },
     }
 }
+
+#[cfg(test)]
+mod tests;
