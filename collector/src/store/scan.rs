@@ -65,15 +65,19 @@ fn scan_forward(
         ..Page::default()
     };
     let filter = &request.filter;
-    let mut reader =
-        StreamReader::new(log_dir, service.clone(), files.clone()).within(filter.since, filter.until);
+    let mut reader = StreamReader::new(log_dir, service.clone(), files.clone())
+        .within(filter.since, filter.until);
     let matcher = filter.prepared();
     let want = request.limit + 1;
     let mut from = request.cursor.unwrap_or(0);
     while page.hits.len() < want {
         // Unfiltered, exactly the entries still wanted; filtered, a good stride.
         let room = want - page.hits.len();
-        let entries = if filter.is_empty() { room } else { FORWARD_ENTRIES };
+        let entries = if filter.is_empty() {
+            room
+        } else {
+            FORWARD_ENTRIES
+        };
         let chunk = reader.read(from, entries, CHUNK)?;
         page.work.scanned_bytes += chunk.read_bytes;
         page.work.files_scanned += chunk.files_opened;
