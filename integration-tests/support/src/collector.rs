@@ -1,67 +1,67 @@
-//! Shared helpers: start the real `estuary` binary on a free port with its own `LOG_DIR`,
-//! start a private `redis-server`, and poll for conditions instead of sleeping.
+//! The collector under test: the real `estuary` binary as a child process on a free port
+//! with its own `LOG_DIR`, answering `/health` before it is handed over, killed when dropped
+//! (its stderr is printed then if the thread is panicking).
 
-#![allow(dead_code)]
-
-pub mod live;
-pub mod redis_server;
-
-use std::net::TcpListener;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use crate::{free_port, http, signal};
 
 /// How long a freshly started collector gets to answer `/health`.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one `/health` probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The `estuary` binary `cargo test --workspace` built beside this test executable.
+/// The `estuary` binary: `$ESTUARY_BIN`, or the one cargo built in this executable's profile
+/// directory (`target/<profile>/`, whether this is a test in `deps/` or a bench binary).
+///
+/// # Panics
+///
+/// When it is missing, with the command that builds it.
 pub fn estuary_bin() -> PathBuf {
-    static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    CHECKED.get_or_init(locate_estuary_bin).clone()
+    try_estuary_bin().unwrap_or_else(|err| panic!("{err}"))
 }
 
-fn locate_estuary_bin() -> PathBuf {
+/// Like [`estuary_bin`], for callers that report errors rather than panic.
+///
+/// # Errors
+///
+/// When it is missing, with the command that builds it.
+pub fn try_estuary_bin() -> io::Result<PathBuf> {
+    static FOUND: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(found) = FOUND.get() {
+        return Ok(found.clone());
+    }
+    let bin = locate_estuary_bin()?;
+    Ok(FOUND.get_or_init(|| bin).clone())
+}
+
+fn locate_estuary_bin() -> io::Result<PathBuf> {
     if let Ok(path) = std::env::var("ESTUARY_BIN") {
-        return PathBuf::from(path);
+        return Ok(PathBuf::from(path));
     }
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().unwrap_or(Path::new("."));
+    // Test executables live in `target/<profile>/deps/`, binaries one level up.
+    if dir.ends_with("deps") {
+        dir = dir.parent().unwrap_or(dir);
+    }
     let bin = dir.join(format!("estuary{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run the suite with `cargo test --workspace` (it builds the binary), \
-         or set ESTUARY_BIN",
-        bin.display()
-    );
-    bin
-}
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Polls `condition` every 10 ms until it holds; panics with `what` after `timeout`.
-pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
+    if !bin.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is missing: build it with `cargo build -p estuary-collector` (`--release` for \
+             the benchmarks; `cargo test --workspace` builds it too), or set ESTUARY_BIN",
+            bin.display()
+        )));
     }
+    Ok(bin)
 }
 
-/// A blocking HTTP client with a sane timeout.
-pub fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
-
-/// A running `estuary` process with its own `LOG_DIR` and port.
+/// A running `estuary serve` with its own `LOG_DIR` and port; killed when dropped.
 pub struct Collector {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
@@ -82,11 +82,20 @@ pub struct Collector {
 
 impl Collector {
     /// Starts a collector with a fresh temporary `LOG_DIR`.
+    ///
+    /// # Panics
+    ///
+    /// As [`Collector::start_in`].
     pub fn start() -> Self {
         Self::start_with(&[], &[])
     }
 
-    /// Starts a collector with extra CLI arguments and environment variables.
+    /// Starts a collector with extra CLI arguments and environment variables, on a fresh
+    /// temporary `LOG_DIR`.
+    ///
+    /// # Panics
+    ///
+    /// As [`Collector::start_in`].
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
@@ -96,7 +105,28 @@ impl Collector {
     }
 
     /// Starts a collector on a given `LOG_DIR` and port (which the caller keeps alive).
+    ///
+    /// # Panics
+    ///
+    /// When it cannot start or does not become healthy: see [`Collector::try_start_in`].
     pub fn start_in(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::try_start_in(dir, port, args, env).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// Starts `estuary serve` on `port` storing under `dir`, with extra `args` and `env`
+    /// (`REDIS_URL` is removed unless `env` sets it, so fan-out stays off), and waits until
+    /// `/health` answers.
+    ///
+    /// # Errors
+    ///
+    /// When the binary is missing or cannot start, exits during start-up (its stderr is in
+    /// the error), or does not answer `/health` in time.
+    pub fn try_start_in(
+        dir: &Path,
+        port: u16,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> io::Result<Self> {
         let mut collector = Collector {
             url: format!("http://127.0.0.1:{port}"),
             port,
@@ -108,14 +138,14 @@ impl Collector {
                 .collect(),
             child: None,
             _tmp: None,
-            stderr_dir: tempfile::tempdir().expect("tempdir"),
+            stderr_dir: tempfile::tempdir()?,
         };
-        collector.spawn();
-        collector
+        collector.spawn()?;
+        Ok(collector)
     }
 
-    fn spawn(&mut self) {
-        let mut cmd = Command::new(estuary_bin());
+    fn spawn(&mut self) -> io::Result<()> {
+        let mut cmd = Command::new(try_estuary_bin()?);
         cmd.arg("serve")
             .args(&self.args)
             .env_remove("REDIS_URL")
@@ -127,43 +157,47 @@ impl Collector {
             )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(self.stderr_file());
+            .stderr(self.stderr_file()?);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn estuary");
-        self.child = Some(child);
-        self.wait_healthy();
+        self.child = Some(cmd.spawn()?);
+        self.wait_healthy()
     }
 
-    fn wait_healthy(&mut self) {
-        let client = http();
-        let url = format!("{}/health", self.url);
+    fn wait_healthy(&mut self) -> io::Result<()> {
         let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(resp) = client.get(&url).send() {
-                if resp.status().is_success() {
-                    return;
-                }
-            }
+        while !healthy(self.addr()) {
             if let Some(status) = self
                 .child
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("estuary exited during start-up: {status}");
+                return Err(io::Error::other(format!(
+                    "estuary exited during start-up ({status}):\n{}",
+                    self.stderr()
+                )));
             }
-            assert!(Instant::now() < deadline, "estuary did not become healthy");
+            if Instant::now() > deadline {
+                return Err(io::Error::other(format!(
+                    "estuary did not answer /health within {START_TIMEOUT:?}"
+                )));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
     }
 
-    fn stderr_file(&self) -> std::fs::File {
+    fn stderr_file(&self) -> io::Result<std::fs::File> {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.stderr_dir.path().join("stderr"))
-            .expect("stderr file")
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     /// Everything the collector has written to stderr so far (across restarts).
@@ -172,6 +206,10 @@ impl Collector {
     }
 
     /// The process id of the running collector.
+    ///
+    /// # Panics
+    ///
+    /// When it is stopped.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
@@ -184,7 +222,11 @@ impl Collector {
         }
     }
 
-    /// Sends SIGTERM and waits for the exit status (panics after 30 s).
+    /// Sends SIGTERM and waits for the exit status.
+    ///
+    /// # Panics
+    ///
+    /// When it is stopped, or still runs after 30 s.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
         signal(child.id(), libc::SIGTERM);
@@ -199,15 +241,23 @@ impl Collector {
     }
 
     /// Starts the collector again on the same port, `LOG_DIR`, arguments and environment.
+    ///
+    /// # Panics
+    ///
+    /// When it does not come back: see [`Collector::try_start_in`].
     pub fn restart(&mut self) {
         self.kill();
-        self.spawn();
+        self.spawn().unwrap_or_else(|err| panic!("{err}"));
     }
 
     /// Starts a stopped collector again (after `kill` or `terminate`).
+    ///
+    /// # Panics
+    ///
+    /// When it is still running, or does not come back: see [`Collector::try_start_in`].
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "still running");
-        self.spawn();
+        self.spawn().unwrap_or_else(|err| panic!("{err}"));
     }
 
     /// The path of a service's active log file.
@@ -272,12 +322,7 @@ impl Collector {
         if let Some(enc) = encoding {
             req = req.header("content-encoding", enc);
         }
-        let resp = req.send().expect("POST /logs");
-        let status = resp.status().as_u16();
-        let text = resp.text().expect("body");
-        let json = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("non-JSON answer ({status}): {e}: {text}"));
-        (status, json)
+        json_answer(req.send().expect("POST /logs"), "POST /logs")
     }
 
     /// `GET` a path; returns the status and the parsed JSON answer.
@@ -286,11 +331,7 @@ impl Collector {
             .get(format!("{}{path}", self.url))
             .send()
             .expect("GET");
-        let status = resp.status().as_u16();
-        let text = resp.text().expect("body");
-        let json = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("non-JSON answer ({status}) to {path}: {e}: {text}"));
-        (status, json)
+        json_answer(resp, path)
     }
 }
 
@@ -303,19 +344,26 @@ impl Drop for Collector {
     }
 }
 
-/// Sends a signal to a process.
-pub fn signal(pid: u32, sig: libc::c_int) {
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::kill(pid as libc::pid_t, sig);
-    }
+/// The status and the body parsed as JSON (panics when it is not JSON).
+fn json_answer(resp: reqwest::blocking::Response, what: &str) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().expect("body");
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("non-JSON answer ({status}) to {what}: {e}: {text}"));
+    (status, json)
 }
 
-/// Gzips bytes (for `Content-Encoding: gzip` requests).
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(bytes).expect("gzip");
-    enc.finish().expect("gzip")
+/// Whether a server at `addr` answers `GET /health` with a 200.
+fn healthy(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(PROBE_TIMEOUT));
+    let request = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut status_line = String::new();
+    BufReader::new(stream).read_line(&mut status_line).is_ok()
+        && status_line.split_whitespace().nth(1) == Some("200")
 }
