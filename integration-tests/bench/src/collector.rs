@@ -43,7 +43,7 @@ pub fn locate_binary() -> anyhow::Result<PathBuf> {
 /// A collector source file modified after `bin` was built, if any.
 fn newer_source(bin: &Path) -> Option<PathBuf> {
     let built = std::fs::metadata(bin).and_then(|m| m.modified()).ok()?;
-    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../collector/src")];
+    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../../collector/src")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo build --release -p estuary-collector
-//! cargo run --release -p integration-tests --bin bench_collector -- [--quick]
+//! cargo run --release -p estuary-benches --bin bench_collector -- [--quick]
 //! ```
 //!
 //! It starts `target/release/estuary serve` (found beside this executable) on a free port
@@ -24,9 +24,6 @@
 //! reported below the table. Only 201s count; errors are reported. A full run takes about
 //! 30 s (`--quick`: about 12 s) and needs ~3 GB of free disk.
 
-#[path = "../bench/mod.rs"]
-mod bench;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -35,13 +32,13 @@ use anyhow::{ensure, Context};
 use clap::Parser;
 use tokio::runtime::Runtime;
 
-use bench::baseline;
-use bench::collector::{self, Collector};
-use bench::http::{self, Conn, Request};
-use bench::load::{self, Window};
-use bench::report;
-use bench::summary::{self, Queries, Results, RunNotes, Throughput};
-use bench::workload::{self, Generated};
+use estuary_benches::baseline;
+use estuary_benches::collector::{self, Collector};
+use estuary_benches::http::{self, Conn, Request};
+use estuary_benches::load::{self, Window};
+use estuary_benches::report;
+use estuary_benches::summary::{self, Queries, Results, RunNotes, Throughput};
+use estuary_benches::workload::{self, Generated};
 
 /// Connections for (a), as in the issue.
 const SINGLE_CONNECTIONS: usize = 64;

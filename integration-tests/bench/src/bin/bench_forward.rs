@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p estuary-collector
-//! cargo run --release -p integration-tests --bin bench_forward -- [--quick] [--perf DIR]
+//! cargo run --release -p estuary-benches --bin bench_forward -- [--quick] [--perf DIR]
 //! ```
 //!
 //! It starts `target/release/estuary serve` (found beside this executable) on a free port
@@ -26,13 +26,6 @@
 //! are then perturbed). A full run takes about a minute (`--quick`: about 25 s) and needs
 //! ~2 GB of free disk (each ingestion phase writes ~1.5 GB, removed after it).
 
-// The shared bench modules; each bench binary uses a different part of them.
-#[allow(dead_code)]
-#[path = "../bench/mod.rs"]
-mod bench;
-#[path = "../bench/forward/mod.rs"]
-mod forward;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -41,16 +34,18 @@ use anyhow::{ensure, Context};
 use clap::Parser;
 use tokio::runtime::Runtime;
 
-use bench::collector::{self, Collector};
-use bench::http::{self, Request};
-use bench::load::{self, Window};
-use bench::summary as shared_summary;
-use forward::client::{drain, post_all, sent_all};
-use forward::entries;
-use forward::fake_sink::{FakeSink, Kind, Mode};
-use forward::profile::Profiler;
-use forward::stored;
-use forward::summary::{self, Cpu, ForwardPhase, IngestPhase, Preload, Results, RunNotes};
+use estuary_benches::collector::{self, Collector};
+use estuary_benches::forward::client::{drain, post_all, sent_all};
+use estuary_benches::forward::entries;
+use estuary_benches::forward::fake_sink::{FakeSink, Kind, Mode};
+use estuary_benches::forward::profile::Profiler;
+use estuary_benches::forward::stored;
+use estuary_benches::forward::summary::{
+    self, Cpu, ForwardPhase, IngestPhase, Preload, Results, RunNotes,
+};
+use estuary_benches::http::{self, Request};
+use estuary_benches::load::{self, Window};
+use estuary_benches::summary as shared_summary;
 
 /// Connections posting NDJSON, as in `bench_collector` (b).
 const BATCH_CONNECTIONS: usize = 4;

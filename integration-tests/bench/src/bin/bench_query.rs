@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p estuary-collector
-//! cargo run --release -p integration-tests --bin bench_query -- [--quick] [--keep]
+//! cargo run --release -p estuary-benches --bin bench_query -- [--quick] [--keep]
 //! ```
 //!
 //! It generates, in a temporary `LOG_DIR`, a 1 GiB log (100 MiB with `--quick`) of ~200-byte
@@ -27,29 +27,22 @@
 //! cache, as a log being written is. A full run takes about 30 s (`--quick`: a few seconds)
 //! and needs ~2.2 GB of free disk. `--keep` leaves the data in place to profile queries by hand.
 
-// The shared bench modules; each bench binary uses a different part of them.
-#[allow(dead_code)]
-#[path = "../bench/mod.rs"]
-mod bench;
-#[path = "../bench/query/mod.rs"]
-mod query;
-
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context};
 use clap::Parser;
 use tokio::runtime::Runtime;
 
-use bench::baseline as shared_baseline;
-use bench::collector::{self, Collector};
-use bench::http;
-use bench::load;
-use bench::report;
-use bench::summary as shared_summary;
-use query::baseline;
-use query::client::QueryClient;
-use query::dataset::{self, Part, RARE_TOKEN};
-use query::summary::{self, Results, RunNotes, Scan, Tail, Window};
+use estuary_benches::baseline as shared_baseline;
+use estuary_benches::collector::{self, Collector};
+use estuary_benches::http;
+use estuary_benches::load;
+use estuary_benches::query::baseline;
+use estuary_benches::query::client::QueryClient;
+use estuary_benches::query::dataset::{self, Part, RARE_TOKEN};
+use estuary_benches::query::summary::{self, Results, RunNotes, Scan, Tail, Window};
+use estuary_benches::report;
+use estuary_benches::summary as shared_summary;
 
 /// Lines asked for in (a).
 const TAIL_LIMIT: usize = 100;

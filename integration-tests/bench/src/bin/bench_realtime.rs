@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p estuary-collector
-//! cargo run --release -p integration-tests --bin bench_realtime -- [--quick]
+//! cargo run --release -p estuary-benches --bin bench_realtime -- [--quick]
 //! ```
 //!
 //! It starts a private `redis-server` (free port, no persistence) and
@@ -29,13 +29,6 @@
 //! The CPU used by the collector, `redis-server` and this process is printed under the table.
 //! A full run takes about 35 s (`--quick`: about 20 s).
 
-// The shared bench modules; each bench binary uses a different part of them.
-#[allow(dead_code)]
-#[path = "../bench/mod.rs"]
-mod bench;
-#[path = "../bench/realtime/mod.rs"]
-mod realtime;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -44,16 +37,16 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::runtime::Runtime;
 
-use bench::collector::{self, Collector};
-use bench::http::{self, Conn};
-use bench::load::{self, Window};
-use bench::summary as shared_summary;
-use bench::workload;
-use realtime::delivery::match_arrivals;
-use realtime::pacer::{self, HttpEmitter, Pace, PublishEmitter};
-use realtime::receivers::{self, Mode, Receiver};
-use realtime::redis_server::RedisServer;
-use realtime::summary::{self, Cpu, FanoutPhase, Latency, Results, RunNotes};
+use estuary_benches::collector::{self, Collector};
+use estuary_benches::http::{self, Conn};
+use estuary_benches::load::{self, Window};
+use estuary_benches::realtime::delivery::match_arrivals;
+use estuary_benches::realtime::pacer::{self, HttpEmitter, Pace, PublishEmitter};
+use estuary_benches::realtime::receivers::{self, Mode, Receiver};
+use estuary_benches::realtime::redis_server::RedisServer;
+use estuary_benches::realtime::summary::{self, Cpu, FanoutPhase, Latency, Results, RunNotes};
+use estuary_benches::summary as shared_summary;
+use estuary_benches::workload;
 
 /// The issue's steady rate for (a) and (b).
 const RATE: f64 = 10_000.0;

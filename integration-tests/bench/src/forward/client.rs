@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tokio::task::JoinSet;
 
-use crate::bench::http::{self, Conn, Request};
+use crate::http::{self, Conn, Request};
 
 /// How long [`sent_all`] waits at most.
 pub const DRAIN: Duration = Duration::from_secs(5);

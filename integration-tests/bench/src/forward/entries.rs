@@ -4,7 +4,7 @@
 //! the start of the message, so that gzip meets some per-entry entropy, as ids bring to real
 //! logs, instead of the same thousand entries over and over.
 
-use crate::bench::workload;
+use crate::workload;
 
 /// Distinct bodies to cycle through: 64 × ~200 KB is far beyond gzip's 32 KiB window, so
 /// repeating them compresses no better than fresh entries would.

@@ -5,7 +5,7 @@
 //! back as the floor of forwarding ([`stored`]), an optional `perf record` of the collector
 //! ([`profile`]), and the run's results as printed ([`summary`]). The shared pieces (the
 //! collector process, the HTTP client, closed-loop load, report helpers) come from
-//! `crate::bench`.
+//! this crate.
 
 pub mod client;
 pub mod entries;

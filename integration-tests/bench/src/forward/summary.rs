@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use super::fake_sink::Counts;
 use super::stored::{Layout, ReadBack};
-use crate::bench::load::Tally;
-use crate::bench::report::{self, count, size, Row};
-use crate::bench::summary as shared;
+use crate::load::Tally;
+use crate::report::{self, count, size, Row};
+use crate::summary as shared;
 
 /// The forwarding target, entries per second.
 const FORWARD_TARGET: f64 = 500_000.0;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 
-use crate::bench::http::{self, Conn};
+use crate::http::{self, Conn};
 
 /// One page's answer.
 #[derive(Debug, Clone, Default)]

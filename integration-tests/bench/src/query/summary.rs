@@ -8,9 +8,9 @@ use std::time::Duration;
 use super::baseline::GrepRun;
 use super::client::{Page, Walk};
 use super::dataset::Part;
-use crate::bench::load::Tally;
-use crate::bench::report::{self, count, millis, Latencies, Row};
-use crate::bench::summary as shared;
+use crate::load::Tally;
+use crate::report::{self, count, millis, Latencies, Row};
+use crate::summary as shared;
 
 /// (a)'s target, judged on the p99.
 const TAIL_TARGET: Duration = Duration::from_millis(5);

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use super::pacer::Ack;
-use crate::bench::report::Latencies;
+use crate::report::Latencies;
 
 /// How one consumer received the messages sent in the window.
 #[derive(Default)]

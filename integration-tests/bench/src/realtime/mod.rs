@@ -2,7 +2,7 @@
 //! open-loop load whose every acknowledgement is stamped ([`pacer`]), the live consumers
 //! whose arrivals are stamped ([`receivers`]), matching the two ([`delivery`]), and the
 //! run's results as printed ([`summary`]). The shared pieces (the collector process, the
-//! HTTP client, closed-loop load, report helpers) come from `crate::bench`.
+//! HTTP client, closed-loop load, report helpers) come from this crate.
 
 pub mod delivery;
 pub mod pacer;

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 
-use crate::bench::http;
-use crate::bench::workload;
+use crate::http;
+use crate::workload;
 
 /// Read buffer of one HTTP connection; a 201's answer is about 150 bytes.
 const READ_CHUNK: usize = 4096;

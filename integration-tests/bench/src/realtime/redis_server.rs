@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::bench::collector;
+use crate::collector;
 
 /// How long a fresh server gets to answer `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::delivery::Delivery;
 use super::pacer::Acks;
-use crate::bench::load::Tally;
-use crate::bench::report::{self, count, millis, Latencies, Row};
-use crate::bench::summary as shared;
+use crate::load::Tally;
+use crate::report::{self, count, millis, Latencies, Row};
+use crate::summary as shared;
 
 /// The latency target, for the p99 of (a) and (b).
 const LATENCY_TARGET: Duration = Duration::from_millis(10);
