@@ -33,12 +33,14 @@ use clap::Parser;
 use tokio::runtime::Runtime;
 
 use estuary_benches::baseline;
-use estuary_benches::collector::{self, Collector};
 use estuary_benches::http::{self, Conn, Request};
 use estuary_benches::load::{self, Window};
+use estuary_benches::process::{self, Usage};
 use estuary_benches::report;
+use estuary_benches::run;
 use estuary_benches::summary::{self, Queries, Results, RunNotes, Throughput};
 use estuary_benches::workload::{self, Generated};
+use estuary_test_support::{free_port, Collector};
 
 /// Connections for (a), as in the issue.
 const SINGLE_CONNECTIONS: usize = 64;
@@ -112,7 +114,7 @@ impl Plan {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let plan = Plan::new(args.quick);
-    let bin = collector::locate_binary()?;
+    run::estuary_binary()?;
     if cfg!(debug_assertions) {
         eprintln!("warning: the load generator is a debug build; run it with --release");
     }
@@ -131,9 +133,9 @@ fn main() -> anyhow::Result<()> {
     let tail_log = log_dir.join(format!("{TAIL_SERVICE}.log"));
     let generated = workload::generate_log(&tail_log, TAIL_SERVICE, plan.tail_log_bytes)
         .context("generating the log for (c)")?;
-    let mut results = measure_default(&runtime, &bin, &log_dir, &plan, &generated)?;
+    let mut results = measure_default(&runtime, &log_dir, &plan, &generated)?;
     if !args.no_fsync_batch {
-        results.fsync_batch = Some(measure_fsync_batch(&runtime, &bin, scratch.path(), &plan)?);
+        results.fsync_batch = Some(measure_fsync_batch(&runtime, scratch.path(), &plan)?);
     }
     let notes = RunNotes {
         generated,
@@ -168,7 +170,7 @@ impl Bench<'_> {
         entries: usize,
     ) -> anyhow::Result<Throughput> {
         let collector_before = self.collector.cpu_time()?;
-        let own_before = collector::own_cpu_time()?;
+        let own_before = process::own_cpu_time()?;
         let began = Instant::now();
         let window = Window::after(self.plan.warmup, self.plan.measure);
         let tally = self
@@ -180,7 +182,7 @@ impl Bench<'_> {
             tally,
             per_sec,
             collector_cpu: self.collector.cpu_time()?.saturating_sub(collector_before),
-            generator_cpu: collector::own_cpu_time()?.saturating_sub(own_before),
+            generator_cpu: process::own_cpu_time()?.saturating_sub(own_before),
             wall,
         })
     }
@@ -222,12 +224,11 @@ impl Bench<'_> {
 /// (a) to (d) against a collector with default settings.
 fn measure_default(
     runtime: &Runtime,
-    bin: &Path,
     log_dir: &Path,
     plan: &Plan,
     generated: &Generated,
 ) -> anyhow::Result<Results> {
-    let collector = runtime.block_on(Collector::start(bin, log_dir, &[]))?;
+    let collector = Collector::try_start_in(log_dir, free_port(), &[], &[])?;
     let start_rss_kib = collector.peak_rss_kib()?;
     let bench = Bench {
         runtime,
@@ -267,13 +268,12 @@ fn measure_default(
 /// (b) again, against a second collector that `fdatasync`s each group commit.
 fn measure_fsync_batch(
     runtime: &Runtime,
-    bin: &Path,
     scratch: &Path,
     plan: &Plan,
 ) -> anyhow::Result<Throughput> {
     let log_dir = scratch.join("logs-fsync-batch");
     std::fs::create_dir(&log_dir).context("creating the second log directory")?;
-    let collector = runtime.block_on(Collector::start(bin, &log_dir, &["--fsync", "batch"]))?;
+    let collector = Collector::try_start_in(&log_dir, free_port(), &["--fsync", "batch"], &[])?;
     let bench = Bench {
         runtime,
         plan,

@@ -34,7 +34,6 @@ use anyhow::{ensure, Context};
 use clap::Parser;
 use tokio::runtime::Runtime;
 
-use estuary_benches::collector::{self, Collector};
 use estuary_benches::forward::client::{drain, post_all, sent_all};
 use estuary_benches::forward::entries;
 use estuary_benches::forward::fake_sink::{FakeSink, Kind, Mode};
@@ -45,7 +44,10 @@ use estuary_benches::forward::summary::{
 };
 use estuary_benches::http::{self, Request};
 use estuary_benches::load::{self, Window};
+use estuary_benches::process::{self, Usage};
+use estuary_benches::run;
 use estuary_benches::summary as shared_summary;
+use estuary_test_support::{free_port, Collector};
 
 /// Connections posting NDJSON, as in `bench_collector` (b).
 const BATCH_CONNECTIONS: usize = 4;
@@ -145,7 +147,7 @@ fn main() -> anyhow::Result<()> {
     let began = Instant::now();
     let args = Args::parse();
     let plan = Plan::new(&args);
-    let bin = collector::locate_binary()?;
+    run::estuary_binary()?;
     if cfg!(debug_assertions) {
         eprintln!("warning: the load generator is a debug build; run it with --release");
     }
@@ -160,7 +162,6 @@ fn main() -> anyhow::Result<()> {
     let load_before = shared_summary::load_average();
     let bench = Bench {
         runtime: &runtime,
-        bin: &bin,
         scratch: scratch.path(),
         plan: &plan,
         perf: args.perf.as_deref(),
@@ -205,7 +206,6 @@ fn main() -> anyhow::Result<()> {
 /// What every phase works with.
 struct Bench<'a> {
     runtime: &'a Runtime,
-    bin: &'a Path,
     scratch: &'a Path,
     plan: &'a Plan,
     perf: Option<&'a Path>,
@@ -220,9 +220,7 @@ impl Bench<'_> {
             self.plan.entries
         ));
         std::fs::create_dir(dir).context("creating the log directory")?;
-        let collector = self
-            .runtime
-            .block_on(Collector::start(self.bin, dir, &[]))?;
+        let collector = Collector::try_start_in(dir, free_port(), &[], &[])?;
         let addr = collector.addr();
         let bodies = batch_requests(addr, STORED_SERVICE, entries::VARIANTS);
         let requests = self.plan.entries.div_ceil(BATCH_ENTRIES as u64);
@@ -262,11 +260,9 @@ impl Bench<'_> {
         let fake = FakeSink::start(destination.kind, Mode::Count)
             .context("starting the fake destination")?;
         let url = fake.url();
-        let bench_before = collector::own_cpu_time()?;
+        let bench_before = process::own_cpu_time()?;
         let began = Instant::now();
-        let collector =
-            self.runtime
-                .block_on(Collector::start(self.bin, dir, &[destination.flag, &url]))?;
+        let collector = Collector::try_start_in(dir, free_port(), &[destination.flag, &url], &[])?;
         let healthy_after = began.elapsed();
         let profiler = match self.perf {
             Some(perf) => {
@@ -279,7 +275,7 @@ impl Bench<'_> {
         let wall = began.elapsed();
         let cpu = Cpu {
             collector: collector.cpu_time()?,
-            bench: collector::own_cpu_time()?.saturating_sub(bench_before),
+            bench: process::own_cpu_time()?.saturating_sub(bench_before),
             wall,
         };
         if let Some(profiler) = profiler {
@@ -318,20 +314,18 @@ impl Bench<'_> {
         if let Some(url) = &url {
             extra.extend(["--loki-url", url]);
         }
-        let collector = self
-            .runtime
-            .block_on(Collector::start(self.bin, &dir, &extra))?;
+        let collector = Collector::try_start_in(&dir, free_port(), &extra, &[])?;
         let addr = collector.addr();
         let requests = batch_requests(addr, INGEST_SERVICE, BATCH_CONNECTIONS as u64);
         let window = Window::after(self.plan.warmup, self.plan.measure);
-        let (collector_before, bench_before) = (collector.cpu_time()?, collector::own_cpu_time()?);
+        let (collector_before, bench_before) = (collector.cpu_time()?, process::own_cpu_time()?);
         let began = Instant::now();
         let tally = self
             .runtime
             .block_on(load::closed_loop(addr, requests, 201, window));
         let cpu = Cpu {
             collector: collector.cpu_time()?.saturating_sub(collector_before),
-            bench: collector::own_cpu_time()?.saturating_sub(bench_before),
+            bench: process::own_cpu_time()?.saturating_sub(bench_before),
             wall: began.elapsed(),
         };
         let accepted = tally.ok_total * BATCH_ENTRIES as u64;

@@ -34,7 +34,6 @@ use clap::Parser;
 use tokio::runtime::Runtime;
 
 use estuary_benches::baseline as shared_baseline;
-use estuary_benches::collector::{self, Collector};
 use estuary_benches::http;
 use estuary_benches::load;
 use estuary_benches::query::baseline;
@@ -42,7 +41,9 @@ use estuary_benches::query::client::QueryClient;
 use estuary_benches::query::dataset::{self, Part, RARE_TOKEN};
 use estuary_benches::query::summary::{self, Results, RunNotes, Scan, Tail, Window};
 use estuary_benches::report;
+use estuary_benches::run;
 use estuary_benches::summary as shared_summary;
+use estuary_test_support::{free_port, Collector};
 
 /// Lines asked for in (a).
 const TAIL_LIMIT: usize = 100;
@@ -82,7 +83,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     const MIB: u64 = 1024 * 1024;
     let size = if args.quick { 100 * MIB } else { 1024 * MIB };
-    let bin = collector::locate_binary()?;
+    run::estuary_binary()?;
     if cfg!(debug_assertions) {
         eprintln!("warning: the load generator is a debug build; run it with --release");
     }
@@ -98,7 +99,7 @@ fn main() -> anyhow::Result<()> {
     let log = dataset::write_active(&log_dir, TAIL_SERVICE, size).context("generating (a)")?;
     let parts = dataset::write_segmented(&log_dir, WINDOW_SERVICE, size, SEGMENTS)
         .context("generating (c)")?;
-    let collector = runtime.block_on(Collector::start(&bin, &log_dir, &[]))?;
+    let collector = Collector::try_start_in(&log_dir, free_port(), &[], &[])?;
     let bench = Bench {
         runtime: &runtime,
         collector: &collector,

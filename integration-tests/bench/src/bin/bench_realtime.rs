@@ -37,16 +37,18 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::runtime::Runtime;
 
-use estuary_benches::collector::{self, Collector};
 use estuary_benches::http::{self, Conn};
 use estuary_benches::load::{self, Window};
+use estuary_benches::process::{self, Usage};
 use estuary_benches::realtime::delivery::match_arrivals;
 use estuary_benches::realtime::pacer::{self, HttpEmitter, Pace, PublishEmitter};
 use estuary_benches::realtime::receivers::{self, Mode, Receiver};
-use estuary_benches::realtime::redis_server::RedisServer;
 use estuary_benches::realtime::summary::{self, Cpu, FanoutPhase, Latency, Results, RunNotes};
+use estuary_benches::run;
 use estuary_benches::summary as shared_summary;
 use estuary_benches::workload;
+use estuary_test_support::redis_server::RedisServer;
+use estuary_test_support::{free_port, Collector};
 
 /// The steady rate for (a) and (b).
 const RATE: f64 = 10_000.0;
@@ -119,7 +121,7 @@ impl Plan {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let plan = Plan::new(args.quick);
-    let bin = collector::locate_binary()?;
+    run::estuary_binary()?;
     if cfg!(debug_assertions) {
         eprintln!("warning: the load generator is a debug build; run it with --release");
     }
@@ -130,10 +132,9 @@ fn main() -> anyhow::Result<()> {
     let scratch = scratch_dir(args.dir.as_deref())?;
     let load_before = shared_summary::load_average();
     progress("starting a private redis-server");
-    let redis = RedisServer::start()?;
+    let redis = RedisServer::try_start_with(&[])?;
     let bench = Bench {
         runtime: &runtime,
-        bin: &bin,
         redis: &redis,
         scratch: scratch.path(),
         plan: &plan,
@@ -167,7 +168,6 @@ fn main() -> anyhow::Result<()> {
 /// What every phase works with.
 struct Bench<'a> {
     runtime: &'a Runtime,
-    bin: &'a Path,
     redis: &'a RedisServer,
     scratch: &'a Path,
     plan: &'a Plan,
@@ -180,8 +180,7 @@ impl Bench<'_> {
         std::fs::create_dir(&log_dir).context("creating a log directory")?;
         let url = self.redis.url();
         let env: &[(&str, &str)] = if fanout { &[("REDIS_URL", &url)] } else { &[] };
-        self.runtime
-            .block_on(Collector::start_with_env(self.bin, &log_dir, extra, env))
+        Ok(Collector::try_start_in(&log_dir, free_port(), extra, env)?)
     }
 
     /// (a) and (b): paced single-entry POSTs, both consumers attached.
@@ -274,7 +273,7 @@ impl Bench<'_> {
         Ok(CpuSnapshot {
             collector: collector.cpu_time()?,
             redis: self.redis.cpu_time()?,
-            bench: collector::own_cpu_time()?,
+            bench: process::own_cpu_time()?,
             at: Instant::now(),
         })
     }
