@@ -4,6 +4,8 @@
 //! - [`collector`]: the real `estuary` binary started on a free port with its own `LOG_DIR`,
 //!   healthy before it is handed over, killed when dropped;
 //! - [`redis_server`]: a private `redis-server` on a free port, plain or TLS;
+//! - [`fake_sink`]: a fake Loki or Elasticsearch that checks the documented wire format,
+//!   counting fast (benchmarks) or keeping every request and answering as told (tests);
 //! - [`live`]: a Redis subscriber and an SSE reader that tests can wait on with a timeout;
 //! - polling ([`wait_until`]) instead of sleeping, free ports, and small request helpers.
 //!
@@ -17,6 +19,7 @@
 //! ```
 
 pub mod collector;
+pub mod fake_sink;
 pub mod live;
 pub mod redis_server;
 

@@ -36,7 +36,6 @@ use tokio::runtime::Runtime;
 
 use estuary_benches::forward::client::{drain, post_all, sent_all};
 use estuary_benches::forward::entries;
-use estuary_benches::forward::fake_sink::{FakeSink, Kind, Mode};
 use estuary_benches::forward::profile::Profiler;
 use estuary_benches::forward::stored;
 use estuary_benches::forward::summary::{
@@ -47,6 +46,7 @@ use estuary_benches::load::{self, Window};
 use estuary_benches::process::{self, Usage};
 use estuary_benches::run;
 use estuary_benches::summary as shared_summary;
+use estuary_test_support::fake_sink::{FakeSink, Kind, Mode};
 use estuary_test_support::{free_port, Collector};
 
 /// Connections posting NDJSON, as in `bench_collector` (b).

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::fake_sink::Counts;
+use estuary_test_support::fake_sink::Counts;
+
 use super::stored::{Layout, ReadBack};
 use crate::load::Tally;
 use crate::report::{self, count, size, Row};
