@@ -33,12 +33,12 @@ use clap::Parser;
 use tokio::runtime::Runtime;
 
 use estuary_benches::baseline;
+use estuary_benches::collector::summary::{self, Queries, Results, RunNotes, Throughput};
 use estuary_benches::http::{self, Conn, Request};
 use estuary_benches::load::{self, Window};
 use estuary_benches::process::{self, Usage};
 use estuary_benches::report;
-use estuary_benches::run;
-use estuary_benches::summary::{self, Queries, Results, RunNotes, Throughput};
+use estuary_benches::run::Run;
 use estuary_benches::workload::{self, Generated};
 use estuary_test_support::{free_port, Collector};
 
@@ -114,16 +114,8 @@ impl Plan {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let plan = Plan::new(args.quick);
-    run::estuary_binary()?;
-    if cfg!(debug_assertions) {
-        eprintln!("warning: the load generator is a debug build; run it with --release");
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    let scratch = scratch_dir(args.dir.as_deref())?;
-    let load_before = summary::load_average();
+    let run = Run::start("bench_collector", args.dir.as_deref())?;
+    let (runtime, scratch) = (&run.runtime, &run.scratch);
     let log_dir = scratch.path().join("logs");
     std::fs::create_dir(&log_dir).context("creating the log directory")?;
     progress(&format!(
@@ -133,17 +125,15 @@ fn main() -> anyhow::Result<()> {
     let tail_log = log_dir.join(format!("{TAIL_SERVICE}.log"));
     let generated = workload::generate_log(&tail_log, TAIL_SERVICE, plan.tail_log_bytes)
         .context("generating the log for (c)")?;
-    let mut results = measure_default(&runtime, &log_dir, &plan, &generated)?;
+    let mut results = measure_default(runtime, &log_dir, &plan, &generated)?;
     if !args.no_fsync_batch {
-        results.fsync_batch = Some(measure_fsync_batch(&runtime, scratch.path(), &plan)?);
+        results.fsync_batch = Some(measure_fsync_batch(runtime, scratch.path(), &plan)?);
     }
     let notes = RunNotes {
         generated,
         warmup: plan.warmup,
         measure: plan.measure,
-        scratch: scratch.path().to_path_buf(),
-        load_before,
-        load_after: summary::load_average(),
+        machine: run.machine(),
     };
     summary::print(&results, &notes);
     Ok(())
@@ -327,16 +317,6 @@ async fn check_api(addr: SocketAddr, query: &[u8], generated_lines: u64) -> anyh
         body["count"]
     );
     Ok(())
-}
-
-fn scratch_dir(parent: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("estuary-bench-");
-    match parent {
-        Some(parent) => builder.tempdir_in(parent),
-        None => builder.tempdir(),
-    }
-    .context("creating the scratch directory")
 }
 
 fn progress(what: &str) {

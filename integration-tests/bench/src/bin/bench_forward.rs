@@ -44,8 +44,7 @@ use estuary_benches::forward::summary::{
 use estuary_benches::http::{self, Request};
 use estuary_benches::load::{self, Window};
 use estuary_benches::process::{self, Usage};
-use estuary_benches::run;
-use estuary_benches::summary as shared_summary;
+use estuary_benches::run::Run;
 use estuary_test_support::fake_sink::{FakeSink, Kind, Mode};
 use estuary_test_support::{free_port, Collector};
 
@@ -144,24 +143,15 @@ impl Plan {
 }
 
 fn main() -> anyhow::Result<()> {
-    let began = Instant::now();
     let args = Args::parse();
     let plan = Plan::new(&args);
-    run::estuary_binary()?;
-    if cfg!(debug_assertions) {
-        eprintln!("warning: the load generator is a debug build; run it with --release");
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    let scratch = scratch_dir(args.dir.as_deref())?;
+    let run = Run::start("bench_forward", args.dir.as_deref())?;
+    let (runtime, scratch) = (&run.runtime, &run.scratch);
     if let Some(dir) = &args.perf {
         std::fs::create_dir_all(dir).context("creating the --perf directory")?;
     }
-    let load_before = shared_summary::load_average();
     let bench = Bench {
-        runtime: &runtime,
+        runtime,
         scratch: scratch.path(),
         plan: &plan,
         perf: args.perf.as_deref(),
@@ -188,10 +178,7 @@ fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let notes = RunNotes {
         window: plan.measure,
-        scratch: scratch.path().to_path_buf(),
-        load_before,
-        load_after: shared_summary::load_average(),
-        took: began.elapsed(),
+        machine: run.machine(),
     };
     let results = Results {
         preload,
@@ -357,16 +344,6 @@ fn batch_requests(addr: SocketAddr, service: &str, variants: u64) -> Vec<Request
             http::post(addr, "/logs", "application/x-ndjson", &body)
         })
         .collect()
-}
-
-fn scratch_dir(parent: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("estuary-bench-forward-");
-    match parent {
-        Some(parent) => builder.tempdir_in(parent),
-        None => builder.tempdir(),
-    }
-    .context("creating the scratch directory")
 }
 
 fn progress(what: &str) {

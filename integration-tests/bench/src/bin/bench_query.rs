@@ -27,7 +27,7 @@
 //! cache, as a log being written is. A full run takes about 30 s (`--quick`: a few seconds)
 //! and needs ~2.2 GB of free disk. `--keep` leaves the data in place to profile queries by hand.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{ensure, Context};
 use clap::Parser;
@@ -39,10 +39,9 @@ use estuary_benches::load;
 use estuary_benches::query::baseline;
 use estuary_benches::query::client::QueryClient;
 use estuary_benches::query::dataset::{self, Part, RARE_TOKEN};
-use estuary_benches::query::summary::{self, Results, RunNotes, Scan, Tail, Window};
+use estuary_benches::query::summary::{self, Results, Scan, Tail, Window};
 use estuary_benches::report;
-use estuary_benches::run;
-use estuary_benches::summary as shared_summary;
+use estuary_benches::run::Run;
 use estuary_test_support::{free_port, Collector};
 
 /// Lines asked for in (a).
@@ -83,17 +82,8 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     const MIB: u64 = 1024 * 1024;
     let size = if args.quick { 100 * MIB } else { 1024 * MIB };
-    run::estuary_binary()?;
-    if cfg!(debug_assertions) {
-        eprintln!("warning: the load generator is a debug build; run it with --release");
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    let scratch = scratch_dir(args.dir.as_deref())?;
-    let load_before = shared_summary::load_average();
-    let log_dir = scratch.path().join("logs");
+    let run = Run::start("bench_query", args.dir.as_deref())?;
+    let log_dir = run.scratch.path().join("logs");
     std::fs::create_dir(&log_dir).context("creating the log directory")?;
     progress(&format!("generating {} twice", report::size(size)));
     let log = dataset::write_active(&log_dir, TAIL_SERVICE, size).context("generating (a)")?;
@@ -101,7 +91,7 @@ fn main() -> anyhow::Result<()> {
         .context("generating (c)")?;
     let collector = Collector::try_start_in(&log_dir, free_port(), &[], &[])?;
     let bench = Bench {
-        runtime: &runtime,
+        runtime: &run.runtime,
         collector: &collector,
     };
     let results = Results {
@@ -109,14 +99,9 @@ fn main() -> anyhow::Result<()> {
         scan: bench.scan(&log)?,
         window: bench.window(&parts)?,
     };
-    let notes = RunNotes {
-        scratch: scratch.path().to_path_buf(),
-        load_before,
-        load_after: shared_summary::load_average(),
-    };
-    summary::print(&results, &notes);
+    summary::print(&results, &run.machine());
     if args.keep {
-        let kept = scratch.keep();
+        let kept = run.scratch.keep();
         eprintln!("bench_query: kept {}", kept.join("logs").display());
     }
     Ok(())
@@ -210,16 +195,6 @@ impl Bench<'_> {
         window.read_took = baseline::read_files(&window.must_read()).context("reading")?;
         Ok(window)
     }
-}
-
-fn scratch_dir(parent: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("estuary-bench-query-");
-    match parent {
-        Some(parent) => builder.tempdir_in(parent),
-        None => builder.tempdir(),
-    }
-    .context("creating the scratch directory")
 }
 
 fn progress(what: &str) {

@@ -44,8 +44,7 @@ use estuary_benches::realtime::delivery::match_arrivals;
 use estuary_benches::realtime::pacer::{self, HttpEmitter, Pace, PublishEmitter};
 use estuary_benches::realtime::receivers::{self, Mode, Receiver};
 use estuary_benches::realtime::summary::{self, Cpu, FanoutPhase, Latency, Results, RunNotes};
-use estuary_benches::run;
-use estuary_benches::summary as shared_summary;
+use estuary_benches::run::Run;
 use estuary_benches::workload;
 use estuary_test_support::redis_server::RedisServer;
 use estuary_test_support::{free_port, Collector};
@@ -121,20 +120,12 @@ impl Plan {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let plan = Plan::new(args.quick);
-    run::estuary_binary()?;
-    if cfg!(debug_assertions) {
-        eprintln!("warning: the load generator is a debug build; run it with --release");
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    let scratch = scratch_dir(args.dir.as_deref())?;
-    let load_before = shared_summary::load_average();
+    let run = Run::start("bench_realtime", args.dir.as_deref())?;
+    let (runtime, scratch) = (&run.runtime, &run.scratch);
     progress("starting a private redis-server");
     let redis = RedisServer::try_start_with(&[])?;
     let bench = Bench {
-        runtime: &runtime,
+        runtime,
         redis: &redis,
         scratch: scratch.path(),
         plan: &plan,
@@ -150,9 +141,7 @@ fn main() -> anyhow::Result<()> {
         rate: RATE,
         latency_window: plan.latency.measure,
         fanout_window: plan.measure,
-        scratch: scratch.path().to_path_buf(),
-        load_before,
-        load_after: shared_summary::load_average(),
+        machine: run.machine(),
     };
     summary::print(
         &Results {
@@ -348,16 +337,6 @@ async fn fanout_counters(conn: &mut Conn, addr: SocketAddr) -> anyhow::Result<(u
         serde_json::from_slice(reply.body).context("parsing /health")?;
     let counter = |name: &str| health["fanout"][name].as_u64().unwrap_or(0);
     Ok((counter("published"), counter("skipped")))
-}
-
-fn scratch_dir(parent: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("estuary-bench-realtime-");
-    match parent {
-        Some(parent) => builder.tempdir_in(parent),
-        None => builder.tempdir(),
-    }
-    .context("creating the scratch directory")
 }
 
 fn progress(what: &str) {

@@ -1,7 +1,6 @@
 //! What a `bench_forward` run measured, and how it is printed: the table (with the issue's
 //! targets), the details under it, and notes on the machine.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use estuary_test_support::fake_sink::Counts;
@@ -9,7 +8,7 @@ use estuary_test_support::fake_sink::Counts;
 use super::stored::{Layout, ReadBack};
 use crate::load::Tally;
 use crate::report::{self, count, size, Row};
-use crate::summary as shared;
+use crate::run::Machine;
 
 /// The issue's forwarding target, entries per second.
 const FORWARD_TARGET: f64 = 500_000.0;
@@ -134,14 +133,8 @@ impl Results {
 pub struct RunNotes {
     /// Each ingestion window.
     pub window: Duration,
-    /// Where the logs were written.
-    pub scratch: PathBuf,
-    /// 1-minute load average before the run.
-    pub load_before: String,
-    /// 1-minute load average after the run.
-    pub load_after: String,
-    /// The whole run's length.
-    pub took: Duration,
+    /// The machine and its load around the run.
+    pub machine: Machine,
 }
 
 /// Prints the table, the details and the machine notes as markdown.
@@ -149,18 +142,11 @@ pub fn print(results: &Results, notes: &RunNotes) {
     println!("{}", report::table(&rows(results)));
     print_forward_details(results);
     print_ingest_details(results, notes);
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     println!(
-        "\nMachine: {cores} × {}, Linux {}; logs in {}; 1-min load average {} before, {} after; \
-         the run took {:.0} s. The load generator, the fake destination and the collector \
-         share these cores.",
-        shared::cpu_model(),
-        kernel.trim(),
-        notes.scratch.display(),
-        notes.load_before,
-        notes.load_after,
-        notes.took.as_secs_f64(),
+        "{}",
+        notes
+            .machine
+            .note("The load generator, the fake destination and the collector share these cores.")
     );
 }
 

@@ -10,7 +10,7 @@ use super::client::{Page, Walk};
 use super::dataset::Part;
 use crate::load::Tally;
 use crate::report::{self, count, millis, Latencies, Row};
-use crate::summary as shared;
+use crate::run::Machine;
 
 /// (a)'s target, judged on the p99.
 const TAIL_TARGET: Duration = Duration::from_millis(5);
@@ -163,18 +163,8 @@ pub struct Results {
     pub window: Window,
 }
 
-/// How the run was made.
-pub struct RunNotes {
-    /// Where the logs were written.
-    pub scratch: PathBuf,
-    /// 1-minute load average before the run.
-    pub load_before: String,
-    /// 1-minute load average after the run.
-    pub load_after: String,
-}
-
 /// Prints the table, the details and the machine notes as markdown.
-pub fn print(results: &Results, notes: &RunNotes) {
+pub fn print(results: &Results, machine: &Machine) {
     let rows = [
         tail_row(&results.tail),
         scan_row(&results.scan),
@@ -182,16 +172,9 @@ pub fn print(results: &Results, notes: &RunNotes) {
     ];
     println!("{}", report::table(&rows));
     print_details(results);
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     println!(
-        "\nMachine: {cores} × {}, Linux {}; logs in {}; 1-min load average {} before, {} after. \
-         The client shares these cores with the collector.",
-        shared::cpu_model(),
-        kernel.trim(),
-        notes.scratch.display(),
-        notes.load_before,
-        notes.load_after,
+        "{}",
+        machine.note("The client shares these cores with the collector.")
     );
 }
 

@@ -1,14 +1,13 @@
 //! What a `bench_realtime` run measured, and how it is printed: the table (with the
 //! issue's targets), the details under it, and notes on the machine.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::delivery::Delivery;
 use super::pacer::Acks;
 use crate::load::Tally;
 use crate::report::{self, count, millis, Latencies, Row};
-use crate::summary as shared;
+use crate::run::Machine;
 
 /// The issue's latency target, for the p99 of (a) and (b).
 const LATENCY_TARGET: Duration = Duration::from_millis(10);
@@ -110,12 +109,8 @@ pub struct RunNotes {
     pub latency_window: Duration,
     /// Each window of (c).
     pub fanout_window: Duration,
-    /// Where the logs were written.
-    pub scratch: PathBuf,
-    /// 1-minute load average before the run.
-    pub load_before: String,
-    /// 1-minute load average after the run.
-    pub load_after: String,
+    /// The machine and its load around the run.
+    pub machine: Machine,
 }
 
 /// Prints the table, the details and the machine notes as markdown.
@@ -123,16 +118,11 @@ pub fn print(results: &Results, notes: &RunNotes) {
     println!("{}", report::table(&rows(results)));
     print_latency_details(results, notes);
     print_fanout_details(results, notes);
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     println!(
-        "\nMachine: {cores} × {}, Linux {}; logs in {}; 1-min load average {} before, {} after. \
-         The load generator, the consumers, the collector and redis-server share these cores.",
-        shared::cpu_model(),
-        kernel.trim(),
-        notes.scratch.display(),
-        notes.load_before,
-        notes.load_after,
+        "{}",
+        notes.machine.note(
+            "The load generator, the consumers, the collector and redis-server share these cores."
+        )
     );
 }
 

@@ -1,13 +1,13 @@
 //! What a run measured, and how it is printed: the table (with the issue's targets and the
 //! peers' figures from `PEERS.md`), the details under it, and notes on the machine.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use super::baseline::RawWrite;
-use super::load::Tally;
-use super::report::{self, count, millis, Latencies, Row};
-use super::workload::Generated;
+use crate::baseline::RawWrite;
+use crate::load::Tally;
+use crate::report::{self, count, millis, Latencies, Row};
+use crate::run::Machine;
+use crate::workload::Generated;
 
 /// One load phase: its answers and the CPU both sides spent on them.
 pub struct Throughput {
@@ -96,36 +96,19 @@ pub struct RunNotes {
     pub warmup: Duration,
     /// Each load phase's window.
     pub measure: Duration,
-    /// Where the logs were written.
-    pub scratch: PathBuf,
-    /// 1-minute load average before the run.
-    pub load_before: String,
-    /// 1-minute load average after the run.
-    pub load_after: String,
-}
-
-/// The 1-minute load average, a hint of how busy the shared machine was.
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
+    /// The machine and its load around the run.
+    pub machine: Machine,
 }
 
 /// Prints the table, the details and the machine notes as markdown.
 pub fn print(results: &Results, notes: &RunNotes) {
     println!("{}", report::table(&rows(results, &notes.generated)));
     print_details(results, notes);
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     println!(
-        "\nMachine: {cores} × {}, Linux {}; logs in {}; 1-min load average {} before, {} after. \
-         The load generator (one thread) shares these cores with the collector.",
-        cpu_model(),
-        kernel.trim(),
-        notes.scratch.display(),
-        notes.load_before,
-        notes.load_after,
+        "{}",
+        notes
+            .machine
+            .note("The load generator (one thread) shares these cores with the collector.")
     );
 }
 
@@ -256,16 +239,4 @@ fn print_details(results: &Results, notes: &RunNotes) {
 
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
-/// The CPU's model name, from `/proc/cpuinfo`.
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
