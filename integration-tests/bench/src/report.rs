@@ -24,9 +24,14 @@ impl Latencies {
         self.0.len()
     }
 
+    /// Whether none was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The `p`-th percentile (0–100), nearest rank; zero when empty.
     pub fn percentile(&self, p: f64) -> Duration {
-        if self.0.is_empty() {
+        if self.is_empty() {
             return Duration::ZERO;
         }
         let rank = (p / 100.0 * self.0.len() as f64).ceil() as usize;

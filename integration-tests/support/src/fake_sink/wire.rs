@@ -134,7 +134,7 @@ pub fn bulk_pairs(ndjson: &[u8]) -> Result<Vec<(Value, Value)>, String> {
         .ok_or("a _bulk body must end with a newline")?
         .split('\n')
         .collect();
-    if lines.len() % 2 != 0 {
+    if !lines.len().is_multiple_of(2) {
         return Err(format!(
             "{} lines: not action and source pairs",
             lines.len()
