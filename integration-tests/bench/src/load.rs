@@ -80,14 +80,7 @@ pub async fn closed_loop(
     for request in requests {
         tasks.spawn(drive(addr, request, expect, window));
     }
-    let mut total = Tally::default();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(tally) => total.merge(tally),
-            Err(err) => total.fail(format!("load task failed: {err}")),
-        }
-    }
-    total
+    gather(tasks).await
 }
 
 /// One connection's loop; reconnects after an I/O error.
@@ -141,11 +134,16 @@ pub async fn sequential(
     for _ in 0..clients {
         tasks.spawn(repeat(addr, request.clone(), per_client));
     }
+    gather(tasks).await
+}
+
+/// The tallies of every task, merged; a task that failed counts as an error.
+async fn gather(mut tasks: JoinSet<Tally>) -> Tally {
     let mut total = Tally::default();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(tally) => total.merge(tally),
-            Err(err) => total.fail(format!("query task failed: {err}")),
+            Err(err) => total.fail(format!("a load task failed: {err}")),
         }
     }
     total

@@ -1,6 +1,6 @@
 //! What `/proc` says about the processes a benchmark runs: the collector and `redis-server`
 //! it started (through [`Usage`]) and the benchmark itself, the load generator
-//! ([`own_cpu_time`]).
+//! ([`own_cpu_time`]); and the CPU each used in a phase, as reported ([`Cpu`]).
 
 use std::time::Duration;
 
@@ -10,6 +10,36 @@ use estuary_test_support::Collector;
 
 /// Clock ticks per second in `/proc/<pid>/stat`: `USER_HZ`, fixed at 100 by the Linux ABI.
 const USER_HZ: f64 = 100.0;
+
+/// CPU used during a phase by each process, and the phase's wall-clock time.
+#[derive(Default, Clone, Copy)]
+pub struct Cpu {
+    /// The collector, all threads.
+    pub collector: Duration,
+    /// `redis-server`, when the phase ran one.
+    pub redis: Option<Duration>,
+    /// This process: the load generator, and the consumers or the fake destination.
+    pub bench: Duration,
+    /// The phase's length.
+    pub wall: Duration,
+}
+
+impl Cpu {
+    /// The cores each process kept busy on average, e.g. `collector 1.50 cores,
+    /// redis-server 0.20, bench process 0.10`.
+    pub fn note(&self) -> String {
+        let cores = |cpu: Duration| cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
+        let redis = self
+            .redis
+            .map(|redis| format!(", redis-server {:.2}", cores(redis)))
+            .unwrap_or_default();
+        format!(
+            "collector {:.2} cores{redis}, bench process {:.2}",
+            cores(self.collector),
+            cores(self.bench)
+        )
+    }
+}
 
 /// A running child process whose use of the machine a benchmark reports.
 pub trait Usage {

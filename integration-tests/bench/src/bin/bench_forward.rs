@@ -39,11 +39,11 @@ use estuary_benches::forward::entries;
 use estuary_benches::forward::profile::Profiler;
 use estuary_benches::forward::stored;
 use estuary_benches::forward::summary::{
-    self, Cpu, ForwardPhase, IngestPhase, Preload, Results, RunNotes,
+    self, ForwardPhase, IngestPhase, Preload, Results, RunNotes,
 };
 use estuary_benches::http::{self, Request};
 use estuary_benches::load::{self, Window};
-use estuary_benches::process::{self, Usage};
+use estuary_benches::process::{self, Cpu, Usage};
 use estuary_benches::run::Run;
 use estuary_test_support::fake_sink::{FakeSink, Kind, Mode};
 use estuary_test_support::{free_port, Collector};
@@ -262,6 +262,7 @@ impl Bench<'_> {
         let wall = began.elapsed();
         let cpu = Cpu {
             collector: collector.cpu_time()?,
+            redis: None,
             bench: process::own_cpu_time()?.saturating_sub(bench_before),
             wall,
         };
@@ -312,6 +313,7 @@ impl Bench<'_> {
             .block_on(load::closed_loop(addr, requests, 201, window));
         let cpu = Cpu {
             collector: collector.cpu_time()?.saturating_sub(collector_before),
+            redis: None,
             bench: process::own_cpu_time()?.saturating_sub(bench_before),
             wall: began.elapsed(),
         };

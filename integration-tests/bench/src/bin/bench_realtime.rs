@@ -39,11 +39,11 @@ use tokio::runtime::Runtime;
 
 use estuary_benches::http::{self, Conn};
 use estuary_benches::load::{self, Window};
-use estuary_benches::process::{self, Usage};
+use estuary_benches::process::{self, Cpu, Usage};
 use estuary_benches::realtime::delivery::match_arrivals;
 use estuary_benches::realtime::pacer::{self, HttpEmitter, Pace, PublishEmitter};
 use estuary_benches::realtime::receivers::{self, Mode, Receiver};
-use estuary_benches::realtime::summary::{self, Cpu, FanoutPhase, Latency, Results, RunNotes};
+use estuary_benches::realtime::summary::{self, FanoutPhase, Latency, Results, RunNotes};
 use estuary_benches::run::Run;
 use estuary_benches::workload;
 use estuary_test_support::redis_server::RedisServer;
@@ -282,7 +282,7 @@ impl CpuSnapshot {
     fn since(&self, before: &CpuSnapshot) -> Cpu {
         Cpu {
             collector: self.collector.saturating_sub(before.collector),
-            redis: self.redis.saturating_sub(before.redis),
+            redis: Some(self.redis.saturating_sub(before.redis)),
             bench: self.bench.saturating_sub(before.bench),
             wall: self.at - before.at,
         }

@@ -7,6 +7,7 @@ use estuary_test_support::fake_sink::Counts;
 
 use super::stored::{Layout, ReadBack};
 use crate::load::Tally;
+use crate::process::Cpu;
 use crate::report::{self, count, size, Row};
 use crate::run::Machine;
 
@@ -14,28 +15,6 @@ use crate::run::Machine;
 const FORWARD_TARGET: f64 = 500_000.0;
 /// The floor for ingestion with a forwarder over ingestion without.
 const RATIO_TARGET: f64 = 0.8;
-
-/// CPU used during a phase by each process, and the phase's length.
-#[derive(Default, Clone, Copy)]
-pub struct Cpu {
-    /// The collector, all threads.
-    pub collector: Duration,
-    /// This process: the load generator and the fake destination.
-    pub bench: Duration,
-    /// The phase's wall-clock time.
-    pub wall: Duration,
-}
-
-impl Cpu {
-    fn note(&self) -> String {
-        let cores = |cpu: Duration| cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
-        format!(
-            "collector {:.2} cores, bench process {:.2}",
-            cores(self.collector),
-            cores(self.bench)
-        )
-    }
-}
 
 /// How the stored entries were produced.
 pub struct Preload {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::delivery::Delivery;
 use super::pacer::Acks;
 use crate::load::Tally;
+use crate::process::Cpu;
 use crate::report::{self, count, millis, Latencies, Row};
 use crate::run::Machine;
 
@@ -13,31 +14,6 @@ use crate::run::Machine;
 const LATENCY_TARGET: Duration = Duration::from_millis(10);
 /// The floor for fan-out-on over fan-out-off throughput.
 const RATIO_TARGET: f64 = 0.8;
-
-/// CPU used during a phase by each process, and the phase's wall-clock time.
-#[derive(Default, Clone, Copy)]
-pub struct Cpu {
-    /// The collector, all threads.
-    pub collector: Duration,
-    /// `redis-server`.
-    pub redis: Duration,
-    /// This process: the load generator and the consumers.
-    pub bench: Duration,
-    /// The phase's length.
-    pub wall: Duration,
-}
-
-impl Cpu {
-    fn note(&self) -> String {
-        let cores = |cpu: Duration| cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
-        format!(
-            "collector {:.2} cores, redis-server {:.2}, bench process {:.2}",
-            cores(self.collector),
-            cores(self.redis),
-            cores(self.bench)
-        )
-    }
-}
 
 /// A paced phase and what its consumers saw.
 pub struct Latency {

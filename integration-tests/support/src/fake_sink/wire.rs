@@ -111,13 +111,7 @@ pub fn loki_values(json: &[u8]) -> Result<Vec<LokiValue>, String> {
 ///
 /// What does not match, in words.
 pub fn check_loki(json: &[u8], expected: u64) -> Result<(), String> {
-    let values = loki_values(json)?.len() as u64;
-    if values != expected {
-        return Err(format!(
-            "{values} values, but the cheap count said {expected}"
-        ));
-    }
-    Ok(())
+    same_count(loki_values(json)?.len(), expected, "values")
 }
 
 /// The `(action, source)` pairs of a `_bulk` body, checked against Elasticsearch's
@@ -164,10 +158,14 @@ pub fn bulk_pairs(ndjson: &[u8]) -> Result<Vec<(Value, Value)>, String> {
 ///
 /// What does not match, in words.
 pub fn check_bulk(ndjson: &[u8], expected: u64) -> Result<(), String> {
-    let pairs = bulk_pairs(ndjson)?.len() as u64;
-    if pairs != expected {
+    same_count(bulk_pairs(ndjson)?.len(), expected, "items")
+}
+
+/// Whether a full parse found what the cheap count said.
+fn same_count(found: usize, expected: u64, what: &str) -> Result<(), String> {
+    if found as u64 != expected {
         return Err(format!(
-            "{pairs} items, but the cheap count said {expected}"
+            "{found} {what}, but the cheap count said {expected}"
         ));
     }
     Ok(())
