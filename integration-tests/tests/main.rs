@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `estuary` binary, real apps using the layer, a real
-//! `redis-server`. Built as one test binary (one link, shared helpers in `support`).
+//! `redis-server`. Built as one test binary (one link); the launchers and helpers are the
+//! `estuary-test-support` crate (`integration-tests/support`), which the benchmarks share.
 
 mod collector;
 mod forward;
@@ -7,4 +8,5 @@ mod layer;
 mod operate;
 mod query;
 mod realtime;
-mod support;
+
+use estuary_test_support as support;

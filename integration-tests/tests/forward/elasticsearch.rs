@@ -5,30 +5,19 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use super::fake::{always, Fake, Request, Responder};
 use super::{forwarder, post, start, wait_all, Accepted, ARRIVAL};
+use crate::support::fake_sink::{always, wire, FakeSink, Request, Responder};
 use crate::support::wait_until;
 
-/// The `(action, source)` pairs of a `_bulk` body, checking its NDJSON shape.
+/// The `(action, source)` pairs of a `_bulk` request, checked against Elasticsearch's
+/// documented format.
 fn pairs(request: &Request) -> Vec<(Value, Value)> {
     assert_eq!(
         (request.method.as_str(), request.path.as_str()),
         ("POST", "/_bulk")
     );
     assert_eq!(request.headers["content-type"], "application/x-ndjson");
-    let body = String::from_utf8(request.decoded()).expect("utf-8");
-    assert!(body.ends_with('\n'), "_bulk bodies end with a newline");
-    let lines: Vec<&str> = body.trim_end_matches('\n').split('\n').collect();
-    assert_eq!(lines.len() % 2, 0, "action and source pairs");
-    lines
-        .chunks(2)
-        .map(|pair| {
-            (
-                serde_json::from_str(pair[0]).expect("action"),
-                serde_json::from_str(pair[1]).expect("source"),
-            )
-        })
-        .collect()
+    wire::bulk_pairs(&request.decoded()).unwrap_or_else(|e| panic!("not a _bulk body: {e}"))
 }
 
 /// Answers each item with `status(item position, request number)`, recording accepted `n`s.
@@ -73,13 +62,14 @@ fn bulk(accepted: &Accepted, status: impl Fn(usize, usize) -> u16 + Send + 'stat
 fn only_failed_retryable_items_are_sent_again() {
     let accepted = Accepted::default();
     // First request: item 0 → 429, item 1 → 400 (for good), item 2 → 503; then all accepted.
-    let fake = Fake::start(bulk(&accepted, |i, number| match (number, i) {
+    let fake = FakeSink::recording(bulk(&accepted, |i, number| match (number, i) {
         (0, 0) => 429,
         (0, 1) => 400,
         (0, 2) => 503,
         _ => 201,
-    }));
-    let collector = start(&["--elasticsearch-url", &fake.url]);
+    }))
+    .expect("a fake Elasticsearch");
+    let collector = start(&["--elasticsearch-url", &fake.url()]);
     post(&collector, "api", 0..10, 10);
     wait_until(ARRIVAL, "the retry", || fake.requests().len() >= 2);
     wait_until(ARRIVAL, "the rejected item counted", || {
@@ -103,13 +93,14 @@ fn only_failed_retryable_items_are_sent_again() {
 fn a_collector_killed_mid_forward_misses_nothing() {
     let accepted = Accepted::default();
     // Accept the first request only: the forwarder is then stuck mid-way.
-    let fake = Fake::start(bulk(
+    let fake = FakeSink::recording(bulk(
         &accepted,
         |_, number| if number == 0 { 201 } else { 503 },
-    ));
+    ))
+    .expect("a fake Elasticsearch");
     let mut collector = start(&[
         "--elasticsearch-url",
-        &fake.url,
+        &fake.url(),
         "--forward-batch-entries",
         "100",
     ]);
@@ -130,10 +121,10 @@ fn a_collector_killed_mid_forward_misses_nothing() {
 
 #[test]
 fn rotation_and_retention_while_behind_skip_nothing() {
-    let fake = Fake::start(always(503));
+    let fake = FakeSink::recording(always(503)).expect("a fake Elasticsearch");
     let collector = start(&[
         "--elasticsearch-url",
-        &fake.url,
+        &fake.url(),
         "--rotate-bytes",
         "20000",
         "--retain-service-bytes",

@@ -4,31 +4,18 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::fake::{always, Fake, Request, Responder};
 use super::{forwarder, post, start, wait_all, Accepted, ARRIVAL};
+use crate::support::fake_sink::{always, wire, FakeSink, Request, Responder};
 use crate::support::wait_until;
 
-/// The entries of one push: `(stream labels, ns, line)`.
+/// The entries of one push: `(stream labels, ns, line)`, checked against Loki's
+/// documented format.
 fn pushed(request: &Request) -> Vec<(Value, i128, Value)> {
-    let body: Value = serde_json::from_slice(&request.decoded()).expect("push body is JSON");
-    let mut out = Vec::new();
-    for stream in body["streams"].as_array().expect("streams array") {
-        let labels = stream["stream"].clone();
-        assert!(labels.is_object(), "stream labels: {stream}");
-        for value in stream["values"].as_array().expect("values array") {
-            let pair = value.as_array().expect("[ns, line]");
-            assert_eq!(pair.len(), 2, "{value}");
-            let ns = pair[0]
-                .as_str()
-                .expect("ns is a string")
-                .parse::<i128>()
-                .expect("ns digits");
-            let line: Value = serde_json::from_str(pair[1].as_str().expect("line is a string"))
-                .expect("line is the stored JSON");
-            out.push((labels.clone(), ns, line));
-        }
-    }
-    out
+    wire::loki_values(&request.decoded())
+        .unwrap_or_else(|e| panic!("not a Loki push: {e}"))
+        .into_iter()
+        .map(|value| (value.labels, value.ns, value.line))
+        .collect()
 }
 
 /// Accepts (204) pushes unless `refuse` says otherwise, recording accepted `n`s.
@@ -79,10 +66,10 @@ fn check_wire_format(request: &Request) {
 
 #[test]
 fn loki_gets_everything_in_order_after_an_outage() {
-    let fake = Fake::start(always(503));
+    let fake = FakeSink::recording(always(503)).expect("a fake Loki");
     let mut collector = start(&[
         "--loki-url",
-        &fake.url,
+        &fake.url(),
         "--loki-tenant",
         "acme",
         "--forward-batch-entries",
@@ -123,10 +110,11 @@ fn loki_gets_everything_in_order_after_an_outage() {
 #[test]
 fn a_refused_batch_is_skipped_counted_and_never_blocks() {
     let accepted = Accepted::default();
-    let fake = Fake::start(loki(&accepted, |body| {
+    let fake = FakeSink::recording(loki(&accepted, |body| {
         (body.windows(6).any(|w| w == b"poison")).then_some(400)
-    }));
-    let collector = start(&["--loki-url", &fake.url, "--loki-tenant", "acme"]);
+    }))
+    .expect("a fake Loki");
+    let collector = start(&["--loki-url", &fake.url(), "--loki-tenant", "acme"]);
     let (status, _) = collector
         .post_json(&serde_json::json!({"service": "api", "message": "poison", "n": 1_000_000}));
     assert_eq!(status, 201);

@@ -1,8 +1,7 @@
-//! Forwarding to Loki and Elasticsearch, against fake destinations that check the wire
-//! format and can be told to fail.
+//! Forwarding to Loki and Elasticsearch, against fake destinations (recording
+//! `support::fake_sink`s) that check the wire format and can be told to fail.
 
 mod elasticsearch;
-mod fake;
 mod loki;
 
 use std::collections::BTreeSet;

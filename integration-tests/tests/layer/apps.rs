@@ -1,4 +1,4 @@
-//! Real programs using the layer (`src/bin/layer_app_*.rs`), run as child processes.
+//! Real programs using the layer (`fixtures/layer_app_*.rs`), run as child processes.
 
 use std::process::{Command, Output};
 
@@ -56,7 +56,7 @@ fn a_plain_main_app_delivers_every_event_with_exact_spans_and_fields_on_exit() {
     assert_eq!(e["spans"], json!([job, batch]));
     assert_eq!(e["span"], batch);
     assert_eq!(e["thread_name"], "main");
-    assert_eq!(e["file"], "integration-tests/src/bin/layer_app_plain.rs");
+    assert_eq!(e["file"], "integration-tests/fixtures/layer_app_plain.rs");
     assert!(e["line"].is_u64() && e["pid"].is_u64() && e["host"].is_string());
     assert!(e["timestamp"].as_str().unwrap().ends_with('Z'));
 

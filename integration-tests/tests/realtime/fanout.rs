@@ -142,57 +142,9 @@ fn a_redis_url_with_password_and_database_works() {
 
 #[test]
 fn a_rediss_url_publishes_over_tls() {
-    let certs = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let port = crate::support::free_port();
-    let mut server = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            "0",
-            "--tls-port",
-            &port.to_string(),
-            "--tls-auth-clients",
-            "no",
-        ])
-        .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-        .arg("--tls-cert-file")
-        .arg(&cert)
-        .arg("--tls-key-file")
-        .arg(&key)
-        .arg("--tls-ca-cert-file")
-        .arg(&cert)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server");
-    wait_until(WAIT, "the TLS port to listen", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    // A self-signed certificate: `#insecure` skips verification (the redis crate's syntax).
-    let url = format!("rediss://127.0.0.1:{port}/#insecure");
-    let collector = Collector::start_with(&[], &[("REDIS_URL", &url)]);
+    let redis = RedisServer::start_tls();
+    assert!(redis.url().starts_with("rediss://"), "{}", redis.url());
+    let collector = collector_on(&redis);
     wait_until(WAIT, "a publish over TLS", || {
         assert_eq!(
             collector.post_json(&json!({"service": "tls", "m": 1})).0,
@@ -201,8 +153,6 @@ fn a_rediss_url_publishes_over_tls() {
         let fanout = collector.get("/health").1["fanout"].clone();
         fanout["published"].as_u64().unwrap_or(0) > 0
     });
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 #[test]

@@ -1,0 +1,324 @@
+//! Benchmarks the release `estuary` collector in one run and prints a markdown table.
+//!
+//! ```text
+//! cargo build --release -p estuary-collector
+//! cargo run --release -p estuary-benches --bin bench_collector -- [--quick]
+//! ```
+//!
+//! It starts `target/release/estuary serve` (found beside this executable) on a free port
+//! with a temporary `LOG_DIR` and measures, each beside a baseline taken in the same run:
+//!
+//! - (a) single-entry `POST /logs` per second over 64 keep-alive connections, ~200-byte
+//!   entries; baseline: `GET /health` over the same connections (the HTTP stack's and the
+//!   load generator's ceiling);
+//! - (b) entries per second of NDJSON `POST /logs`, 1,000 entries per request, 4
+//!   connections; baseline: the same bodies appended straight to a file in the same
+//!   directory (the storage limit). Repeated against a second collector with `--fsync batch`;
+//! - (c) `GET /logs/<service>?limit=100` latency on a 1 GiB log (100 MiB with `--quick`)
+//!   generated before the collector starts; baselines: `tail -n 100` of the file, and a plain
+//!   read of its last 64 KiB;
+//! - (d) the collector's peak RSS (`VmHWM`) after all of the above.
+//!
+//! The load generator is a lean HTTP/1.1 client on one thread (see `bench/http.rs`), so on
+//! a small machine most of the CPU goes to the collector; the CPU each side used is
+//! reported below the table. Only 201s count; errors are reported. A full run takes about
+//! 30 s (`--quick`: about 12 s) and needs ~3 GB of free disk.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use clap::Parser;
+use tokio::runtime::Runtime;
+
+use estuary_benches::baseline;
+use estuary_benches::collector::summary::{self, Queries, Results, RunNotes, Throughput};
+use estuary_benches::http::{self, Conn, Request};
+use estuary_benches::load::{self, Window};
+use estuary_benches::process::{self, Usage};
+use estuary_benches::report;
+use estuary_benches::run::Run;
+use estuary_benches::workload::{self, Generated};
+use estuary_test_support::{free_port, Collector};
+
+/// Connections for (a), as in the issue.
+const SINGLE_CONNECTIONS: usize = 64;
+/// Connections for (b): "a few", like a handful of busy services.
+const BATCH_CONNECTIONS: usize = 4;
+/// Entries per NDJSON request in (b).
+const BATCH_ENTRIES: usize = 1_000;
+/// Lines asked for in (c).
+const TAIL_LIMIT: usize = 100;
+/// Queries timed in (c), by one client, and again shared among [`QUERY_CLIENTS`].
+const QUERY_RUNS: usize = 200;
+/// Clients querying at once in (c′), as PEERS.md quotes figures "under 4 clients".
+const QUERY_CLIENTS: usize = 4;
+/// `tail` processes timed for the (c) baseline.
+const TAIL_COMMAND_RUNS: usize = 50;
+
+// One service per phase, so each phase has its own file and writer.
+const SINGLE_SERVICE: &str = "bench-single";
+const BATCH_SERVICE: &str = "bench-batch";
+const TAIL_SERVICE: &str = "bench-tail";
+
+/// Benchmark the release `estuary` collector; prints a markdown table of the results.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Short phases (2 s) and a 100 MiB log for the tail query instead of 1 GiB.
+    #[arg(long)]
+    quick: bool,
+    /// Where to create the temporary log directory (default: the system's temp dir); it
+    /// decides which disk (b) measures.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Skip the extra run of (b) against a collector with `--fsync batch`.
+    #[arg(long)]
+    no_fsync_batch: bool,
+}
+
+/// How long and how big each phase is.
+struct Plan {
+    /// Load before a phase's window opens, so connections and caches are warm.
+    warmup: Duration,
+    /// A load phase's window; a few seconds smooth out scheduling noise.
+    measure: Duration,
+    /// Size of the log (c) queries; the issue asks for 1 GB.
+    tail_log_bytes: u64,
+    /// Most bytes the raw-write baseline writes: about what the collector writes in (b),
+    /// so both fill a similar amount of fresh page cache.
+    raw_write_cap: u64,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        const MIB: u64 = 1024 * 1024;
+        if quick {
+            Plan {
+                warmup: Duration::from_millis(300),
+                measure: Duration::from_secs(2),
+                tail_log_bytes: 100 * MIB,
+                raw_write_cap: 256 * MIB,
+            }
+        } else {
+            Plan {
+                warmup: Duration::from_millis(500),
+                measure: Duration::from_secs(5),
+                tail_log_bytes: 1024 * MIB,
+                raw_write_cap: 1024 * MIB,
+            }
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let plan = Plan::new(args.quick);
+    let run = Run::start("bench_collector", args.dir.as_deref())?;
+    let (runtime, scratch) = (&run.runtime, &run.scratch);
+    let log_dir = scratch.path().join("logs");
+    std::fs::create_dir(&log_dir).context("creating the log directory")?;
+    progress(&format!(
+        "generating a {} log for (c)",
+        report::size(plan.tail_log_bytes)
+    ));
+    let tail_log = log_dir.join(format!("{TAIL_SERVICE}.log"));
+    let generated = workload::generate_log(&tail_log, TAIL_SERVICE, plan.tail_log_bytes)
+        .context("generating the log for (c)")?;
+    let mut results = measure_default(runtime, &log_dir, &plan, &generated)?;
+    if !args.no_fsync_batch {
+        results.fsync_batch = Some(measure_fsync_batch(runtime, scratch.path(), &plan)?);
+    }
+    let notes = RunNotes {
+        generated,
+        warmup: plan.warmup,
+        measure: plan.measure,
+        machine: run.machine(),
+    };
+    summary::print(&results, &notes);
+    Ok(())
+}
+
+/// What every phase works with.
+struct Bench<'a> {
+    runtime: &'a Runtime,
+    plan: &'a Plan,
+    collector: Collector,
+    log_dir: &'a Path,
+}
+
+impl Bench<'_> {
+    fn addr(&self) -> SocketAddr {
+        self.collector.addr()
+    }
+
+    /// Runs one closed-loop phase; `entries` is how many entries each answer stands for.
+    fn throughput(
+        &self,
+        requests: Vec<Request>,
+        expect: u16,
+        entries: usize,
+    ) -> anyhow::Result<Throughput> {
+        let collector_before = self.collector.cpu_time()?;
+        let own_before = process::own_cpu_time()?;
+        let began = Instant::now();
+        let window = Window::after(self.plan.warmup, self.plan.measure);
+        let tally = self
+            .runtime
+            .block_on(load::closed_loop(self.addr(), requests, expect, window));
+        let wall = began.elapsed();
+        let per_sec = (tally.ok * entries as u64) as f64 / self.plan.measure.as_secs_f64();
+        Ok(Throughput {
+            tally,
+            per_sec,
+            collector_cpu: self.collector.cpu_time()?.saturating_sub(collector_before),
+            generator_cpu: process::own_cpu_time()?.saturating_sub(own_before),
+            wall,
+        })
+    }
+
+    /// (b): the raw-write baseline, then the collector with the same bodies.
+    fn batches(&self) -> anyhow::Result<(baseline::RawWrite, Throughput)> {
+        let body = workload::ndjson_batch(BATCH_SERVICE, BATCH_ENTRIES);
+        progress("(b) baseline: the same NDJSON bodies appended straight to a file");
+        let (measure, cap) = (self.plan.measure, self.plan.raw_write_cap);
+        let raw = baseline::raw_write(self.log_dir, &body, BATCH_ENTRIES, measure, cap)
+            .context("raw-write baseline")?;
+        progress("(b) NDJSON POST /logs, 1,000 entries per request, 4 connections");
+        let request = http::post(self.addr(), "/logs", "application/x-ndjson", &body);
+        let batch = self.throughput(vec![request; BATCH_CONNECTIONS], 201, BATCH_ENTRIES)?;
+        let written = self.log_dir.join(format!("{BATCH_SERVICE}.log"));
+        baseline::settle(&written).context("syncing (b)'s log")?;
+        Ok((raw, batch))
+    }
+
+    /// (c): the tail query from one client, then from several at once, then its baselines.
+    fn queries(&self, query: &Request) -> anyhow::Result<Queries> {
+        progress("(c) GET /logs/<service>?limit=100, then its baselines");
+        let (runtime, addr) = (self.runtime, self.addr());
+        let one = runtime.block_on(load::sequential(addr, query.clone(), 1, QUERY_RUNS));
+        let per_client = QUERY_RUNS / QUERY_CLIENTS;
+        let many = load::sequential(addr, query.clone(), QUERY_CLIENTS, per_client);
+        let many = runtime.block_on(many);
+        let log = self.log_dir.join(format!("{TAIL_SERVICE}.log"));
+        Ok(Queries {
+            one,
+            many,
+            tail_command: baseline::tail_command(&log, TAIL_LIMIT, TAIL_COMMAND_RUNS)
+                .context("timing `tail`")?,
+            tail_read: baseline::tail_read(&log, QUERY_RUNS).context("timing the tail read")?,
+        })
+    }
+}
+
+/// (a) to (d) against a collector with default settings.
+fn measure_default(
+    runtime: &Runtime,
+    log_dir: &Path,
+    plan: &Plan,
+    generated: &Generated,
+) -> anyhow::Result<Results> {
+    let collector = Collector::try_start_in(log_dir, free_port(), &[], &[])?;
+    let start_rss_kib = collector.peak_rss_kib()?;
+    let bench = Bench {
+        runtime,
+        plan,
+        collector,
+        log_dir,
+    };
+    let query = http::get(
+        bench.addr(),
+        &format!("/logs/{TAIL_SERVICE}?limit={TAIL_LIMIT}"),
+    );
+    runtime.block_on(check_api(bench.addr(), &query, generated.lines))?;
+
+    progress("(a) baseline: GET /health, 64 connections");
+    let health = bench.throughput(
+        vec![http::get(bench.addr(), "/health"); SINGLE_CONNECTIONS],
+        200,
+        1,
+    )?;
+    progress("(a) single-entry POST /logs, 64 connections");
+    let single = bench.throughput(single_requests(bench.addr()), 201, 1)?;
+    let (raw, batch) = bench.batches()?;
+
+    let queries = bench.queries(&query)?;
+    Ok(Results {
+        health,
+        single,
+        raw,
+        batch,
+        fsync_batch: None,
+        queries,
+        start_rss_kib,
+        peak_rss_kib: bench.collector.peak_rss_kib()?,
+    })
+}
+
+/// (b) again, against a second collector that `fdatasync`s each group commit.
+fn measure_fsync_batch(
+    runtime: &Runtime,
+    scratch: &Path,
+    plan: &Plan,
+) -> anyhow::Result<Throughput> {
+    let log_dir = scratch.join("logs-fsync-batch");
+    std::fs::create_dir(&log_dir).context("creating the second log directory")?;
+    let collector = Collector::try_start_in(&log_dir, free_port(), &["--fsync", "batch"], &[])?;
+    let bench = Bench {
+        runtime,
+        plan,
+        collector,
+        log_dir: &log_dir,
+    };
+    progress("(b′) NDJSON POST /logs again, collector with --fsync batch");
+    let body = workload::ndjson_batch(BATCH_SERVICE, BATCH_ENTRIES);
+    let request = http::post(bench.addr(), "/logs", "application/x-ndjson", &body);
+    bench.throughput(vec![request; BATCH_CONNECTIONS], 201, BATCH_ENTRIES)
+}
+
+/// One single-entry request per connection, each with its own entry.
+fn single_requests(addr: SocketAddr) -> Vec<Request> {
+    (0..SINGLE_CONNECTIONS as u64)
+        .map(|seq| {
+            let body = workload::single_entry(SINGLE_SERVICE, seq);
+            http::post(addr, "/logs", "application/json", &body)
+        })
+        .collect()
+}
+
+/// One request of each kind, its answer checked in full, so that the phases measure what
+/// they claim to.
+async fn check_api(addr: SocketAddr, query: &[u8], generated_lines: u64) -> anyhow::Result<()> {
+    let mut conn = Conn::connect(addr).await?;
+    let single = &single_requests(addr)[0];
+    let reply = conn.send(single).await?;
+    ensure!(
+        reply.status == 201 && reply.body == br#"{"status":"logged"}"#,
+        "single POST answered {}",
+        reply.status
+    );
+    let body = workload::ndjson_batch(BATCH_SERVICE, BATCH_ENTRIES);
+    let reply = conn
+        .send(&http::post(addr, "/logs", "application/x-ndjson", &body))
+        .await?;
+    let body: serde_json::Value = serde_json::from_slice(reply.body)?;
+    ensure!(
+        reply.status == 201 && body["accepted"] == BATCH_ENTRIES,
+        "batch POST answered {} {body}",
+        reply.status
+    );
+    let reply = conn.send(query).await?;
+    let body: serde_json::Value = serde_json::from_slice(reply.body)?;
+    let last_seq = body["logs"][TAIL_LIMIT - 1]["seq"].as_u64();
+    ensure!(
+        reply.status == 200 && body["count"] == TAIL_LIMIT && last_seq == Some(generated_lines - 1),
+        "query answered {} with count {} and last seq {last_seq:?}",
+        reply.status,
+        body["count"]
+    );
+    Ok(())
+}
+
+fn progress(what: &str) {
+    eprintln!("bench_collector: {what}…");
+}

@@ -1,0 +1,242 @@
+//! What a run measured, and how it is printed: the table (with the issue's targets and the
+//! peers' figures from `PEERS.md`), the details under it, and notes on the machine.
+
+use std::time::Duration;
+
+use crate::baseline::RawWrite;
+use crate::load::Tally;
+use crate::report::{self, count, millis, Latencies, Row};
+use crate::run::Machine;
+use crate::workload::Generated;
+
+/// One load phase: its answers and the CPU both sides spent on them.
+pub struct Throughput {
+    /// The answers.
+    pub tally: Tally,
+    /// Answers (or entries, for batches) counted inside the window, per second.
+    pub per_sec: f64,
+    /// CPU the collector used during the phase, warm-up included.
+    pub collector_cpu: Duration,
+    /// CPU the load generator (this process) used during the phase.
+    pub generator_cpu: Duration,
+    /// The phase's wall-clock time, warm-up included.
+    pub wall: Duration,
+}
+
+impl Throughput {
+    /// CPU per answer and cores used by each side.
+    fn cpu_note(&self) -> String {
+        let answers = self.tally.ok_total.max(1) as f64;
+        let per = |cpu: Duration| cpu.as_secs_f64() * 1e6 / answers;
+        let cores = |cpu: Duration| cpu.as_secs_f64() / self.wall.as_secs_f64();
+        format!(
+            "collector {:.1} µs CPU per request ({:.2} cores), load generator {:.1} µs ({:.2} cores)",
+            per(self.collector_cpu),
+            cores(self.collector_cpu),
+            per(self.generator_cpu),
+            cores(self.generator_cpu)
+        )
+    }
+
+    fn error_note(&self) -> String {
+        match &self.tally.first_error {
+            None => "0 errors".into(),
+            Some(first) => format!("**{} errors**, first: `{first}`", self.tally.errors),
+        }
+    }
+
+    fn details(&self, name: &str) -> String {
+        format!(
+            "- {name}: {} answers counted, {}; latency p50/p99 {}; {}.",
+            count(self.tally.ok as f64),
+            self.error_note(),
+            self.tally.latencies.p50_p99(),
+            self.cpu_note()
+        )
+    }
+}
+
+/// Everything measured against the collector with default settings.
+pub struct Results {
+    /// (a)'s baseline: `GET /health`.
+    pub health: Throughput,
+    /// (a): single-entry POSTs.
+    pub single: Throughput,
+    /// (b)'s baseline.
+    pub raw: RawWrite,
+    /// (b): NDJSON batches.
+    pub batch: Throughput,
+    /// (b′): NDJSON batches against a collector with `--fsync batch`, when run.
+    pub fsync_batch: Option<Throughput>,
+    /// (c) and its baselines.
+    pub queries: Queries,
+    /// (d)'s baseline: peak RSS right after start-up, in KiB.
+    pub start_rss_kib: u64,
+    /// (d): peak RSS after (a)–(c), in KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// (c): tail-query latencies and their baselines.
+pub struct Queries {
+    /// Queries from one client.
+    pub one: Tally,
+    /// Queries from several clients at once.
+    pub many: Tally,
+    /// Baseline: `tail -n 100` of the file.
+    pub tail_command: Latencies,
+    /// Baseline: reading the last 64 KiB of the file.
+    pub tail_read: Latencies,
+}
+
+/// How the run was made, for the reader to judge the figures.
+pub struct RunNotes {
+    /// The generated log (c) queried.
+    pub generated: Generated,
+    /// Warm-up before each load phase's window.
+    pub warmup: Duration,
+    /// Each load phase's window.
+    pub measure: Duration,
+    /// The machine and its load around the run.
+    pub machine: Machine,
+}
+
+/// Prints the table, the details and the machine notes as markdown.
+pub fn print(results: &Results, notes: &RunNotes) {
+    println!("{}", report::table(&rows(results, &notes.generated)));
+    print_details(results, notes);
+    println!(
+        "{}",
+        notes
+            .machine
+            .note("The load generator (one thread) shares these cores with the collector.")
+    );
+}
+
+fn rows(results: &Results, generated: &Generated) -> Vec<Row> {
+    let mut rows = vec![single_row(results), batch_row(results)];
+    if let Some(fsync) = &results.fsync_batch {
+        rows.push(Row {
+            metric: "(b′) the same with `--fsync batch`".into(),
+            estuary: format!("{} entries/s", count(fsync.per_sec)),
+            baseline: format!(
+                "raw write, final fdatasync included: {} entries/s",
+                count(results.raw.synced_entries_per_sec)
+            ),
+            target: "—",
+            met: None,
+            peers: "Vector ~112,000 (without a sync per batch)",
+        });
+    }
+    rows.extend(query_rows(results, generated));
+    rows.push(Row {
+        metric: "(d) collector peak RSS (VmHWM) after all of the above".into(),
+        estuary: mib(results.peak_rss_kib),
+        baseline: format!("right after start-up: {}", mib(results.start_rss_kib)),
+        target: "≤ 64 MiB",
+        met: Some(results.peak_rss_kib <= 64 * 1024),
+        peers: "Vector ~75–85 MiB; gunicorn ~620 MiB; Flask ~1 GiB",
+    });
+    rows
+}
+
+fn single_row(results: &Results) -> Row {
+    Row {
+        metric: "(a) single-entry POST /logs, 64 connections".into(),
+        estuary: format!("{} req/s", count(results.single.per_sec)),
+        baseline: format!("GET /health: {} req/s", count(results.health.per_sec)),
+        target: "≥ 30,000 req/s",
+        met: Some(results.single.per_sec >= 30_000.0),
+        peers: "Vector ~43,000 (ack before write), ~32,000 (ack after write); gunicorn ~3,700; Flask ~1,100",
+    }
+}
+
+fn batch_row(results: &Results) -> Row {
+    Row {
+        metric: "(b) NDJSON POST /logs, 1,000 entries per request, 4 connections".into(),
+        estuary: format!("{} entries/s", count(results.batch.per_sec)),
+        baseline: format!(
+            "raw write: {} entries/s",
+            count(results.raw.entries_per_sec)
+        ),
+        target: "≥ 1,000,000 entries/s",
+        met: Some(results.batch.per_sec >= 1_000_000.0),
+        peers: "Vector ~112,000; Flask/gunicorn: not supported",
+    }
+}
+
+fn query_rows(results: &Results, generated: &Generated) -> [Row; 2] {
+    let (one, many) = (
+        &results.queries.one.latencies,
+        &results.queries.many.latencies,
+    );
+    let p50_p99 = |l: &Latencies| {
+        format!(
+            "{} ({})",
+            millis(l.percentile(50.0)),
+            millis(l.percentile(99.0))
+        )
+    };
+    [
+        Row {
+            metric: format!(
+                "(c) GET /logs/<service>?limit=100 on a {} log, p50 (p99), 1 client",
+                report::size(generated.bytes)
+            ),
+            estuary: p50_p99(one),
+            baseline: format!(
+                "`tail -n 100`: {}; read of the last 64 KiB: {}",
+                p50_p99(&results.queries.tail_command),
+                p50_p99(&results.queries.tail_read)
+            ),
+            target: "≤ 5 ms median",
+            met: Some(one.percentile(50.0) <= Duration::from_millis(5)),
+            peers: "Flask ~200 ms alone (200 MB log)",
+        },
+        Row {
+            metric: "(c′) the same, 4 concurrent clients".into(),
+            estuary: p50_p99(many),
+            baseline: "—".into(),
+            target: "—",
+            met: None,
+            peers: "p50: Flask ~900 ms, gunicorn ~400 ms (200 MB log)",
+        },
+    ]
+}
+
+fn print_details(results: &Results, notes: &RunNotes) {
+    println!(
+        "Details ({:.1} s window after a {:.1} s warm-up per load phase; only 201s count):\n",
+        notes.measure.as_secs_f64(),
+        notes.warmup.as_secs_f64()
+    );
+    println!("{}", results.health.details("(a) baseline GET /health"));
+    println!("{}", results.single.details("(a) single-entry POST"));
+    println!(
+        "{}",
+        results
+            .batch
+            .details("(b) NDJSON POST (per 1,000-entry request)")
+    );
+    if let Some(fsync) = &results.fsync_batch {
+        println!("{}", fsync.details("(b′) NDJSON POST, --fsync batch"));
+    }
+    println!(
+        "- (b) raw-write baseline: {} written in 1,000-entry bodies, then one fdatasync.",
+        report::size(results.raw.bytes)
+    );
+    let generated = &notes.generated;
+    println!(
+        "- (c) log: {} lines ({}), generated and synced in {:.1} s before the collector started; \
+         it stays in the page cache, like a log being written. {} + {} queries, {} errors.",
+        count(generated.lines as f64),
+        report::size(generated.bytes),
+        generated.took.as_secs_f64(),
+        results.queries.one.latencies.len(),
+        results.queries.many.latencies.len(),
+        results.queries.one.errors + results.queries.many.errors,
+    );
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}

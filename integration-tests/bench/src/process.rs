@@ -1,0 +1,115 @@
+//! What `/proc` says about the processes a benchmark runs: the collector and `redis-server`
+//! it started (through [`Usage`]) and the benchmark itself, the load generator
+//! ([`own_cpu_time`]); and the CPU each used in a phase, as reported ([`Cpu`]).
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use estuary_test_support::redis_server::RedisServer;
+use estuary_test_support::Collector;
+
+/// Clock ticks per second in `/proc/<pid>/stat`: `USER_HZ`, fixed at 100 by the Linux ABI.
+const USER_HZ: f64 = 100.0;
+
+/// CPU used during a phase by each process, and the phase's wall-clock time.
+#[derive(Default, Clone, Copy)]
+pub struct Cpu {
+    /// The collector, all threads.
+    pub collector: Duration,
+    /// `redis-server`, when the phase ran one.
+    pub redis: Option<Duration>,
+    /// This process: the load generator, and the consumers or the fake destination.
+    pub bench: Duration,
+    /// The phase's length.
+    pub wall: Duration,
+}
+
+impl Cpu {
+    /// The cores each process kept busy on average, e.g. `collector 1.50 cores,
+    /// redis-server 0.20, bench process 0.10`.
+    pub fn note(&self) -> String {
+        let cores = |cpu: Duration| cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
+        let redis = self
+            .redis
+            .map(|redis| format!(", redis-server {:.2}", cores(redis)))
+            .unwrap_or_default();
+        format!(
+            "collector {:.2} cores{redis}, bench process {:.2}",
+            cores(self.collector),
+            cores(self.bench)
+        )
+    }
+}
+
+/// A running child process whose use of the machine a benchmark reports.
+pub trait Usage {
+    /// Its process id.
+    fn process_id(&self) -> u32;
+
+    /// CPU time (user + system, all threads) it has used so far.
+    ///
+    /// # Errors
+    ///
+    /// When `/proc/<pid>/stat` cannot be read.
+    fn cpu_time(&self) -> anyhow::Result<Duration> {
+        cpu_time_of(&self.process_id().to_string())
+    }
+
+    /// Its peak resident set size in KiB (`VmHWM`).
+    ///
+    /// # Errors
+    ///
+    /// When `/proc/<pid>/status` cannot be read.
+    fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        let path = format!("/proc/{}/status", self.process_id());
+        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("no VmHWM in {path}"))
+    }
+}
+
+impl Usage for Collector {
+    fn process_id(&self) -> u32 {
+        self.pid()
+    }
+}
+
+impl Usage for RedisServer {
+    fn process_id(&self) -> u32 {
+        self.pid()
+    }
+}
+
+/// CPU time this benchmark process (the load generator) has used so far.
+///
+/// # Errors
+///
+/// When `/proc/self/stat` cannot be read.
+pub fn own_cpu_time() -> anyhow::Result<Duration> {
+    cpu_time_of("self")
+}
+
+/// `utime + stime` of a process (`pid`, or `self`), from `/proc/<pid>/stat`: CPU time it
+/// has used so far.
+///
+/// # Errors
+///
+/// When `/proc/<pid>/stat` cannot be read.
+fn cpu_time_of(pid: &str) -> anyhow::Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // The command name may hold spaces; fields are counted after its closing parenthesis,
+    // where field 3 (state) comes first, so utime (14) and stime (15) are 11 and 12.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    match (tick(11), tick(12)) {
+        (Some(user), Some(system)) => Ok(Duration::from_secs_f64((user + system) as f64 / USER_HZ)),
+        _ => bail!("unexpected format of {path}"),
+    }
+}
