@@ -11,7 +11,9 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::filter::EntryFacts;
 use crate::service::{ServiceName, ServiceNameError};
+use crate::timefmt::{parse_rfc3339, Nanos};
 
 /// How a body lays out its entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +33,47 @@ pub struct ServiceLines {
     pub lines: Vec<u8>,
     /// How many entries `lines` holds.
     pub entries: usize,
+    /// Each entry's length and what the count index records of it, in order.
+    pub facts: Vec<LineFacts>,
+}
+
+/// One stored line as the store's count index sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineFacts {
+    /// The line's bytes, with its `\n`.
+    pub bytes: u32,
+    /// Its level slot and time.
+    pub facts: EntryFacts,
+}
+
+impl ServiceLines {
+    /// Lines as they are (counted and read for their facts here), for callers that build
+    /// stored lines themselves; each must end in `\n`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use estuary_collector::body::ServiceLines;
+    /// use estuary_collector::service::ServiceName;
+    ///
+    /// let lines = ServiceLines::from_lines(ServiceName::parse("api").unwrap(), b"{\"a\":1}\n{\"b\":2}\n".to_vec());
+    /// assert_eq!((lines.entries, lines.facts.len()), (2, 2));
+    /// ```
+    pub fn from_lines(service: ServiceName, lines: Vec<u8>) -> Self {
+        let facts: Vec<LineFacts> = lines
+            .split_inclusive(|b| *b == b'\n')
+            .map(|line| LineFacts {
+                bytes: line.len() as u32,
+                facts: EntryFacts::of_line(line.strip_suffix(b"\n").unwrap_or(line)),
+            })
+            .collect();
+        ServiceLines {
+            service,
+            entries: facts.len(),
+            lines,
+            facts,
+        }
+    }
 }
 
 /// A whole request's entries, grouped by service.
@@ -153,6 +196,8 @@ pub fn parse_body(
 struct Grouper<'t> {
     max_entry_bytes: usize,
     timestamp: &'t str,
+    /// `timestamp` in unix nanoseconds, for entries that get it.
+    stamped_at: Option<Nanos>,
     parsed: ParsedBody,
 }
 
@@ -161,6 +206,7 @@ impl<'t> Grouper<'t> {
         Grouper {
             max_entry_bytes,
             timestamp,
+            stamped_at: parse_rfc3339(timestamp),
             parsed: ParsedBody::default(),
         }
     }
@@ -181,14 +227,21 @@ impl<'t> Grouper<'t> {
                 ServiceName::parse(&name).map_err(|e: ServiceNameError| invalid(e.to_string()))?
             }
         };
-        let timestamp = self.timestamp;
+        let (timestamp, stamped_at) = (self.timestamp, self.stamped_at);
+        let mut facts = EntryFacts::from_raw(meta.level, meta.severity, meta.timestamp);
         let batch = self.batch_for(service);
+        let start = batch.lines.len();
         append_minified(&mut batch.lines, raw.as_bytes()).map_err(invalid)?;
-        if !meta.has_timestamp {
+        if meta.timestamp.is_none() {
             stamp(&mut batch.lines, timestamp);
+            facts.timestamp = stamped_at;
         }
         batch.lines.push(b'\n');
         batch.entries += 1;
+        batch.facts.push(LineFacts {
+            bytes: (batch.lines.len() - start) as u32,
+            facts,
+        });
         Ok(())
     }
 
@@ -201,6 +254,7 @@ impl<'t> Grouper<'t> {
                     service,
                     lines: Vec::new(),
                     entries: 0,
+                    facts: Vec::new(),
                 });
                 batches.len() - 1
             }
@@ -289,10 +343,14 @@ fn stamp(line: &mut Vec<u8>, timestamp: &str) {
     line.extend_from_slice(b"\"}");
 }
 
-/// What validation needs from an entry: its `service` and whether it has a `timestamp`.
+/// What validation and the count index need from an entry: its `service`, and the raw
+/// values of `timestamp`, `level` and `severity`.
 struct EntryMeta<'a> {
     service: Option<Cow<'a, str>>,
-    has_timestamp: bool,
+    timestamp: Option<&'a RawValue>,
+    level: Option<&'a RawValue>,
+    severity: Option<&'a RawValue>,
+    has_target: bool,
 }
 
 impl<'de> de::Deserialize<'de> for EntryMeta<'de> {
@@ -313,16 +371,26 @@ impl<'de> Visitor<'de> for MetaVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut meta = EntryMeta {
             service: None,
-            has_timestamp: false,
+            timestamp: None,
+            level: None,
+            severity: None,
+            has_target: false,
         };
+        // The keys filters read must be unambiguous: a second one is refused.
+        let duplicate = |name: &str| de::Error::custom(format!("duplicate \"{name}\" key"));
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Service if meta.service.is_some() => {
-                    return Err(de::Error::custom("duplicate \"service\" key"));
-                }
+                Key::Service if meta.service.is_some() => return Err(duplicate("service")),
                 Key::Service => meta.service = Some(map.next_value::<ServiceValue<'de>>()?.0),
-                Key::Timestamp => {
-                    meta.has_timestamp = true;
+                Key::Timestamp if meta.timestamp.is_some() => return Err(duplicate("timestamp")),
+                Key::Timestamp => meta.timestamp = Some(map.next_value()?),
+                Key::Level if meta.level.is_some() => return Err(duplicate("level")),
+                Key::Level => meta.level = Some(map.next_value()?),
+                Key::Severity if meta.severity.is_some() => return Err(duplicate("severity")),
+                Key::Severity => meta.severity = Some(map.next_value()?),
+                Key::Target if meta.has_target => return Err(duplicate("target")),
+                Key::Target => {
+                    meta.has_target = true;
                     map.next_value::<IgnoredAny>()?;
                 }
                 Key::Other => {
@@ -338,6 +406,9 @@ impl<'de> Visitor<'de> for MetaVisitor {
 enum Key {
     Service,
     Timestamp,
+    Level,
+    Severity,
+    Target,
     Other,
 }
 
@@ -353,6 +424,9 @@ impl<'de> de::Deserialize<'de> for Key {
                 Ok(match key {
                     "service" => Key::Service,
                     "timestamp" => Key::Timestamp,
+                    "level" => Key::Level,
+                    "severity" => Key::Severity,
+                    "target" => Key::Target,
                     _ => Key::Other,
                 })
             }

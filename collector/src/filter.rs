@@ -192,6 +192,81 @@ impl LineFilter {
     }
 }
 
+/// What counting needs to know about an entry: its level slot and its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryFacts {
+    /// The level slot: [`Severity`] as `0..=5` (trace … fatal), or [`OTHER_LEVEL`] when the
+    /// entry has no recognisable `level`/`severity` (filters count it as `info`).
+    pub level: u8,
+    /// The RFC 3339 `timestamp` in unix nanoseconds, when it has one.
+    pub timestamp: Option<Nanos>,
+}
+
+/// The level slot of entries without a recognisable level.
+pub const OTHER_LEVEL: u8 = 6;
+
+impl Severity {
+    /// The level slot of this severity (`0` for trace … `5` for fatal).
+    pub fn slot(self) -> u8 {
+        self as u8
+    }
+
+    /// The severity a level slot stands for, as filters see it: "other" is `info`.
+    pub fn of_slot(slot: u8) -> Severity {
+        match slot {
+            0 => Severity::Trace,
+            1 => Severity::Debug,
+            3 => Severity::Warn,
+            4 => Severity::Error,
+            5 => Severity::Fatal,
+            _ => Severity::Info,
+        }
+    }
+}
+
+impl EntryFacts {
+    /// The facts from the raw values of an entry's top-level `level`, `severity` and
+    /// `timestamp` keys — the same reading the filters make.
+    pub fn from_raw(
+        level: Option<&serde_json::value::RawValue>,
+        severity: Option<&serde_json::value::RawValue>,
+        timestamp: Option<&serde_json::value::RawValue>,
+    ) -> Self {
+        let level = text_of(level)
+            .or_else(|| text_of(severity))
+            .as_deref()
+            .and_then(Severity::parse)
+            .map_or(OTHER_LEVEL, Severity::slot);
+        EntryFacts {
+            level,
+            timestamp: text_of(timestamp).as_deref().and_then(parse_rfc3339),
+        }
+    }
+
+    /// The facts of a stored line (one JSON object); a line that does not parse has no
+    /// level and no time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use estuary_collector::filter::{EntryFacts, Severity, OTHER_LEVEL};
+    ///
+    /// let facts = EntryFacts::of_line(br#"{"severity":"WARNING","timestamp":"1970-01-01T00:00:01Z"}"#);
+    /// assert_eq!(facts.level, Severity::Warn.slot());
+    /// assert_eq!(facts.timestamp, Some(1_000_000_000));
+    /// assert_eq!(EntryFacts::of_line(br#"{"m":1}"#).level, OTHER_LEVEL);
+    /// ```
+    pub fn of_line(line: &[u8]) -> Self {
+        match serde_json::from_slice::<Head<'_>>(line) {
+            Ok(head) => Self::from_raw(head.level, head.severity, head.timestamp),
+            Err(_) => EntryFacts {
+                level: OTHER_LEVEL,
+                timestamp: None,
+            },
+        }
+    }
+}
+
 /// A [`LineFilter`] with its text searcher built once, for scanning many lines.
 pub struct Matcher<'f> {
     filter: &'f LineFilter,

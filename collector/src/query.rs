@@ -10,6 +10,7 @@
 //! move it), so a cursor stays valid while entries arrive.
 
 use crate::filter::LineFilter;
+use crate::timefmt::Nanos;
 
 /// Which way a query walks a service's stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,4 +185,90 @@ fn tag(direction: Direction) -> char {
         Direction::Forward => 'f',
         Direction::Backward => 'b',
     }
+}
+
+/// Entries per time bucket by level, over a window.
+#[derive(Debug, Clone)]
+pub struct HistogramRequest {
+    /// Which entries count; its `since`/`until` are replaced by the window below.
+    pub filter: LineFilter,
+    /// The window's first instant (unix nanoseconds), inclusive.
+    pub since: Nanos,
+    /// The window's last instant, inclusive.
+    pub until: Nanos,
+    /// The bucket width in nanoseconds; buckets start at multiples of it.
+    pub bucket: Nanos,
+}
+
+impl HistogramRequest {
+    /// Where the first bucket starts.
+    pub fn origin(&self) -> Nanos {
+        self.since.div_euclid(self.bucket) * self.bucket
+    }
+
+    /// How many buckets the window spans.
+    pub fn buckets(&self) -> usize {
+        ((self.until - self.origin()) / self.bucket + 1).max(0) as usize
+    }
+
+    /// The bucket of an instant inside the window.
+    pub fn bucket_of(&self, ts: Nanos) -> usize {
+        ((ts - self.origin()) / self.bucket) as usize
+    }
+}
+
+/// Counts per severity: trace, debug, info, warn, error, fatal (entries without a level
+/// count as info, as the `level` filter sees them).
+pub type LevelCounts = [u64; 6];
+
+/// What a histogram request found.
+#[derive(Debug, Clone, Default)]
+pub struct Histogram {
+    /// One count set per bucket, oldest first.
+    pub buckets: Vec<LevelCounts>,
+    /// The work done.
+    pub work: Work,
+    /// Index blocks whose counts were used without reading their entries.
+    pub index_blocks: usize,
+}
+
+impl Histogram {
+    /// Adds `other` (of the same request) to this one.
+    pub fn add(&mut self, other: &Histogram) {
+        if self.buckets.len() < other.buckets.len() {
+            self.buckets.resize(other.buckets.len(), [0; 6]);
+        }
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+        self.work.add(other.work);
+        self.index_blocks += other.index_blocks;
+    }
+}
+
+/// The most frequent values of a field, over a window, under a scan budget.
+#[derive(Debug, Clone)]
+pub struct FacetRequest {
+    /// Which entries count (with its time window).
+    pub filter: LineFilter,
+    /// The field, as a path of keys (`["fields", "user_id"]`).
+    pub field: Vec<String>,
+    /// Bytes that may be read at most (across every service of one request).
+    pub budget_bytes: u64,
+}
+
+/// What a facet request counted.
+#[derive(Debug, Clone, Default)]
+pub struct Facets {
+    /// Each value seen (strings as themselves, other JSON values as their text) and its
+    /// count.
+    pub values: std::collections::HashMap<String, u64>,
+    /// Matching entries read (with or without the field).
+    pub entries: u64,
+    /// Whether every entry of the window was read (false: stopped at the budget).
+    pub exhaustive: bool,
+    /// The work done.
+    pub work: Work,
 }

@@ -6,7 +6,9 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use super::index::ActiveIndex;
 use super::FsyncPolicy;
+use crate::body::LineFacts;
 
 /// How far back a torn tail is searched for the last complete line, per read.
 const REPAIR_CHUNK: u64 = 64 * 1024;
@@ -19,6 +21,8 @@ pub struct LogFile {
     base: u64,
     /// The UTC day (days since the epoch) the file's entries belong to, for daily rotation.
     day: i64,
+    /// Its count index; `None` when it failed (it is rebuilt on the next open).
+    index: Option<ActiveIndex>,
 }
 
 impl LogFile {
@@ -28,6 +32,20 @@ impl LogFile {
     ///
     /// Any I/O error from opening or repairing.
     pub fn open(path: &Path, base: u64) -> io::Result<Self> {
+        Self::open_with_index(path, base, None)
+    }
+
+    /// Like [`LogFile::open`], keeping the file's count index in `index_dir` (repaired or
+    /// rebuilt from the file first).
+    ///
+    /// # Errors
+    ///
+    /// Any I/O error from opening or repairing the file or its index.
+    pub fn open_indexed(path: &Path, base: u64, index_dir: &Path) -> io::Result<Self> {
+        Self::open_with_index(path, base, Some(index_dir))
+    }
+
+    fn open_with_index(path: &Path, base: u64, index_dir: Option<&Path>) -> io::Result<Self> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -38,11 +56,16 @@ impl LogFile {
             0 => today(),
             _ => file.metadata()?.modified().map_or_else(|_| today(), day_of),
         };
+        let index = match index_dir {
+            Some(dir) => Some(ActiveIndex::open(dir, &file, base, len)?),
+            None => None,
+        };
         Ok(LogFile {
             file,
             len,
             base,
             day,
+            index,
         })
     }
 
@@ -71,7 +94,12 @@ impl LogFile {
     /// # Errors
     ///
     /// The write or sync error; the file is then as it was before the call.
-    pub fn commit(&mut self, lines: &[u8], fsync: FsyncPolicy) -> io::Result<()> {
+    pub fn commit(
+        &mut self,
+        lines: &[u8],
+        facts: &[LineFacts],
+        fsync: FsyncPolicy,
+    ) -> io::Result<()> {
         let result = self.file.write_all(lines).and_then(|()| match fsync {
             FsyncPolicy::Batch => self.file.sync_data(),
             FsyncPolicy::Never => Ok(()),
@@ -79,12 +107,35 @@ impl LogFile {
         match result {
             Ok(()) => {
                 self.len += lines.len() as u64;
+                self.record(facts);
                 Ok(())
             }
             Err(err) => {
                 // Truncating also releases the space a partial write took on a full disk.
                 self.file.set_len(self.len)?;
                 Err(err)
+            }
+        }
+    }
+}
+
+impl LogFile {
+    /// Adds a commit's lines to the count index. The entries are already written: an index
+    /// failure never fails them; the index is dropped and rebuilt on the next open.
+    fn record(&mut self, facts: &[LineFacts]) {
+        if let Some(index) = &mut self.index {
+            if let Err(err) = index.record(facts) {
+                tracing::warn!(%err, "count index write failed; it is rebuilt from the file on the next open");
+                self.index = None;
+            }
+        }
+    }
+
+    /// Closes the count index's open block (before the file becomes a segment).
+    pub fn seal_index(&mut self) {
+        if let Some(index) = self.index.take() {
+            if let Err(err) = index.seal() {
+                tracing::warn!(%err, "sealing the count index failed; it is rebuilt from the segment");
             }
         }
     }
@@ -167,7 +218,7 @@ mod tests {
         std::fs::write(&path, b"{\"a\":1}\n{\"torn").unwrap();
         let mut log = LogFile::open(&path, 100).unwrap();
         assert_eq!((log.base(), log.len()), (100, 8));
-        log.commit(b"{\"b\":2}\n", FsyncPolicy::Never).unwrap();
+        log.commit(b"{\"b\":2}\n", &[], FsyncPolicy::Never).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
         assert_eq!(log.len(), 16);
     }

@@ -22,14 +22,20 @@
 //! races a rotation, a compression or a retention pass.
 
 mod checkpoint;
+mod counts;
 mod file;
+mod index;
 mod reader;
 mod retention;
 mod rotate;
 mod scan;
 mod segments;
+mod source;
 mod usage;
 mod writer;
+
+#[cfg(test)]
+mod property_tests;
 
 use std::collections::HashMap;
 use std::io;
@@ -43,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::body::ServiceLines;
-use crate::query::{Page, PageRequest};
+use crate::query::{FacetRequest, Facets, Histogram, HistogramRequest, Page, PageRequest};
 use crate::service::ServiceName;
 use writer::{Append, Writer};
 
@@ -226,7 +232,7 @@ impl Store {
         file::repair_dir(&config.dir).map_err(dir_error)?;
         let files = Arc::new(RwLock::new(()));
         rotate::finish_pending(&config.dir, config.rotation.compress, &files).map_err(dir_error)?;
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner {
                 config,
                 listeners: listeners.into(),
@@ -234,7 +240,31 @@ impl Store {
                 tasks: TaskTracker::new(),
                 files,
             }),
-        })
+        };
+        store.repair_indexes_in_background();
+        Ok(store)
+    }
+
+    /// Rebuilds missing or short segment indexes off the start-up path; until then,
+    /// queries scan what the index does not cover.
+    fn repair_indexes_in_background(&self) {
+        let dir = self.dir().to_path_buf();
+        let Ok(services) = segments::services_with_segments(&dir) else {
+            return;
+        };
+        if services.is_empty() || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        self.inner.tasks.spawn_blocking(move || {
+            for service in services {
+                let repaired = segments::list(&dir, &service).and_then(|list| {
+                    index::repair_segments(&segments::service_dir(&dir, &service), &list)
+                });
+                if let Err(err) = repaired {
+                    tracing::warn!(%service, %err, "rebuilding segment indexes failed; queries scan instead");
+                }
+            }
+        });
     }
 
     /// The directory holding the files (for display: nothing outside the store opens it).
@@ -263,6 +293,43 @@ impl Store {
     /// An I/O error reading the files.
     pub fn query(&self, service: &ServiceName, request: &PageRequest) -> io::Result<Page> {
         scan::scan(self.dir(), service, &self.inner.files, request)
+    }
+
+    /// Counts `service`'s entries per time bucket and level: from the count index where its
+    /// blocks answer, reading only the rest (blocking: call it off the async workers).
+    ///
+    /// # Errors
+    ///
+    /// An I/O error reading the files or indexes.
+    pub fn histogram(
+        &self,
+        service: &ServiceName,
+        request: &HistogramRequest,
+    ) -> io::Result<Histogram> {
+        counts::histogram(self.dir(), service, &self.inner.files, request)
+    }
+
+    /// Counts the values of a field among `service`'s matching entries, newest first,
+    /// into `facets`, spending at most what is left of `budget` (bytes read).
+    ///
+    /// # Errors
+    ///
+    /// An I/O error reading the files or indexes.
+    pub fn facets(
+        &self,
+        service: &ServiceName,
+        request: &FacetRequest,
+        budget: &mut u64,
+        facets: &mut Facets,
+    ) -> io::Result<()> {
+        counts::facets(
+            self.dir(),
+            service,
+            &self.inner.files,
+            request,
+            budget,
+            facets,
+        )
     }
 
     /// A reader of `service`'s stream forward from any position, across segments into the
@@ -385,6 +452,7 @@ impl Store {
         let append = Append {
             lines: batch.lines,
             entries: batch.entries,
+            facts: batch.facts,
             ack,
         };
         sender.send(append).await.map_err(|_| AppendError::Closed)?;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::Duration;
 
+use super::index;
 use super::segments::{self, Segment};
 use crate::service::ServiceName;
 use crate::timefmt;
@@ -139,7 +140,13 @@ fn delete(candidate: &Candidate, deleted: &mut Deleted<'_>) -> io::Result<()> {
             .files
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::fs::remove_file(&candidate.segment.path)
+        let removed = std::fs::remove_file(&candidate.segment.path);
+        if removed.is_ok() {
+            let dir = candidate.segment.path.parent().unwrap_or(Path::new("."));
+            // The segment's count index goes with it.
+            let _ = std::fs::remove_file(index::sidecar(dir, candidate.segment.start));
+        }
+        removed
     };
     match removed {
         Ok(()) => {}

@@ -2,12 +2,14 @@
 //! range into its name, and optionally gzip) off the writer's path.
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use super::file::LogFile;
+use super::index::{self, Block};
 use super::segments::{self, Segment};
 use crate::service::ServiceName;
 use crate::timefmt::{self, Nanos};
@@ -38,7 +40,7 @@ impl RotationPolicy {
 ///
 /// An I/O error renaming or opening; the old file is then still the active one.
 pub fn rotate(
-    file: LogFile,
+    mut file: LogFile,
     active: &Path,
     log_dir: &Path,
     service: &ServiceName,
@@ -47,18 +49,21 @@ pub fn rotate(
     let dir = segments::service_dir(log_dir, service);
     fs::create_dir_all(&dir)?;
     let pending = dir.join(Segment::file_name(timefmt::now(), start, end, None, false));
+    file.seal_index();
     drop(file);
     fs::rename(active, &pending)?;
     segments::record_base(log_dir, service, end)?;
-    let fresh = LogFile::open(active, end)?;
+    let fresh = LogFile::open_indexed(active, end, &dir)?;
     tracing::info!(%service, segment = %pending.display(), bytes = end - start, "rotated");
     Ok((fresh, pending))
 }
 
-/// Finishes a pending segment: its entries' time range goes into its name, and with
-/// `compress` it is gzipped (written aside, then renamed, then the original removed, so a
-/// complete copy exists at every moment). The renames take the store's file lock, so a
-/// reader never lists a name that is gone before it opens it.
+/// Finishes a pending segment: its entries' time range goes into its name (read from its
+/// count index, rebuilt from the file when incomplete), and with `compress` it is gzipped
+/// one block per gzip member, so readers can start decompressing at any block (each
+/// block's member offset goes into the index). Both are written aside, then renamed under
+/// the store's file lock, so a reader never lists a name that is gone before it opens it,
+/// nor sees a segment with another segment's index.
 ///
 /// # Errors
 ///
@@ -67,21 +72,32 @@ pub fn finish(pending: &Path, compress: bool, files: &RwLock<()>) -> io::Result<
     let Some(segment) = segments::list_one(pending) else {
         return Ok(pending.to_path_buf());
     };
-    let range = time_range(pending)?;
+    let dir = pending.parent().unwrap_or(Path::new("."));
+    let sidecar = index::sidecar(dir, segment.start);
+    let mut blocks = index::load(&sidecar, segment.start)?;
+    if blocks.last().map_or(segment.start, |b| b.end) != segment.end {
+        let len = segment.end - segment.start;
+        blocks = index::build_from(File::open(pending)?, segment.start, 0, len)?;
+    }
+    let range = time_range(&blocks);
     let name = Segment::file_name(segment.rotated, segment.start, segment.end, range, compress);
     let target = pending.with_file_name(name);
     let tmp = target.with_extension("gz.tmp");
     if compress {
-        gzip_to(pending, &tmp)?;
+        gzip_blocks(pending, &tmp, segment.start, &mut blocks)?;
     }
+    let new_sidecar = sidecar.with_extension("idx.new");
+    index::write_all(&new_sidecar, &blocks)?;
     let _exclusive = files
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if compress {
         fs::rename(&tmp, &target)?;
+        fs::rename(&new_sidecar, &sidecar)?;
         fs::remove_file(pending)?;
     } else {
         fs::rename(pending, &target)?;
+        fs::rename(&new_sidecar, &sidecar)?;
     }
     Ok(target)
 }
@@ -109,24 +125,36 @@ pub fn finish_pending(log_dir: &Path, compress: bool, files: &RwLock<()>) -> io:
     Ok(())
 }
 
-/// The earliest and latest RFC 3339 `timestamp` among the file's entries.
-fn time_range(path: &Path) -> io::Result<Option<(Nanos, Nanos)>> {
-    let mut range: Option<(Nanos, Nanos)> = None;
-    for line in BufReader::new(File::open(path)?).split(b'\n') {
-        if let Some(ts) = crate::filter::timestamp_nanos(&line?) {
-            range = Some(range.map_or((ts, ts), |(a, b)| (a.min(ts), b.max(ts))));
-        }
-    }
-    Ok(range)
+/// The earliest and latest entry time among the blocks.
+fn time_range(blocks: &[Block]) -> Option<(Nanos, Nanos)> {
+    let first = blocks.iter().map(|b| b.first).min()?;
+    let last = blocks.iter().map(|b| b.last).max()?;
+    (first <= last).then_some((Nanos::from(first), Nanos::from(last)))
 }
 
-fn gzip_to(source: &Path, target: &Path) -> io::Result<()> {
-    let mut reader = BufReader::new(File::open(source)?);
-    let out = File::create(target)?;
-    let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-    io::copy(&mut reader, &mut encoder)?;
-    let file = encoder.finish()?;
-    file.sync_all()?;
-    let _ = (&file).flush();
-    Ok(())
+/// Writes `source` to `target` gzipped, one gzip member per block (a segment without
+/// blocks gets one empty member), and records each member's offset in its block.
+fn gzip_blocks(source: &Path, target: &Path, start: u64, blocks: &mut [Block]) -> io::Result<()> {
+    let file = File::open(source)?;
+    let mut out = io::BufWriter::new(File::create(target)?);
+    let mut offset = 0u64;
+    let mut plain = Vec::new();
+    let member = |data: &[u8], out: &mut io::BufWriter<File>| -> io::Result<u64> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data)?;
+        let bytes = encoder.finish()?;
+        out.write_all(&bytes)?;
+        Ok(bytes.len() as u64)
+    };
+    if blocks.is_empty() {
+        member(&[], &mut out)?;
+    }
+    for block in blocks.iter_mut() {
+        plain.resize((block.end - block.start) as usize, 0);
+        file.read_exact_at(&mut plain, block.start - start)?;
+        block.gz_offset = offset;
+        offset += member(&plain, &mut out)?;
+    }
+    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+    file.sync_all()
 }

@@ -6,13 +6,14 @@
 //! cursors stay valid while entries arrive and files rotate.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use super::reader::StreamReader;
-use super::{segments, usage};
+use super::source::{self, Source};
+use super::usage;
 use crate::query::{Direction, Hit, Page, PageRequest};
 use crate::service::ServiceName;
 
@@ -20,14 +21,6 @@ use crate::service::ServiceName;
 const CHUNK: usize = 256 * 1024;
 /// Entries read per step of a filtered oldest-first page.
 const FORWARD_ENTRIES: usize = 4096;
-
-/// A file to read: its virtual range and whether it is gzip.
-struct Source {
-    file: File,
-    start: u64,
-    end: u64,
-    compressed: bool,
-}
 
 /// Runs `request` over `service`'s files. `files` (the store's file lock) is held (shared)
 /// only while files are located and opened, so a concurrent rotation, compression or
@@ -100,111 +93,86 @@ fn scan_forward(
     Ok(page)
 }
 
-/// Newest first, from the end (or the cursor) back.
+/// Newest first, from the end (or the cursor) back; with a time window, only the ranges
+/// the count index says can hold it (and what it does not cover) are read.
 fn scan_backward(
     log_dir: &Path,
     service: &ServiceName,
     files: &RwLock<()>,
     request: &PageRequest,
 ) -> io::Result<Page> {
-    let mut outcome = Page::default();
-    let mut sources = open_sources(log_dir, service, files, request, &mut outcome)?;
-    sources.reverse();
+    let filter = &request.filter;
+    let sources = source::open_all(log_dir, service, files, filter.since, filter.until)?;
+    let mut page = Page {
+        stream_end: sources.stream_end,
+        ..Page::default()
+    };
+    page.work.segments_skipped = sources.skipped;
+    let matcher = filter.prepared();
     let want = request.limit + 1;
-    for source in sources {
-        let (low, high) = bounds(&source, request);
-        if low >= high {
+    let high = request.cursor.unwrap_or(u64::MAX);
+    for source in sources.files.iter().rev() {
+        let ranges: Vec<(u64, u64)> = source
+            .ranges(filter.since, filter.until)
+            .into_iter()
+            .map(|(low, end)| (low, end.min(high)))
+            .filter(|(low, end)| low < end)
+            .collect();
+        if ranges.is_empty() {
             continue;
         }
-        outcome.work.files_scanned += 1;
-        let left = want - outcome.hits.len();
-        let mut found = Vec::new();
-        outcome.work.scanned_bytes += read_source(&source, low, high, request, left, &mut found)?;
-        outcome.hits.extend(found);
-        if outcome.hits.len() >= want {
-            break;
+        page.work.files_scanned += 1;
+        for &(low, end) in ranges.iter().rev() {
+            let left = want - page.hits.len();
+            let mut found = Vec::new();
+            page.work.scanned_bytes += if source.compressed {
+                newest_of(source, low, end, &matcher, left, &mut found)?
+            } else {
+                let mut keep = |position: u64, line: &[u8]| {
+                    if matcher.matches(line) {
+                        found.push(Hit {
+                            position,
+                            line: line.to_vec(),
+                        });
+                    }
+                    found.len() < left
+                };
+                backward(&source.file, source.start, low, end, &mut keep)?
+            };
+            page.hits.extend(found);
+            if page.hits.len() >= want {
+                return Ok(page);
+            }
         }
     }
-    Ok(outcome)
+    Ok(page)
 }
 
-fn open_sources(
-    log_dir: &Path,
-    service: &ServiceName,
-    files: &RwLock<()>,
-    request: &PageRequest,
-    outcome: &mut Page,
-) -> io::Result<Vec<Source>> {
-    let _shared = files
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut sources = Vec::new();
-    for segment in segments::list(log_dir, service)? {
-        if request.filter.has_time()
-            && !segment.may_overlap(request.filter.since, request.filter.until)
-        {
-            outcome.work.segments_skipped += 1;
-            continue;
-        }
-        sources.push(Source {
-            file: File::open(&segment.path)?,
-            start: segment.start,
-            end: segment.end,
-            compressed: segment.compressed,
-        });
-    }
-    let base = segments::active_base(log_dir, service)?;
-    outcome.stream_end = base;
-    match File::open(segments::active_path(log_dir, service)) {
-        Ok(file) => {
-            let len = file.metadata()?.len();
-            outcome.stream_end = base + len;
-            sources.push(Source {
-                file,
-                start: base,
-                end: base + len,
-                compressed: false,
-            });
-        }
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-        Err(err) => return Err(err),
-    }
-    Ok(sources)
-}
-
-/// The range of `source` that the cursor (an exclusive upper bound) leaves to read.
-fn bounds(source: &Source, request: &PageRequest) -> (u64, u64) {
-    match request.cursor {
-        Some(cursor) => (source.start, source.end.min(cursor)),
-        None => (source.start, source.end),
-    }
-}
-
-/// Collects up to `want` matches of `source` within `[low, high)` in scan order; returns
-/// the bytes read.
-fn read_source(
+/// A gzip range can only be read forward: keep the newest `want` matches in `[low, high)`
+/// and return them newest first.
+fn newest_of(
     source: &Source,
     low: u64,
     high: u64,
-    request: &PageRequest,
+    matcher: &crate::filter::Matcher<'_>,
     want: usize,
     found: &mut Vec<Hit>,
 ) -> io::Result<u64> {
-    let matcher = request.filter.prepared();
-    let mut keep = |offset: u64, line: &[u8]| {
+    let mut ring = std::collections::VecDeque::new();
+    let read = source.for_each_line(low, high, &mut |position, line| {
         if matcher.matches(line) {
-            found.push(Hit {
-                position: offset,
+            ring.push_back(Hit {
+                position,
                 line: line.to_vec(),
             });
+            if ring.len() > want {
+                ring.pop_front();
+            }
         }
-        found.len() < want
-    };
-    if !source.compressed {
-        return backward(&source.file, source.start, low, high, &mut keep);
-    }
-    let gz = BufReader::with_capacity(CHUNK, flate2::read::MultiGzDecoder::new(&source.file));
-    compressed(gz, source.start, high, request, want, found)
+        true
+    })?;
+    found.extend(ring.into_iter().rev());
+    Ok(read)
 }
 
 /// Reads `[low, high)` backward, calling `visit(offset, line)` newest first until it says stop.
@@ -254,59 +222,6 @@ fn backward(
             }
         }
     }
-    Ok(read)
-}
-
-/// Reads complete lines from `reader` (positioned at virtual `low`) until `high`.
-fn forward(
-    mut reader: impl BufRead,
-    low: u64,
-    high: u64,
-    visit: &mut dyn FnMut(u64, &[u8]) -> bool,
-) -> io::Result<u64> {
-    let mut offset = low;
-    let mut line = Vec::new();
-    while offset < high {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line)? as u64;
-        if n == 0 || line.last() != Some(&b'\n') || offset + n > high {
-            break;
-        }
-        let body = &line[..line.len() - 1];
-        if !body.is_empty() && !visit(offset, body) {
-            return Ok(offset + n - low);
-        }
-        offset += n;
-    }
-    Ok(offset - low)
-}
-
-/// A gzip segment can only be read forward: keep the newest `want` matches below `high`
-/// and return them newest first.
-fn compressed(
-    reader: impl BufRead,
-    start: u64,
-    high: u64,
-    request: &PageRequest,
-    want: usize,
-    found: &mut Vec<Hit>,
-) -> io::Result<u64> {
-    let mut ring = std::collections::VecDeque::new();
-    let matcher = request.filter.prepared();
-    let mut visit = |offset: u64, line: &[u8]| {
-        if matcher.matches(line) {
-            ring.push_back(Hit {
-                position: offset,
-                line: line.to_vec(),
-            });
-            if ring.len() > want {
-                ring.pop_front();
-            }
-        }
-        true
-    };
-    let read = forward(reader, start, high, &mut visit)?;
-    found.extend(ring.into_iter().rev());
     Ok(read)
 }
 

@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 use super::file::LogFile;
 use super::rotate::{self, RotationPolicy};
 use super::{segments, AppendError, CommitListener, Committed, FsyncPolicy, StoreConfig};
+use crate::body::LineFacts;
 use crate::service::ServiceName;
 
 /// One request's lines for this service, and where to send the outcome.
@@ -17,6 +18,8 @@ pub(super) struct Append {
     pub lines: Vec<u8>,
     /// How many entries `lines` holds.
     pub entries: usize,
+    /// Each line's length and facts, for the count index.
+    pub facts: Vec<LineFacts>,
     /// Resolved once the lines are written (or failed to be).
     pub ack: oneshot::Sender<Result<(), AppendError>>,
 }
@@ -72,7 +75,8 @@ impl Writer {
             group.push(first);
             self.gather(&mut group);
             let entries = group.iter().map(|a| a.entries).sum();
-            let result = self.commit(take_lines(&mut group)).await;
+            let (lines, facts) = take_lines(&mut group);
+            let result = self.commit(lines, facts).await;
             let outcome = result
                 .as_ref()
                 .map(|_| ())
@@ -104,7 +108,11 @@ impl Writer {
     /// Writes one group on the blocking pool so slow disks never stall the async workers,
     /// rotating the active file when the policy says so. Returns the bytes written and the
     /// virtual offset after them.
-    async fn commit(&mut self, buffer: Vec<u8>) -> std::io::Result<(Vec<u8>, u64)> {
+    async fn commit(
+        &mut self,
+        buffer: Vec<u8>,
+        facts: Vec<LineFacts>,
+    ) -> std::io::Result<(Vec<u8>, u64)> {
         let _timer = crate::metrics::CommitTimer::start();
         let file = self.file.take();
         let job = CommitJob {
@@ -115,7 +123,7 @@ impl Writer {
             lock: self.files.clone(),
             fsync: self.fsync,
         };
-        let joined = tokio::task::spawn_blocking(move || job.run(file, buffer)).await;
+        let joined = tokio::task::spawn_blocking(move || job.run(file, buffer, &facts)).await;
         match joined {
             Ok(Ok(done)) => {
                 let end = done.file.as_ref().map_or(0, |f| f.base() + f.len());
@@ -163,16 +171,22 @@ fn clone_io(err: &std::io::Error) -> std::io::Error {
     std::io::Error::new(err.kind(), err.to_string())
 }
 
-/// Moves the group's lines into one buffer (no copy when the group is a single append).
-fn take_lines(group: &mut [Append]) -> Vec<u8> {
+/// Moves the group's lines into one buffer, and their facts into one list (no copy when
+/// the group is a single append).
+fn take_lines(group: &mut [Append]) -> (Vec<u8>, Vec<LineFacts>) {
     if let [only] = group {
-        return std::mem::take(&mut only.lines);
+        return (
+            std::mem::take(&mut only.lines),
+            std::mem::take(&mut only.facts),
+        );
     }
     let mut buffer = Vec::with_capacity(group.iter().map(|a| a.lines.len()).sum());
+    let mut facts = Vec::with_capacity(group.iter().map(|a| a.facts.len()).sum());
     for append in group {
         buffer.extend_from_slice(&append.lines);
+        facts.extend_from_slice(&append.facts);
     }
-    buffer
+    (buffer, facts)
 }
 
 /// Everything one commit needs on the blocking pool.
@@ -195,12 +209,18 @@ struct CommitDone {
 }
 
 impl CommitJob {
-    fn run(self, file: Option<LogFile>, buffer: Vec<u8>) -> std::io::Result<CommitDone> {
+    fn run(
+        self,
+        file: Option<LogFile>,
+        buffer: Vec<u8>,
+        facts: &[LineFacts],
+    ) -> std::io::Result<CommitDone> {
         let mut file = match file {
             Some(file) => file,
-            None => LogFile::open(
+            None => LogFile::open_indexed(
                 &self.path,
                 segments::active_base(&self.log_dir, &self.service)?,
+                &segments::service_dir(&self.log_dir, &self.service),
             )?,
         };
         let mut rotated = None;
@@ -209,7 +229,7 @@ impl CommitJob {
             file = fresh;
             rotated = Some(pending);
         }
-        file.commit(&buffer, self.fsync)?;
+        file.commit(&buffer, facts, self.fsync)?;
         if rotated.is_none() && self.rotation.is_due(&file) {
             // The entries are written: a failed rotation must not fail them.
             return Ok(match self.rotate(file) {

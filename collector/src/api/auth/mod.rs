@@ -365,11 +365,8 @@ mod tests {
         assert!(access.grant(Identity::Token(1), Scope::Ingest).is_err());
         assert!(access.grant(Identity::Token(2), Scope::Query).is_ok());
         let grant = access.grant(Identity::Token(0), Scope::Ingest).unwrap();
-        let batch = |name: &str| ServiceLines {
-            service: ServiceName::parse(name).unwrap(),
-            lines: Vec::new(),
-            entries: 0,
-        };
+        let batch =
+            |name: &str| ServiceLines::from_lines(ServiceName::parse(name).unwrap(), Vec::new());
         assert!(grant.check_batches(&[batch("api")]).is_ok());
         assert!(grant
             .check_batches(&[batch("api"), batch("unknown")])

@@ -2,7 +2,7 @@ use std::io::Write;
 
 use super::*;
 use crate::filter::{LineFilter, Severity};
-use crate::store::segments::Segment;
+use crate::store::segments::{self, Segment};
 use crate::timefmt::parse_rfc3339;
 
 fn line(i: usize) -> String {
