@@ -16,6 +16,9 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Query(args)) => client_runtime()?
             .block_on(estuary_collector::cli::query::run(args))
             .map_err(Into::into),
+        Some(Command::Stats(args)) => client_runtime()?
+            .block_on(estuary_collector::cli::stats::run(args))
+            .map_err(Into::into),
         None => serve(cli.serve),
     }
 }

@@ -98,3 +98,21 @@ pub fn parse_span(text: &str) -> Option<Duration> {
     };
     n.checked_mul(seconds_per_unit).map(Duration::seconds)
 }
+
+/// Formats unix nanoseconds as RFC 3339 UTC with nine fraction digits.
+///
+/// # Examples
+///
+/// ```
+/// use estuary_collector::timefmt::format_rfc3339;
+///
+/// assert_eq!(format_rfc3339(1_500_000_000), "1970-01-01T00:00:01.500000000Z");
+/// ```
+pub fn format_rfc3339(nanos: Nanos) -> String {
+    const RFC3339_NANOS: &[time::format_description::BorrowedFormatItem<'static>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(RFC3339_NANOS).ok())
+        .unwrap_or_default()
+}

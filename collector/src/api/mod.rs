@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod connections;
+pub mod counts;
 pub mod error;
 pub mod health;
 pub mod ingest;
@@ -118,6 +119,7 @@ pub fn router(state: AppState) -> Router {
     // routes go in `read`.
     let read = OpenApiRouter::new()
         .merge(query::router())
+        .merge(counts::router())
         .merge(live::router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_query));
     let (routes, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

@@ -2,6 +2,7 @@
 
 pub mod query;
 pub mod render;
+pub mod stats;
 pub mod tail;
 
 /// The collector URL used when neither `--url` nor `ESTUARY_URL` says otherwise.

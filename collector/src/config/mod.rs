@@ -88,6 +88,8 @@ pub enum Command {
     Tail(crate::cli::tail::TailArgs),
     /// Search a collector's stored entries.
     Query(crate::cli::query::QueryArgs),
+    /// Count a collector's entries over time: bars per bucket, stacked by level.
+    Stats(crate::cli::stats::StatsArgs),
 }
 
 /// Settings of `estuary serve`.
