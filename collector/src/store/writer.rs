@@ -243,3 +243,6 @@ impl CommitJob {
         rotate::rotate(file, &self.path, &self.log_dir, &self.service)
     }
 }
+
+#[cfg(test)]
+mod tests;
