@@ -130,3 +130,6 @@ fn gzip_to(source: &Path, target: &Path) -> io::Result<()> {
     let _ = (&file).flush();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
