@@ -221,3 +221,6 @@ fn fill(
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests;
