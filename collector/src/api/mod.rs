@@ -15,6 +15,8 @@ pub mod protect;
 pub mod query;
 pub mod query_params;
 pub mod services;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -256,3 +256,6 @@ fn fill(
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests;

@@ -162,3 +162,6 @@ fn delete(candidate: &Candidate, deleted: &mut Deleted<'_>) -> io::Result<()> {
     deleted.paths.push(candidate.segment.path.clone());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -158,3 +158,6 @@ fn gzip_blocks(source: &Path, target: &Path, start: u64, blocks: &mut [Block]) -
     let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     file.sync_all()
 }
+
+#[cfg(test)]
+mod tests;

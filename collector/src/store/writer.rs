@@ -263,3 +263,6 @@ impl CommitJob {
         rotate::rotate(file, &self.path, &self.log_dir, &self.service)
     }
 }
+
+#[cfg(test)]
+mod tests;
