@@ -50,7 +50,7 @@ fn the_stream_continues_in_a_fresh_file_after_the_rotated_bytes() {
     let active = segments::active_path(dir.path(), &api());
     let mut file = LogFile::open(&active, 100).unwrap();
     let body = entry(0, 1) + &entry(1, 2);
-    file.commit(body.as_bytes(), crate::store::FsyncPolicy::Never)
+    file.commit(body.as_bytes(), &[], crate::store::FsyncPolicy::Never)
         .unwrap();
 
     let (fresh, segment) = rotate(file, &active, dir.path(), &api()).unwrap();
@@ -87,8 +87,11 @@ fn finishing_names_the_time_range_and_gzips_the_content_intact() {
     assert_eq!(gunzip(&finished), body);
     assert_eq!(
         folder(dir.path(), &api()),
-        [finished.file_name().unwrap().to_string_lossy()],
-        "the pending file and the temporary are gone"
+        [
+            finished.file_name().unwrap().to_string_lossy().into_owned(),
+            "40.idx".to_owned()
+        ],
+        "the pending file and the temporaries are gone; the segment's count index stays"
     );
 }
 
@@ -140,7 +143,7 @@ fn a_size_policy_never_rotates_at_zero() {
     let dir = tempfile::tempdir().unwrap();
     let active = segments::active_path(dir.path(), &api());
     let mut file = LogFile::open(&active, 0).unwrap();
-    file.commit(entry(0, 1).as_bytes(), FsyncPolicy::Never)
+    file.commit(entry(0, 1).as_bytes(), &[], FsyncPolicy::Never)
         .unwrap();
     let policy = |max_bytes| RotationPolicy {
         max_bytes,

@@ -75,9 +75,14 @@ async fn queue(
     lines: &str,
 ) -> oneshot::Receiver<Result<(), AppendError>> {
     let (ack, acked) = oneshot::channel();
+    let parsed = crate::body::ServiceLines::from_lines(
+        ServiceName::parse("tests").expect("name"),
+        lines.as_bytes().to_vec(),
+    );
     let append = Append {
-        lines: lines.as_bytes().to_vec(),
-        entries: lines.matches('\n').count(),
+        lines: parsed.lines,
+        entries: parsed.entries,
+        facts: parsed.facts,
         ack,
     };
     queue.send(append).await.expect("writer queue");
