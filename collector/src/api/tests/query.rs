@@ -22,6 +22,7 @@ async fn pages(api: &TestApi, first: &str, field_name: &str) -> Vec<Vec<Value>> 
     let mut pages = Vec::new();
     let mut uri = first.to_owned();
     loop {
+        assert!(pages.len() < 50, "paging does not end: {uri}");
         let reply = api.get(&uri).await;
         assert_eq!(reply.status, StatusCode::OK, "{uri}: {:?}", reply.body);
         let page = reply.json();
