@@ -16,6 +16,8 @@ pub mod loki;
 mod retain;
 pub mod status;
 pub mod task;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -151,4 +151,29 @@ mod tests {
             .collect();
         assert_eq!(leftovers, ["loki.json"], "no temporary file is left behind");
     }
+
+    #[test]
+    fn each_service_keeps_its_position_and_a_failed_save_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (api, web) = (
+            ServiceName::parse("api").unwrap(),
+            ServiceName::parse("web").unwrap(),
+        );
+        let mut saved = Checkpoint::load(dir.path(), "loki").unwrap();
+        saved.set(&api, 10);
+        saved.set(&web, 20);
+        saved.save().unwrap();
+        let loaded = Checkpoint::load(dir.path(), "loki").unwrap();
+        assert_eq!((loaded.get(&api), loaded.get(&web)), (Some(10), Some(20)));
+
+        // The temporary file cannot be created: the save fails, naming the checkpoint,
+        // and the saved positions are still the old ones.
+        std::fs::create_dir(dir.path().join(FORWARD_DIR).join("loki.json.tmp")).unwrap();
+        saved.set(&api, 99);
+        let err = saved.save().unwrap_err();
+        assert!(matches!(err, CheckpointError::Io { .. }), "{err}");
+        assert!(err.to_string().contains("loki.json"), "{err}");
+        let loaded = Checkpoint::load(dir.path(), "loki").unwrap();
+        assert_eq!(loaded.get(&api), Some(10));
+    }
 }

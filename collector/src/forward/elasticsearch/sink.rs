@@ -111,3 +111,6 @@ impl Sink for ElasticsearchSink {
         Ok(sort_items(parsed))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -150,3 +150,6 @@ fn off_the_async_workers<T>(work: impl FnOnce() -> T) -> T {
         _ => work(),
     }
 }
+
+#[cfg(test)]
+mod tests;
