@@ -30,8 +30,7 @@ pub(crate) fn shipment(service: &str, lines: &[&str], pending: Vec<usize>) -> Sh
         read: StreamChunk {
             buf,
             lines: ranges,
-            next: 0,
-            lost: None,
+            ..StreamChunk::default()
         },
         pending,
     }

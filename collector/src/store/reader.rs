@@ -170,12 +170,13 @@ impl StreamReader {
                 end: Some(segment.end),
             }));
         }
-        if let Some(next) = segments
-            .iter()
-            .find(|s| s.start > pos)
-            .filter(|_| pos < base)
-        {
-            return Ok(Located::Gap(next.start));
+        if pos < base {
+            // Deleted: up to the next kept segment, or (the newest segments gone) the active file.
+            let next = segments
+                .iter()
+                .find(|s| s.start > pos)
+                .map_or(base, |s| s.start);
+            return Ok(Located::Gap(next));
         }
         self.open_active(pos, base)
     }

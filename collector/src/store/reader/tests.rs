@@ -142,6 +142,22 @@ fn a_position_retention_deleted_is_reported_lost_and_skipped() {
 }
 
 #[test]
+fn a_gap_up_to_the_active_file_is_jumped_over() {
+    // The newest segment is gone but an older one is kept: positions between them lead
+    // to the active file, whose start is recorded in `base`.
+    let (dir, service, positions) = fixture();
+    let listed = segments::list(dir.path(), &service).unwrap();
+    std::fs::remove_file(&listed[1].path).unwrap();
+    segments::record_base(dir.path(), &service, positions[10]).unwrap();
+
+    let chunk = reader(dir.path(), &service)
+        .read(positions[7], 100, 1 << 20)
+        .unwrap();
+    assert_eq!(chunk.lost, Some(positions[7]..positions[10]));
+    assert_eq!(ids(&chunk), (10..15).collect::<Vec<_>>());
+}
+
+#[test]
 fn a_missing_segment_between_two_kept_ones_is_jumped_over() {
     let (dir, service, positions) = fixture();
     // A third segment makes the plain one a middle one: 10..15 move into a segment, the
