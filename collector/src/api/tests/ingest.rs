@@ -13,7 +13,7 @@ use crate::api::ApiSettings;
 use crate::timefmt::{self, parse_rfc3339};
 
 fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(data).unwrap();
     encoder.finish().unwrap()
 }
