@@ -290,15 +290,22 @@ impl Collector {
             .collect()
     }
 
-    /// The names of all files in `LOG_DIR` (to prove nothing was written).
+    /// The data files in `LOG_DIR`: the active files by name, and rotated segments as
+    /// `segments/<service>/<name>` (to prove nothing was written). Folders and the count
+    /// index's sidecars (`.idx`), which follow the data, are left out.
     pub fn files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut names = Vec::new();
+        let mut stack = vec![(self.dir.clone(), String::new())];
+        while let Some((dir, prefix)) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+                if entry.path().is_dir() {
+                    stack.push((entry.path(), format!("{name}/")));
+                } else if !name.ends_with(".idx") {
+                    names.push(name);
+                }
+            }
+        }
         names.sort();
         names
     }

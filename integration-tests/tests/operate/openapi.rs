@@ -25,7 +25,9 @@ fn the_document_lists_every_endpoint_and_each_answers_as_documented() {
     assert_eq!(
         listed,
         [
+            "GET /facets",
             "GET /health",
+            "GET /histogram",
             "GET /logs",
             "GET /logs/stream",
             "GET /logs/{service}",
@@ -41,7 +43,7 @@ fn the_document_lists_every_endpoint_and_each_answers_as_documented() {
             .0,
         201
     );
-    for path in ["/health", "/logs", "/logs/doc", "/services"] {
+    for path in ["/health", "/logs", "/logs/doc", "/services", "/histogram"] {
         let (status, _) = collector.get(path);
         assert_eq!(status, 200, "{path}");
         let documented: &Value =
