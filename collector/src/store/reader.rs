@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use super::index::{self, Block};
 use super::segments;
 use crate::service::ServiceName;
 use crate::timefmt::Nanos;
@@ -60,6 +61,8 @@ enum Located {
     Gap(u64),
     /// A segment outside the time window, passed over up to this offset.
     Skip(u64),
+    /// Blocks outside the time window, passed over up to this offset.
+    Seek(u64),
     /// Nothing written there yet.
     Nothing,
 }
@@ -133,6 +136,10 @@ impl StreamReader {
                         batch.next = to;
                         continue;
                     }
+                    Located::Seek(to) => {
+                        batch.next = to;
+                        continue;
+                    }
                     Located::Nothing => break,
                 },
             };
@@ -163,7 +170,11 @@ impl StreamReader {
             if !segment.may_overlap(self.window.0, self.window.1) {
                 return Ok(Located::Skip(segment.end));
             }
-            let reader = open_segment(&segment.path, segment.compressed, pos - segment.start)?;
+            let blocks = self.blocks_of(segment.start)?;
+            if let Some(to) = self.seek(&blocks, pos) {
+                return Ok(Located::Seek(to));
+            }
+            let reader = open_segment(segment, &blocks, pos)?;
             return Ok(Located::Source(OpenSource {
                 reader,
                 pos,
@@ -178,7 +189,34 @@ impl StreamReader {
                 .map_or(base, |s| s.start);
             return Ok(Located::Gap(next));
         }
+        if let Some(to) = self.seek(&self.blocks_of(base)?, pos) {
+            return Ok(Located::Seek(to));
+        }
         self.open_active(pos, base)
+    }
+
+    /// The count index of the file starting at `start`, when the reader has a window.
+    fn blocks_of(&self, start: u64) -> io::Result<Vec<Block>> {
+        if self.window == (None, None) {
+            return Ok(Vec::new());
+        }
+        let dir = segments::service_dir(&self.log_dir, &self.service);
+        index::load(&index::sidecar(&dir, start), start)
+    }
+
+    /// Where to go on from `pos` when the index says the blocks from there on cannot hold
+    /// the window: the next block that can, or the end of what the index covers.
+    fn seek(&self, blocks: &[Block], pos: u64) -> Option<u64> {
+        let (since, until) = self.window;
+        let mut ahead = blocks.iter().filter(|b| b.end > pos).peekable();
+        if ahead.peek()?.may_overlap(since, until) {
+            return None;
+        }
+        let covered = blocks.last().map_or(pos, |b| b.end);
+        let to = ahead
+            .find(|b| b.may_overlap(since, until))
+            .map_or(covered, |b| b.start);
+        (to > pos).then_some(to)
     }
 
     /// Opens the active file at `pos` (its start in the stream is `base`).
@@ -203,20 +241,30 @@ impl StreamReader {
     }
 }
 
+/// Opens a segment at stream position `pos`: a gzip segment at the gzip member of the
+/// block holding `pos` when its index knows it, else decompressed from the start.
 fn open_segment(
-    path: &Path,
-    compressed: bool,
-    skip: u64,
+    segment: &segments::Segment,
+    blocks: &[Block],
+    pos: u64,
 ) -> io::Result<Box<dyn BufRead + Send + Sync>> {
-    let mut file = File::open(path)?;
-    if !compressed {
-        file.seek(SeekFrom::Start(skip))?;
+    let mut file = File::open(&segment.path)?;
+    if !segment.compressed {
+        file.seek(SeekFrom::Start(pos - segment.start))?;
         return Ok(Box::new(BufReader::with_capacity(READ_BUFFER, file)));
     }
+    let (member, at) = blocks
+        .iter()
+        .take_while(|b| b.start <= pos)
+        .filter(|b| b.gz_offset != index::PLAIN)
+        .last()
+        .map_or((0, segment.start), |b| (b.gz_offset, b.start));
+    file.seek(SeekFrom::Start(member))?;
     let mut reader = BufReader::with_capacity(
         READ_BUFFER,
         flate2::read::MultiGzDecoder::new(BufReader::new(file)),
     );
+    let skip = pos - at;
     let skipped = io::copy(&mut (&mut reader).take(skip), &mut io::sink())?;
     if skipped < skip {
         return Err(io::Error::new(

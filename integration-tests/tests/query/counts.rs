@@ -120,6 +120,16 @@ fn a_short_window_reads_only_the_blocks_that_can_hold_it() {
         window_bytes * 3 < all_bytes,
         "a window of 1/7 of the data read {window_bytes} of {all_bytes} bytes"
     );
+    // Oldest first, the same window, the same entries, the same saving.
+    let (_, asc) = collector.get(&format!(
+        "/logs/count-a?limit=10000&order=asc&since={since}"
+    ));
+    assert_eq!(asc["count"], expected, "{asc}");
+    let asc_bytes = asc["scanned_bytes"].as_u64().unwrap();
+    assert!(
+        asc_bytes * 3 < all_bytes,
+        "oldest first read {asc_bytes} of {all_bytes} bytes"
+    );
 }
 
 #[test]
