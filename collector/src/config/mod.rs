@@ -132,6 +132,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ESTUARY_ROTATE_DAILY")]
     pub rotate_daily: bool,
 
+    /// Keep the count index beside the files (histograms and time windows from the index).
+    /// Turn it off only to measure what it costs: without it they read the files.
+    #[arg(long, env = "ESTUARY_COUNT_INDEX", default_value_t = true, action = clap::ArgAction::Set)]
+    pub count_index: bool,
+
     /// Gzip rotated segments (queries read them transparently; `zgrep` greps them).
     #[arg(long, env = "ESTUARY_COMPRESS_SEGMENTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub compress_segments: bool,

@@ -124,6 +124,7 @@ impl ServeArgs {
                 daily: self.rotate_daily,
                 compress: self.compress_segments,
             },
+            count_index: self.count_index,
         }
     }
 

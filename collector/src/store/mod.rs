@@ -102,6 +102,9 @@ pub struct StoreConfig {
     pub max_commit_bytes: usize,
     /// When the active file becomes a segment.
     pub rotation: RotationPolicy,
+    /// Whether the count index is written (off only to measure what it costs: without it,
+    /// histograms and time windows read the files).
+    pub count_index: bool,
 }
 
 impl StoreConfig {
@@ -121,6 +124,7 @@ impl StoreConfig {
             queue: 1024,
             max_commit_bytes: 8 * 1024 * 1024,
             rotation: RotationPolicy::default(),
+            count_index: true,
         }
     }
 }

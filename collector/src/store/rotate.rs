@@ -44,6 +44,7 @@ pub fn rotate(
     active: &Path,
     log_dir: &Path,
     service: &ServiceName,
+    count_index: bool,
 ) -> io::Result<(LogFile, PathBuf)> {
     let (start, end) = (file.base(), file.base() + file.len());
     let dir = segments::service_dir(log_dir, service);
@@ -53,7 +54,10 @@ pub fn rotate(
     drop(file);
     fs::rename(active, &pending)?;
     segments::record_base(log_dir, service, end)?;
-    let fresh = LogFile::open_indexed(active, end, &dir)?;
+    let fresh = match count_index {
+        true => LogFile::open_indexed(active, end, &dir)?,
+        false => LogFile::open(active, end)?,
+    };
     tracing::info!(%service, segment = %pending.display(), bytes = end - start, "rotated");
     Ok((fresh, pending))
 }

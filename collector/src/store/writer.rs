@@ -37,6 +37,8 @@ pub(super) struct Writer {
     tasks: TaskTracker,
     fsync: FsyncPolicy,
     max_commit_bytes: usize,
+    /// Whether the active file keeps a count index.
+    count_index: bool,
     listeners: Arc<[Arc<dyn CommitListener>]>,
     receiver: mpsc::Receiver<Append>,
     /// Opened on the first commit, and again after a failure left it in doubt.
@@ -62,6 +64,7 @@ impl Writer {
             tasks,
             fsync: config.fsync,
             max_commit_bytes: config.max_commit_bytes,
+            count_index: config.count_index,
             listeners,
             receiver,
             file: None,
@@ -117,6 +120,7 @@ impl Writer {
         let file = self.file.take();
         let job = CommitJob {
             path: self.path.clone(),
+            count_index: self.count_index,
             log_dir: self.log_dir.clone(),
             service: self.service.clone(),
             rotation: self.rotation,
@@ -192,6 +196,8 @@ fn take_lines(group: &mut [Append]) -> (Vec<u8>, Vec<LineFacts>) {
 /// Everything one commit needs on the blocking pool.
 struct CommitJob {
     path: PathBuf,
+    /// Whether the active file keeps a count index.
+    count_index: bool,
     log_dir: PathBuf,
     service: ServiceName,
     rotation: RotationPolicy,
@@ -217,11 +223,17 @@ impl CommitJob {
     ) -> std::io::Result<CommitDone> {
         let mut file = match file {
             Some(file) => file,
-            None => LogFile::open_indexed(
-                &self.path,
-                segments::active_base(&self.log_dir, &self.service)?,
-                &segments::service_dir(&self.log_dir, &self.service),
-            )?,
+            None => {
+                let base = segments::active_base(&self.log_dir, &self.service)?;
+                match self.count_index {
+                    true => LogFile::open_indexed(
+                        &self.path,
+                        base,
+                        &segments::service_dir(&self.log_dir, &self.service),
+                    )?,
+                    false => LogFile::open(&self.path, base)?,
+                }
+            }
         };
         let mut rotated = None;
         if self.rotation.daily && file.is_from_before_today() {
@@ -260,7 +272,13 @@ impl CommitJob {
             .lock
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        rotate::rotate(file, &self.path, &self.log_dir, &self.service)
+        rotate::rotate(
+            file,
+            &self.path,
+            &self.log_dir,
+            &self.service,
+            self.count_index,
+        )
     }
 }
 

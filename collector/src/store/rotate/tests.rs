@@ -53,7 +53,7 @@ fn the_stream_continues_in_a_fresh_file_after_the_rotated_bytes() {
     file.commit(body.as_bytes(), &[], crate::store::FsyncPolicy::Never)
         .unwrap();
 
-    let (fresh, segment) = rotate(file, &active, dir.path(), &api()).unwrap();
+    let (fresh, segment) = rotate(file, &active, dir.path(), &api(), true).unwrap();
     let end = 100 + body.len() as u64;
     assert_eq!((fresh.base(), fresh.len()), (end, 0));
     assert_eq!(
