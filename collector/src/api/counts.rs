@@ -132,14 +132,12 @@ fn bucket_width(extra: &Extra, span: Nanos) -> Result<Nanos, ApiError> {
             .filter(|n| *n > 0)
             .ok_or_else(|| bad("bucket", "must be a span like 10s, 5m or 1h"))?,
         None => {
-            let target = match &extra.buckets {
-                Some(text) => text
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_BUCKETS).contains(n))
-                    .ok_or_else(|| bad("buckets", "must be an integer from 1 to 10000"))?,
-                None => DEFAULT_BUCKETS,
-            };
+            let target = count(
+                "buckets",
+                extra.buckets.as_deref(),
+                DEFAULT_BUCKETS,
+                MAX_BUCKETS,
+            )?;
             let wanted = span / target as i128;
             NICE_BUCKETS
                 .iter()
@@ -155,6 +153,24 @@ fn bucket_width(extra: &Extra, span: Nanos) -> Result<Nanos, ApiError> {
         ));
     }
     Ok(width)
+}
+
+/// A count parameter from 1 to `max`, `default` when absent.
+fn count(
+    name: &'static str,
+    text: Option<&str>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    let Some(text) = text else { return Ok(default) };
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| ApiError::Parameter {
+            name,
+            reason: format!("must be an integer from 1 to {max}"),
+        })
 }
 
 /// Entries per time bucket by level (entries without a level count as info), over a
@@ -263,17 +279,7 @@ async fn facets(State(state): State<AppState>, pairs: Pairs) -> Result<Json<Valu
             name: "field",
             reason: "is required: a dotted path such as target or fields.user_id".into(),
         })?;
-    let top = match extra.top {
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_TOP).contains(n))
-            .ok_or_else(|| ApiError::Parameter {
-                name: "top",
-                reason: "must be an integer from 1 to 1000".into(),
-            })?,
-        None => DEFAULT_TOP,
-    };
+    let top = count("top", extra.top.as_deref(), DEFAULT_TOP, MAX_TOP)?;
     let (since, until) = window(&spec)?;
     spec.request.filter.since = Some(since);
     spec.request.filter.until = Some(until);
