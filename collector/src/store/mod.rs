@@ -154,6 +154,49 @@ pub enum StoreError {
         /// The cause.
         source: io::Error,
     },
+    /// The directory exists but a file cannot be created in it: every append would fail.
+    #[error("log directory {dir} is not writable: {source}")]
+    NotWritable {
+        /// The directory.
+        dir: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// Services whose last write failed, and why: what `/health` reports as `degraded` until
+/// a write of that service succeeds again.
+#[derive(Debug, Default)]
+struct WriteHealth {
+    /// A std mutex: taken briefly by writers after a commit, never across an await.
+    failing: Mutex<std::collections::BTreeMap<ServiceName, String>>,
+}
+
+impl WriteHealth {
+    fn record(&self, service: &ServiceName, outcome: Result<(), &io::Error>) {
+        let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        let changed = match outcome {
+            Ok(()) => failing.remove(service).is_some(),
+            Err(err) => failing.insert(service.clone(), err.to_string()).is_none(),
+        };
+        if changed {
+            crate::metrics::set_storage_failing(failing.len());
+        }
+    }
+}
+
+/// A file created and removed at start-up, so an unwritable directory is found then rather
+/// than at the first append.
+const WRITE_PROBE: &str = ".estuary-write-probe";
+
+fn probe_writable(dir: &Path) -> io::Result<()> {
+    let probe = dir.join(WRITE_PROBE);
+    let _ = std::fs::remove_file(&probe);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
 }
 
 /// The per-service files and their writers. Cheap to clone.
@@ -197,6 +240,8 @@ struct Inner {
     /// The file lock: renames and deletions take it exclusively, readers share it while
     /// they list and open files.
     files: Arc<RwLock<()>>,
+    /// Which services' writes are failing, shared with their writers.
+    health: Arc<WriteHealth>,
 }
 
 impl Store {
@@ -204,7 +249,8 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Dir`] when the directory cannot be created or read.
+    /// [`StoreError::Dir`] when the directory cannot be created or read,
+    /// [`StoreError::NotWritable`] when no file can be created in it.
     pub fn open(config: StoreConfig) -> Result<Self, StoreError> {
         Self::open_with(config, Vec::new())
     }
@@ -223,6 +269,10 @@ impl Store {
             source,
         };
         std::fs::create_dir_all(&config.dir).map_err(dir_error)?;
+        probe_writable(&config.dir).map_err(|source| StoreError::NotWritable {
+            dir: config.dir.clone(),
+            source,
+        })?;
         file::repair_dir(&config.dir).map_err(dir_error)?;
         let files = Arc::new(RwLock::new(()));
         rotate::finish_pending(&config.dir, config.rotation.compress, &files).map_err(dir_error)?;
@@ -233,6 +283,7 @@ impl Store {
                 writers: Mutex::default(),
                 tasks: TaskTracker::new(),
                 files,
+                health: Arc::default(),
             }),
         })
     }
@@ -351,6 +402,17 @@ impl Store {
         Checkpoint::load(self.dir(), name)
     }
 
+    /// Services whose last write failed, with the error, sorted by service; empty while
+    /// storage works.
+    pub fn write_failures(&self) -> Vec<(String, String)> {
+        let failing = self.inner.health.failing.lock();
+        let failing = failing.unwrap_or_else(PoisonError::into_inner);
+        failing
+            .iter()
+            .map(|(service, err)| (service.as_str().to_owned(), err.clone()))
+            .collect()
+    }
+
     /// The number of services with a running writer.
     pub fn open_writers(&self) -> usize {
         self.lock_writers().len()
@@ -405,7 +467,8 @@ impl Store {
             self.inner.files.clone(),
             self.inner.tasks.clone(),
             receiver,
-        );
+        )
+        .reporting_to(self.inner.health.clone());
         self.inner.tasks.spawn(writer.run());
         writers.insert(service.clone(), sender.clone());
         sender

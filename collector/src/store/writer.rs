@@ -38,6 +38,8 @@ pub(super) struct Writer {
     receiver: mpsc::Receiver<Append>,
     /// Opened on the first commit, and again after a failure left it in doubt.
     file: Option<LogFile>,
+    /// Told about each commit's outcome, for `/health`.
+    health: Arc<super::WriteHealth>,
 }
 
 impl Writer {
@@ -62,7 +64,14 @@ impl Writer {
             listeners,
             receiver,
             file: None,
+            health: Arc::default(),
         }
+    }
+
+    /// Reports each commit's outcome to `health`.
+    pub(super) fn reporting_to(mut self, health: Arc<super::WriteHealth>) -> Self {
+        self.health = health;
+        self
     }
 
     /// Runs until every sender is gone and the queue is drained.
@@ -73,6 +82,8 @@ impl Writer {
             self.gather(&mut group);
             let entries = group.iter().map(|a| a.entries).sum();
             let result = self.commit(take_lines(&mut group)).await;
+            self.health
+                .record(&self.service, result.as_ref().map(|_| ()));
             let outcome = result
                 .as_ref()
                 .map(|_| ())
