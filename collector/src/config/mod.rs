@@ -88,10 +88,10 @@ const TOP_HELP: &str = "{about-with-newline}
 
 Commands:
 {subcommands}
+
 Options:
   -h, --help     Print help
-  -V, --version  Print version
-{after-help}";
+  -V, --version  Print version{after-help}";
 
 /// Examples under `estuary --help`.
 const TOP_EXAMPLES: &str = "Without a command, estuary runs `serve` with the flags given \

@@ -23,6 +23,7 @@
 
 mod checkpoint;
 mod file;
+mod health;
 mod reader;
 mod retention;
 mod rotate;
@@ -45,6 +46,7 @@ use tokio_util::task::TaskTracker;
 use crate::body::ServiceLines;
 use crate::query::{Page, PageRequest};
 use crate::service::ServiceName;
+use health::{probe_writable, WriteHealth};
 use writer::{Append, Writer};
 
 pub use checkpoint::{Checkpoint, CheckpointError};
@@ -162,41 +164,6 @@ pub enum StoreError {
         /// The cause.
         source: io::Error,
     },
-}
-
-/// Services whose last write failed, and why: what `/health` reports as `degraded` until
-/// a write of that service succeeds again.
-#[derive(Debug, Default)]
-struct WriteHealth {
-    /// A std mutex: taken briefly by writers after a commit, never across an await.
-    failing: Mutex<std::collections::BTreeMap<ServiceName, String>>,
-}
-
-impl WriteHealth {
-    fn record(&self, service: &ServiceName, outcome: Result<(), &io::Error>) {
-        let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
-        let changed = match outcome {
-            Ok(()) => failing.remove(service).is_some(),
-            Err(err) => failing.insert(service.clone(), err.to_string()).is_none(),
-        };
-        if changed {
-            crate::metrics::set_storage_failing(failing.len());
-        }
-    }
-}
-
-/// A file created and removed at start-up, so an unwritable directory is found then rather
-/// than at the first append.
-const WRITE_PROBE: &str = ".estuary-write-probe";
-
-fn probe_writable(dir: &Path) -> io::Result<()> {
-    let probe = dir.join(WRITE_PROBE);
-    let _ = std::fs::remove_file(&probe);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)?;
-    std::fs::remove_file(&probe)
 }
 
 /// The per-service files and their writers. Cheap to clone.
@@ -405,12 +372,7 @@ impl Store {
     /// Services whose last write failed, with the error, sorted by service; empty while
     /// storage works.
     pub fn write_failures(&self) -> Vec<(String, String)> {
-        let failing = self.inner.health.failing.lock();
-        let failing = failing.unwrap_or_else(PoisonError::into_inner);
-        failing
-            .iter()
-            .map(|(service, err)| (service.as_str().to_owned(), err.clone()))
-            .collect()
+        self.inner.health.failures()
     }
 
     /// The number of services with a running writer.
