@@ -1,6 +1,6 @@
 //! Queries: `GET /logs/{service}` (the seed's `{"service","count","logs"}` plus filters,
-//! order and cursors), `GET /logs?service=a,b` (several services merged by the instant of each entry), and
-//! `GET /services`. Stored lines are passed through as bytes.
+//! order and cursors), `GET /logs?service=a,b` (several services merged by the instant of
+//! each entry), and `GET /services`. Stored lines are passed through as bytes.
 
 use std::collections::BTreeMap;
 
