@@ -4,9 +4,24 @@
 
 use serde_json::Value;
 
-use crate::timefmt::{parse_rfc3339, Nanos};
+use crate::timefmt::{parse_epoch, parse_instant, Nanos};
 
-/// A log severity, ordered from least to most severe.
+/// A log severity, ordered from least to most severe: the one mapping from what producers
+/// write to a level, shared by the `level` filter, the CLI and everything that counts by
+/// level.
+///
+/// | written as | severity |
+/// |---|---|
+/// | `trace`; pino/bunyan `10`–`19` | [`Severity::Trace`] |
+/// | `debug`, `verbose`; pino `20`–`29`; syslog `7` | [`Severity::Debug`] |
+/// | `info`, `information`, `informational`, `notice`; pino `30`–`39`; syslog `5`, `6` | [`Severity::Info`] |
+/// | `warn`, `warning`; pino `40`–`49`; syslog `4` | [`Severity::Warn`] |
+/// | `error`, `err`; pino `50`–`59`; syslog `3` | [`Severity::Error`] |
+/// | `fatal`, `critical`, `crit`, `alert`, `emerg`, `emergency`, `panic`; pino `60` and up; syslog `0`–`2` | [`Severity::Fatal`] |
+///
+/// Names are read in any case, numbers as JSON numbers or digit strings. The level is
+/// taken from `level`, else `severity`; an entry with neither (or with a value that is
+/// none of the above) counts as `info` ([`Severity::of_entry`]).
 ///
 /// # Examples
 ///
@@ -14,9 +29,11 @@ use crate::timefmt::{parse_rfc3339, Nanos};
 /// use estuary_collector::filter::Severity;
 ///
 /// assert_eq!(Severity::parse("WARNING"), Some(Severity::Warn));
+/// assert_eq!(Severity::parse("50"), Some(Severity::Error)); // pino
+/// assert_eq!(Severity::from_number(2.0), Some(Severity::Fatal)); // syslog crit
 /// assert!(Severity::Error > Severity::Info);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     /// `trace`.
     Trace,
@@ -33,21 +50,123 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Every severity, least severe first.
+    pub const ALL: [Severity; 6] = [
+        Severity::Trace,
+        Severity::Debug,
+        Severity::Info,
+        Severity::Warn,
+        Severity::Error,
+        Severity::Fatal,
+    ];
+
     /// Understands the usual names in any case (the layer sends `INFO`, Python `WARNING`,
-    /// syslog `crit`…).
+    /// syslog `crit`…) and numbers written as text (`"30"`).
     pub fn parse(name: &str) -> Option<Self> {
         let lower = name.trim().to_ascii_lowercase();
         Some(match lower.as_str() {
             "trace" => Severity::Trace,
-            "debug" => Severity::Debug,
-            "info" | "information" | "notice" => Severity::Info,
+            "debug" | "verbose" => Severity::Debug,
+            "info" | "information" | "informational" | "notice" => Severity::Info,
             "warn" | "warning" => Severity::Warn,
             "error" | "err" => Severity::Error,
             "fatal" | "critical" | "crit" | "alert" | "emerg" | "emergency" | "panic" => {
                 Severity::Fatal
             }
+            digits if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                return digits
+                    .parse::<u32>()
+                    .ok()
+                    .and_then(|n| Self::from_number(n.into()))
+            }
             _ => return None,
         })
+    }
+
+    /// A numeric level: syslog `0`–`7` (0 is the most severe) or pino/bunyan `10`–`60`
+    /// (10 is `trace`). `8`, `9`, negative and fractional numbers are not levels.
+    pub fn from_number(n: f64) -> Option<Self> {
+        if n.fract() != 0.0 || n < 0.0 {
+            return None;
+        }
+        Some(match n as u64 {
+            0..=2 => Severity::Fatal,
+            3 => Severity::Error,
+            4 => Severity::Warn,
+            5 | 6 => Severity::Info,
+            7 => Severity::Debug,
+            8 | 9 => return None,
+            10..=19 => Severity::Trace,
+            20..=29 => Severity::Debug,
+            30..=39 => Severity::Info,
+            40..=49 => Severity::Warn,
+            50..=59 => Severity::Error,
+            _ => Severity::Fatal,
+        })
+    }
+
+    /// The severity a JSON value names: a string name or number, or a number.
+    pub fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::String(text) => Self::parse(text),
+            Value::Number(n) => n.as_f64().and_then(Self::from_number),
+            _ => None,
+        }
+    }
+
+    /// An entry's severity: its `level`, else its `severity`; `info` when neither names
+    /// one. This is what the `level` filter, the CLI and level counts use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use estuary_collector::filter::Severity;
+    ///
+    /// let entry = serde_json::json!({"severity": "CRITICAL", "message": "disk"});
+    /// assert_eq!(Severity::of_entry(&entry), Severity::Fatal);
+    /// assert_eq!(Severity::of_entry(&serde_json::json!({"level": 40})), Severity::Warn);
+    /// assert_eq!(Severity::of_entry(&serde_json::json!({"message": "no level"})), Severity::Info);
+    /// ```
+    pub fn of_entry(entry: &Value) -> Self {
+        Self::named_by(entry.get("level"), entry.get("severity")).unwrap_or(Severity::Info)
+    }
+
+    /// The severity of a stored line, without building the whole entry (for indexes and
+    /// counts); `info` when it names none or is not a JSON object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use estuary_collector::filter::Severity;
+    ///
+    /// assert_eq!(Severity::of_line(br#"{"level":50,"msg":"x"}"#), Severity::Error);
+    /// assert_eq!(Severity::of_line(br#"{"level":"WARN"}"#), Severity::Warn);
+    /// ```
+    pub fn of_line(line: &[u8]) -> Self {
+        serde_json::from_slice::<Head<'_>>(line)
+            .ok()
+            .and_then(|head| head.severity())
+            .unwrap_or(Severity::Info)
+    }
+
+    /// `level` when it names a severity, else `severity`.
+    pub(crate) fn named_by(level: Option<&Value>, severity: Option<&Value>) -> Option<Self> {
+        level
+            .and_then(Self::from_value)
+            .or_else(|| severity.and_then(Self::from_value))
+    }
+
+    /// The upper-case name shown by the CLI: `TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`,
+    /// `FATAL`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Trace => "TRACE",
+            Severity::Debug => "DEBUG",
+            Severity::Info => "INFO",
+            Severity::Warn => "WARN",
+            Severity::Error => "ERROR",
+            Severity::Fatal => "FATAL",
+        }
     }
 }
 
@@ -159,18 +278,12 @@ impl LineFilter {
 
     fn matches_head(&self, head: &Head<'_>) -> bool {
         if let Some(min) = self.min_level {
-            let level = text_of(head.level).or_else(|| text_of(head.severity));
-            if level
-                .as_deref()
-                .and_then(Severity::parse)
-                .unwrap_or(Severity::Info)
-                < min
-            {
+            if head.severity().unwrap_or(Severity::Info) < min {
                 return false;
             }
         }
         if self.has_time() {
-            let Some(ts) = text_of(head.timestamp).as_deref().and_then(parse_rfc3339) else {
+            let Some(ts) = head.timestamp.and_then(instant_of_raw) else {
                 return false;
             };
             if self.since.is_some_and(|s| ts < s) || self.until.is_some_and(|u| ts > u) {
@@ -232,14 +345,15 @@ impl EntryFacts {
         severity: Option<&serde_json::value::RawValue>,
         timestamp: Option<&serde_json::value::RawValue>,
     ) -> Self {
-        let level = text_of(level)
-            .or_else(|| text_of(severity))
-            .as_deref()
-            .and_then(Severity::parse)
-            .map_or(OTHER_LEVEL, Severity::slot);
-        EntryFacts {
+        let head = Head {
+            timestamp,
             level,
-            timestamp: text_of(timestamp).as_deref().and_then(parse_rfc3339),
+            severity,
+            target: None,
+        };
+        EntryFacts {
+            level: head.severity().map_or(OTHER_LEVEL, Severity::slot),
+            timestamp: timestamp.and_then(instant_of_raw),
         }
     }
 
@@ -300,6 +414,24 @@ struct Head<'a> {
     target: Option<&'a serde_json::value::RawValue>,
 }
 
+impl Head<'_> {
+    /// The severity `level` (else `severity`) names, string or number.
+    fn severity(&self) -> Option<Severity> {
+        let named = |raw: Option<&serde_json::value::RawValue>| {
+            let raw = raw?;
+            match text_of(Some(raw)) {
+                Some(text) => Severity::parse(&text),
+                None => raw
+                    .get()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(Severity::from_number),
+            }
+        };
+        named(self.level).or_else(|| named(self.severity))
+    }
+}
+
 /// The text of a JSON string value (unescaped), or `None` for any other value.
 fn text_of(raw: Option<&serde_json::value::RawValue>) -> Option<std::borrow::Cow<'_, str>> {
     let raw = raw?.get();
@@ -329,19 +461,65 @@ fn field_equals(entry: &Value, path: &[String], expected: &str) -> bool {
     }
 }
 
-/// The top-level RFC 3339 `timestamp` of a stored line, in unix nanoseconds.
+/// The instant a JSON `timestamp` value names: an RFC 3339 string, or unix epoch time as
+/// a number or a digit string (see [`crate::timefmt::parse_epoch`] for the units).
+fn instant_of_raw(raw: &serde_json::value::RawValue) -> Option<Nanos> {
+    match text_of(Some(raw)) {
+        Some(text) => parse_instant(&text),
+        None => parse_epoch(raw.get()),
+    }
+}
+
+/// The instant of a stored line's top-level `timestamp` (RFC 3339 or epoch time), in unix
+/// nanoseconds; `None` when it has none or it names no time (`"yesterday"`).
+///
+/// # Examples
+///
+/// ```
+/// use estuary_collector::filter::timestamp_nanos;
+///
+/// assert_eq!(timestamp_nanos(br#"{"timestamp":"1970-01-01T02:00:01+02:00"}"#), Some(1_000_000_000));
+/// assert_eq!(timestamp_nanos(br#"{"timestamp":1500}"#), Some(1_500_000_000_000));
+/// assert_eq!(timestamp_nanos(br#"{"timestamp":"yesterday"}"#), None);
+/// ```
 pub fn timestamp_nanos(line: &[u8]) -> Option<Nanos> {
     #[derive(serde::Deserialize)]
     struct Stamp<'a> {
-        #[serde(borrow)]
-        timestamp: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        timestamp: Option<&'a serde_json::value::RawValue>,
     }
     let stamp: Stamp<'_> = serde_json::from_slice(line).ok()?;
-    parse_rfc3339(&stamp.timestamp?)
+    instant_of_raw(stamp.timestamp?)
 }
 
-/// The top-level `timestamp` string of a stored line (empty when absent), for ordering
-/// entries of several services.
+/// The instants to order lines of one service by, given in stream (arrival) order, oldest
+/// first. A line whose `timestamp` names no time takes the instant of the line stored just
+/// before it (it arrived after that one), or, for leading ones, of the first line after
+/// it; `None` only when no line of the slice has a readable time.
+///
+/// # Examples
+///
+/// ```
+/// use estuary_collector::filter::order_keys;
+///
+/// let lines: [&[u8]; 3] = [br#"{"timestamp":"yesterday"}"#, br#"{"timestamp":5}"#, br#"{"m":1}"#];
+/// let five = Some(5_000_000_000);
+/// assert_eq!(order_keys(&lines), vec![five, five, five]);
+/// ```
+pub fn order_keys(lines: &[&[u8]]) -> Vec<Option<Nanos>> {
+    let mut keys: Vec<Option<Nanos>> = lines.iter().map(|l| timestamp_nanos(l)).collect();
+    let first = keys.iter().flatten().next().copied();
+    let mut carried = first;
+    for key in &mut keys {
+        match key {
+            Some(known) => carried = Some(*known),
+            None => *key = carried,
+        }
+    }
+    keys
+}
+
+/// The top-level `timestamp` string of a stored line (empty when absent), for display.
 pub fn timestamp_of(line: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Stamp {

@@ -33,9 +33,11 @@
 //!   collectors' commits into [`live`]; [`forward`] ships stored entries to Loki and
 //!   Elasticsearch from a checkpoint (at least once).
 //! - [`metrics`]: the collector's own Prometheus metrics (`GET /metrics`).
-//! - [`cli`]: `estuary tail` and `estuary query`, clients of a running collector.
+//! - [`cli`]: `estuary tail` and `estuary query`, clients of a running collector: the
+//!   token, fmt-like lines ([`cli::render`]), and errors that say what to do.
 //! - [`server`]: wires it together and owns the shutdown order; [`shutdown`] listens for
-//!   signals; [`timefmt`] holds the time formats.
+//!   signals; [`timefmt`] holds the time formats and how an entry's `timestamp` becomes an
+//!   instant; [`filter::Severity`] is the one mapping from written levels to severities.
 //!
 //! # Examples
 //!

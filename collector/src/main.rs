@@ -1,51 +1,71 @@
-//! The `estuary` binary: parse the configuration, set up the collector's own logging
-//! (to stderr, never into its own store), bind, and run until SIGINT/SIGTERM.
+//! The `estuary` binary: parse the command line, then serve (set up the collector's own
+//! logging to stderr, never into its own store; bind; run until SIGINT/SIGTERM) or run a
+//! client command. Failures end with one plain message on stderr and a non-zero status —
+//! never a backtrace, even with `RUST_BACKTRACE` set.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use estuary_collector::config::{Cli, Command, ServeArgs};
-use estuary_collector::{server, shutdown};
+use estuary_collector::server::{self, ServerError};
+use estuary_collector::shutdown;
+use estuary_collector::store::StoreError;
 use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
-    match cli.command {
-        Some(Command::Serve(config)) => serve(*config),
-        Some(Command::Tail(args)) => tail(args),
-        Some(Command::Query(args)) => client_runtime()?
-            .block_on(estuary_collector::cli::query::run(args))
-            .map_err(Into::into),
-        Some(Command::Stats(args)) => client_runtime()?
-            .block_on(estuary_collector::cli::stats::run(args))
-            .map_err(Into::into),
-        None => serve(cli.serve),
+    let (name, outcome) = match cli.command {
+        Some(Command::Serve(config)) => ("estuary", serve(*config)),
+        Some(Command::Tail(args)) => (
+            "estuary tail",
+            client(estuary_collector::cli::tail::run(args)),
+        ),
+        Some(Command::Query(args)) => (
+            "estuary query",
+            client(estuary_collector::cli::query::run(args)),
+        ),
+        Some(Command::Stats(args)) => (
+            "estuary stats",
+            client(estuary_collector::cli::stats::run(args)),
+        ),
+        None => ("estuary", serve(cli.serve)),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` is the cause chain on one line; `{:?}` would add a backtrace.
+            eprintln!("{name}: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-/// The collector's own logs go to stderr, filtered by `RUST_LOG` (default `info`).
+/// The collector's own logs go to stderr, filtered by `RUST_LOG` (default `info`), in
+/// colour only when stderr is a terminal.
 fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
 }
 
-fn tail(args: estuary_collector::cli::tail::TailArgs) -> anyhow::Result<()> {
-    client_runtime()?.block_on(estuary_collector::cli::tail::run(args))?;
-    Ok(())
-}
-
-/// The client subcommands need only one thread.
-fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
+/// Runs a client command on a one-thread runtime.
+fn client(
+    command: impl std::future::Future<Output = Result<(), estuary_collector::cli::CliError>>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the tokio runtime")
+        .context("starting the tokio runtime")?;
+    Ok(runtime.block_on(command)?)
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing();
     let settings = args.settings()?;
     // `rediss://` URLs use rustls; it needs one process-wide crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -58,11 +78,45 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let addr = settings.listen;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("binding {addr}"))?;
+            .map_err(|err| bind_error(addr, err))?;
         server::run(settings, listener, shutdown::signal())
             .await
-            .context("collector failed")
+            .map_err(start_error)
     })
+}
+
+/// What to do when the address cannot be bound.
+fn bind_error(addr: std::net::SocketAddr, err: std::io::Error) -> anyhow::Error {
+    let port = addr.port();
+    match err.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "port {port} on {} is already in use (another collector?): choose a free one with --port or PORT",
+            addr.ip()
+        ),
+        std::io::ErrorKind::AddrNotAvailable => anyhow::anyhow!(
+            "cannot listen on {addr}: {} is not an address of this machine; check --bind (ESTUARY_BIND)",
+            addr.ip()
+        ),
+        std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "not allowed to listen on port {port} ({err}): ports below 1024 need privileges; choose another with --port or PORT"
+        ),
+        _ => anyhow::Error::new(err).context(format!("cannot listen on {addr}")),
+    }
+}
+
+/// The server's failure, saying what to do when the log directory is the problem.
+fn start_error(err: ServerError) -> anyhow::Error {
+    match err {
+        ServerError::Store(StoreError::NotWritable { dir, source }) => anyhow::anyhow!(
+            "log directory {} is not writable ({source}): fix its permissions or choose another with --log-dir or LOG_DIR",
+            dir.display()
+        ),
+        ServerError::Store(StoreError::Dir { dir, source }) => anyhow::anyhow!(
+            "cannot use log directory {} ({source}): check --log-dir or LOG_DIR",
+            dir.display()
+        ),
+        other => anyhow::Error::new(other),
+    }
 }
 
 /// Under `RLIMIT_FSIZE`, an over-limit write also raises SIGXFSZ, whose default action kills

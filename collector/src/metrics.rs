@@ -12,6 +12,7 @@
 //! | `estuary_ingested_bytes_total` | counter | `service` |
 //! | `estuary_rejected_requests_total` | counter | `reason`, `status` |
 //! | `estuary_commit_duration_seconds` | histogram | |
+//! | `estuary_storage_failing_services` | gauge | |
 //! | `estuary_forwarder_lag_bytes`, `estuary_forwarder_lag_entries` | gauge | `forwarder` |
 //! | `estuary_disk_bytes` | gauge | `service` |
 //! | `estuary_fanout_published_total`, `estuary_fanout_skipped_total` | counter | |
@@ -41,6 +42,9 @@ pub const COMMIT_SECONDS: &str = "estuary_commit_duration_seconds";
 pub const FORWARDER_LAG_BYTES: &str = "estuary_forwarder_lag_bytes";
 /// Entries a forwarder has yet to send, per forwarder.
 pub const FORWARDER_LAG_ENTRIES: &str = "estuary_forwarder_lag_entries";
+
+/// Services whose last write failed (0 while storage works; `/health` says `degraded`).
+pub const STORAGE_FAILING: &str = "estuary_storage_failing_services";
 
 /// Commit latency buckets, in seconds: from a page-cache write to a slow disk flush.
 const COMMIT_BUCKETS: [f64; 14] = [
@@ -115,6 +119,11 @@ fn describe() {
         FORWARDER_LAG_ENTRIES,
         "Entries stored but not yet forwarded, per forwarder."
     );
+    describe_gauge!(
+        STORAGE_FAILING,
+        "Services whose last write failed (0 while storage works)."
+    );
+    metrics::gauge!(STORAGE_FAILING).set(0.0);
 }
 
 /// Per-service counts of one request, taken before its batches go to the store and
@@ -185,6 +194,11 @@ pub fn set_forwarder_lag(forwarder: &str, bytes: u64, entries: u64) {
     let labels = [("forwarder", forwarder.to_owned())];
     metrics::gauge!(FORWARDER_LAG_BYTES, &labels).set(bytes as f64);
     metrics::gauge!(FORWARDER_LAG_ENTRIES, &labels).set(entries as f64);
+}
+
+/// Sets how many services' last write failed.
+pub fn set_storage_failing(services: usize) {
+    metrics::gauge!(STORAGE_FAILING).set(services as f64);
 }
 
 /// Values read at scrape time rather than recorded as they change.

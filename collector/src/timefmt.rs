@@ -33,6 +33,84 @@ pub fn parse_rfc3339(text: &str) -> Option<Nanos> {
         .map(OffsetDateTime::unix_timestamp_nanos)
 }
 
+/// The form the collector stamps entries with: RFC 3339 UTC with always 9 fraction
+/// digits, so stamps have one width and sort as text within a service.
+const STAMP: &[time::format_description::BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
+
+/// Formats unix nanoseconds as the collector's stamp: RFC 3339 UTC, 9 fraction digits.
+///
+/// # Examples
+///
+/// ```
+/// use estuary_collector::timefmt::format_stamp;
+///
+/// assert_eq!(format_stamp(1_500_000_000), "1970-01-01T00:00:01.500000000Z");
+/// assert_eq!(format_stamp(0), "1970-01-01T00:00:00.000000000Z");
+/// ```
+pub fn format_stamp(nanos: Nanos) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(STAMP).ok())
+        .unwrap_or_else(|| String::from("1970-01-01T00:00:00.000000000Z"))
+}
+
+/// Parses an entry's timestamp text: RFC 3339 (any offset, compared as an instant), or
+/// unix epoch time written as digits ([`parse_epoch`]).
+///
+/// # Examples
+///
+/// ```
+/// use estuary_collector::timefmt::parse_instant;
+///
+/// assert_eq!(parse_instant("1970-01-01T01:00:00+01:00"), Some(0));
+/// assert_eq!(parse_instant("1700000000"), Some(1_700_000_000_000_000_000));
+/// assert_eq!(parse_instant("yesterday"), None);
+/// ```
+pub fn parse_instant(text: &str) -> Option<Nanos> {
+    parse_rfc3339(text).or_else(|| parse_epoch(text))
+}
+
+/// Parses unix epoch time (a JSON number's text or a digit string), its unit told by its
+/// size: below 10^11 seconds (until the year 5138), below 10^14 milliseconds, below 10^17
+/// microseconds, else nanoseconds. Fractions are kept; negative numbers are not times.
+///
+/// # Examples
+///
+/// ```
+/// use estuary_collector::timefmt::parse_epoch;
+///
+/// let second = 1_700_000_000_000_000_000;
+/// assert_eq!(parse_epoch("1700000000"), Some(second));
+/// assert_eq!(parse_epoch("1700000000.5"), Some(second + 500_000_000));
+/// assert_eq!(parse_epoch("1700000000000"), Some(second)); // milliseconds
+/// assert_eq!(parse_epoch("1700000000000000"), Some(second)); // microseconds
+/// assert_eq!(parse_epoch("1700000000000000000"), Some(second)); // nanoseconds
+/// assert_eq!(parse_epoch("-5"), None);
+/// ```
+pub fn parse_epoch(text: &str) -> Option<Nanos> {
+    let text = text.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 30 || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let whole: i128 = whole.parse().ok()?;
+    let per_unit: i128 = match whole {
+        w if w < 100_000_000_000 => 1_000_000_000,
+        w if w < 100_000_000_000_000 => 1_000_000,
+        w if w < 100_000_000_000_000_000 => 1_000,
+        _ => 1,
+    };
+    let mut nanos = whole.checked_mul(per_unit)?;
+    let mut scale = per_unit;
+    for digit in fraction.bytes().take(9) {
+        scale /= 10;
+        nanos += i128::from(digit - b'0') * scale;
+    }
+    Some(nanos)
+}
+
 /// Formats unix nanoseconds in the compact segment-name form.
 ///
 /// # Examples

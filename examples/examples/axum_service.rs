@@ -2,7 +2,9 @@
 //! `request` span with its method, path, a request id, and (recorded when it finishes) its
 //! status and latency; handlers log with their own fields inside it.
 //!
-//! Start a collector (`cargo run -p estuary-collector --bin estuary -- serve`), then:
+//! Start a collector — `estuary` once installed (`cargo install --path collector`), or
+//! `cargo run --release -p estuary-collector` (a release build: `target/release/estuary`) —
+//! then:
 //!
 //! ```text
 //! cargo run -p estuary-examples --example axum_service
@@ -12,7 +14,8 @@
 //! ```
 //!
 //! Ctrl-C stops it; the guard then delivers what is queued. Entries land in the collector's
-//! `LOG_DIR/shop-api.log`. `PORT` (default 3000) and `ESTUARY_URL` can be set.
+//! `LOG_DIR/shop-api.log`; read them with `estuary query shop-api` (or
+//! `target/release/estuary query shop-api`), which shows each request span's method and path. `PORT` (default 3000) and `ESTUARY_URL` can be set.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;

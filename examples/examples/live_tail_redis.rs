@@ -4,7 +4,7 @@
 //! Run a collector with fan-out on, then this consumer, then send it some logs:
 //!
 //! ```sh
-//! REDIS_URL=redis://127.0.0.1:6379 cargo run --release -p estuary-collector &
+//! REDIS_URL=redis://127.0.0.1:6379 cargo run --release -p estuary-collector &   # or target/release/estuary
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run -p estuary-examples --example live_tail_redis
 //! curl -XPOST localhost:8005/logs -H 'content-type: application/json' -d '{"service":"api","message":"hi"}'
 //! ```

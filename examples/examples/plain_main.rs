@@ -1,6 +1,8 @@
 //! The smallest adoption: a plain `fn main()` with no async runtime.
 //!
-//! Start a collector (`cargo run -p estuary-collector --bin estuary -- serve`), then:
+//! Start a collector — `estuary` once installed (`cargo install --path collector`), or
+//! `cargo run --release -p estuary-collector` (a release build: `target/release/estuary`) —
+//! then:
 //!
 //! ```text
 //! cargo run -p estuary-examples --example plain_main
@@ -8,7 +10,7 @@
 //!
 //! It logs a few events inside nested spans and returns; dropping the guard at the end of
 //! `main` delivers everything. Set `ESTUARY_URL` to use another collector. The entries land
-//! in the collector's `LOG_DIR/plain-main.log`.
+//! in the collector's `LOG_DIR/plain-main.log` (`estuary query plain-main` prints them).
 
 use tracing_subscriber::prelude::*;
 

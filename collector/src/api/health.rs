@@ -12,11 +12,30 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health))
 }
 
-/// Status for load balancers and operators; always open.
-#[utoipa::path(get, path = "/health", tag = "status", responses((status = 200, description = "The collector is up", body = Object)))]
+/// Status for load balancers and operators; always open. `status` is `healthy`, or
+/// `degraded` while writes fail (`storage.failing` says which services and why); it is
+/// answered with 200 either way, so the collector stays reachable for reads.
+#[utoipa::path(get, path = "/health", tag = "status", responses((status = 200, description = "The collector is up: `healthy`, or `degraded` with the reason", body = Object)))]
 async fn health(State(state): State<AppState>) -> Json<Value> {
+    let failing = state.store.write_failures();
+    let (status, reason) = match failing.first() {
+        None => ("healthy", None),
+        Some((service, err)) => (
+            "degraded",
+            Some(format!(
+                "writes are failing for {} service(s), e.g. {service}: {err}",
+                failing.len()
+            )),
+        ),
+    };
+    let failing: serde_json::Map<String, Value> = failing
+        .into_iter()
+        .map(|(service, err)| (service, Value::String(err)))
+        .collect();
     Json(json!({
-        "status": "healthy",
+        "status": status,
+        "reason": reason,
+        "storage": {"writable": failing.is_empty(), "failing": failing},
         "service": state.settings.service_name,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.started.elapsed().as_secs(),

@@ -13,8 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::BytesMut;
 use http_body_util::BodyExt;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Grant;
@@ -60,6 +58,7 @@ async fn ingest(
     body: Body,
 ) -> Result<Response, ApiError> {
     let format = body_format(&headers)?;
+    let form = is_form(&headers);
     let gzipped = is_gzipped(&headers)?;
     let limit = state.settings.max_body_bytes;
     let raw = state
@@ -74,7 +73,14 @@ async fn ingest(
         } else {
             Cow::Borrowed(&raw[..])
         };
-        Ok(parse_body(&decoded, format, max_entry, &now_rfc3339())?)
+        parse_body(&decoded, format, max_entry, &now_rfc3339()).map_err(|err| {
+            let err = ApiError::from(err);
+            if form && err.status() == StatusCode::BAD_REQUEST {
+                ApiError::BadRequest(format!("{err} (the body came as application/x-www-form-urlencoded, curl -d's default, and was read as JSON)"))
+            } else {
+                err
+            }
+        })
     };
     let parsed = if inline {
         parse()?
@@ -97,15 +103,17 @@ async fn ingest(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// The current time as RFC 3339 UTC with nanoseconds, e.g. `2026-11-25T16:01:43.123456789Z`.
+/// The current time as RFC 3339 UTC with always 9 fraction digits, e.g.
+/// `2026-11-25T16:01:43.120000000Z` (never shortened, so stamps have one width).
 fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+    crate::timefmt::format_stamp(crate::timefmt::now())
 }
 
 /// `application/json` (or no content type, as curl users often send) → JSON;
 /// `application/x-ndjson` and its aliases → NDJSON; anything else → 415.
+///
+/// `application/x-www-form-urlencoded` is read as JSON too: it is what `curl -d '{…}'`
+/// sends unless told otherwise, and a real form body fails as JSON with a 400 saying so.
 fn body_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(BodyFormat::Json);
@@ -117,7 +125,7 @@ fn body_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
         .filter_map(|p| p.strip_prefix("charset="))
         .all(|c| matches!(c.trim_matches('"'), "utf-8" | "utf8"));
     let format = match mime {
-        "application/json" | "text/json" | "" => BodyFormat::Json,
+        "application/json" | "text/json" | "" | FORM => BodyFormat::Json,
         "application/x-ndjson"
         | "application/ndjson"
         | "application/jsonl"
@@ -130,6 +138,17 @@ fn body_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
     } else {
         Err(ApiError::UnsupportedContentType(text))
     }
+}
+
+/// What `curl -d` sends by default.
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case(FORM))
 }
 
 fn is_gzipped(headers: &HeaderMap) -> Result<bool, ApiError> {

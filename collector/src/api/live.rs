@@ -167,7 +167,7 @@ fn parse_tail(raw: Option<&str>) -> Result<usize, ApiError> {
 /// Replayed lines, and for each service the virtual offset they cover.
 type Replay = (Vec<Vec<u8>>, HashMap<ServiceName, u64>);
 
-/// The last `n` stored entries (of one service, or of all merged by timestamp), read with
+/// The last `n` stored entries (of one service, or of all merged by instant), read with
 /// the query engine (so across rotated segments), and for each service the end of its
 /// stream when it was read.
 fn replay(store: &Store, service: Option<&ServiceName>, n: usize) -> std::io::Result<Replay> {
@@ -177,17 +177,29 @@ fn replay(store: &Store, service: Option<&ServiceName>, n: usize) -> std::io::Re
     };
     let request = PageRequest::newest(n.max(1));
     let mut covered = HashMap::new();
-    let mut lines = Vec::new();
+    let mut keyed = Vec::new();
     for service in services {
         let page = store.query(&service, &request)?;
         covered.insert(service, page.stream_end);
-        lines.extend(page.hits.into_iter().take(n).rev().map(|hit| hit.line));
+        let oldest_first: Vec<Vec<u8>> = page
+            .hits
+            .into_iter()
+            .take(n)
+            .rev()
+            .map(|h| h.line)
+            .collect();
+        let refs: Vec<&[u8]> = oldest_first.iter().map(Vec::as_slice).collect();
+        let keys = crate::filter::order_keys(&refs);
+        keyed.extend(keys.into_iter().zip(oldest_first));
     }
     if service.is_none() {
-        lines.sort_by_cached_key(|line| crate::filter::timestamp_of(line));
-        let excess = lines.len().saturating_sub(n);
-        lines.drain(..excess);
+        // By instant, like the merged query (`api::query::merge`): a stable sort keeps each
+        // service's own order, and entries with no readable time count as the oldest.
+        keyed.sort_by_key(|(key, _)| *key);
+        let excess = keyed.len().saturating_sub(n);
+        keyed.drain(..excess);
     }
+    let lines = keyed.into_iter().map(|(_, line)| line).collect();
     Ok((lines, covered))
 }
 

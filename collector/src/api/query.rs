@@ -1,6 +1,6 @@
 //! Queries: `GET /logs/{service}` (the seed's `{"service","count","logs"}` plus filters,
-//! order and cursors), `GET /logs?service=a,b` (several services merged by timestamp), and
-//! `GET /services`. Stored lines are passed through as bytes.
+//! order and cursors), `GET /logs?service=a,b` (several services merged by the instant of
+//! each entry), and `GET /services`. Stored lines are passed through as bytes.
 
 use std::collections::BTreeMap;
 
@@ -13,10 +13,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::query_params::{self, decode_position, QuerySpec};
 use super::{ApiError, AppState};
-use crate::filter::timestamp_of;
+use crate::filter::order_keys;
 use crate::query::{Hit, Order, Page, PageRequest, Position, Work};
 use crate::service::ServiceName;
 use crate::store::Store;
+use crate::timefmt::Nanos;
 
 pub use super::query_params::{DEFAULT_LIMIT, MAX_LIMIT};
 
@@ -116,7 +117,12 @@ async fn query_merged(State(state): State<AppState>, pairs: Pairs) -> Result<Res
     for (service, position) in services.iter().zip(&positions) {
         let mut request = spec.request.clone();
         request.cursor = match position {
-            Position::Done => continue,
+            // Kept (with nothing) so the next cursor still says it is done, rather than
+            // dropping it and starting it over.
+            Position::Done => {
+                per_service.push((service.clone(), *position, finished_page()));
+                continue;
+            }
             Position::Start => None,
             Position::At(offset) => Some(*offset),
         };
@@ -129,6 +135,16 @@ async fn query_merged(State(state): State<AppState>, pairs: Pairs) -> Result<Res
     let names: Vec<&str> = services.iter().map(ServiceName::as_str).collect();
     let head = format!("{{\"services\":{},", json!(names));
     Ok(render(&head, ordered(lines, spec.order), next, &cost))
+}
+
+/// The page of a service whose walk is over.
+fn finished_page() -> Page {
+    Page {
+        hits: Vec::new(),
+        next_cursor: None,
+        work: Work::default(),
+        stream_end: 0,
+    }
 }
 
 /// Each service's starting position, from a merged cursor `svc:pos,svc:pos`.
@@ -156,30 +172,42 @@ fn merged_positions(spec: &QuerySpec, services: &[ServiceName]) -> Result<Vec<Po
         .collect())
 }
 
-/// Merges per-service pages by timestamp, keeps `limit`, and computes the next cursor.
+/// Merges per-service pages by the instant of each entry, keeps `limit`, and computes the
+/// next cursor.
+///
+/// Each page is already in its walk's order, so this is a k-way merge that takes from the
+/// head of one page at a time: whatever is taken from a service is a prefix of its page,
+/// which keeps the cursor exact even when a service's own clock went backwards. Instants
+/// come from [`order_keys`]: RFC 3339 at any offset and epoch numbers compare as time; an
+/// entry whose `timestamp` names no time goes with the entry stored before it; a page with
+/// no readable time at all counts as older than every timed entry.
 fn merge(
     per_service: Vec<(ServiceName, Position, Page)>,
     spec: &QuerySpec,
 ) -> (Vec<(ServiceName, Hit)>, Option<String>) {
     let backward = spec.order != Order::Asc;
-    let mut all: Vec<(String, usize, ServiceName, Hit)> = Vec::new();
-    for (k, (service, _, outcome)) in per_service.iter().enumerate() {
-        for hit in &outcome.hits {
-            all.push((timestamp_of(&hit.line), k, service.clone(), hit.clone()));
-        }
+    let keys: Vec<Vec<Option<Nanos>>> = per_service
+        .iter()
+        .map(|(_, _, page)| walk_keys(page, backward))
+        .collect();
+    let mut heads = vec![0usize; per_service.len()];
+    let mut all: Vec<(ServiceName, Hit)> = Vec::new();
+    while all.len() < spec.request.limit {
+        let next = (0..per_service.len())
+            .filter(|&k| heads[k] < keys[k].len())
+            .min_by(|&a, &b| {
+                let (ka, kb) = (keys[a][heads[a]], keys[b][heads[b]]);
+                comes_first(ka, kb, backward).then(a.cmp(&b))
+            });
+        let Some(k) = next else { break };
+        let (service, _, page) = &per_service[k];
+        all.push((service.clone(), page.hits[heads[k]].clone()));
+        heads[k] += 1;
     }
-    all.sort_by(|a, b| {
-        if backward {
-            b.0.cmp(&a.0)
-        } else {
-            a.0.cmp(&b.0)
-        }
-    });
-    all.truncate(spec.request.limit);
     let mut parts = Vec::new();
     let mut more = false;
     for (k, (service, start, outcome)) in per_service.iter().enumerate() {
-        let taken: Vec<&Hit> = all.iter().filter(|e| e.1 == k).map(|e| &e.3).collect();
+        let taken: Vec<&Hit> = outcome.hits[..heads[k]].iter().collect();
         let position = next_position(*start, outcome, &taken, backward);
         more |= position != Position::Done;
         parts.push(format!(
@@ -188,7 +216,31 @@ fn merge(
         ));
     }
     let next = more.then(|| parts.join(","));
-    (all.into_iter().map(|(_, _, s, h)| (s, h)).collect(), next)
+    (all, next)
+}
+
+/// The order keys of a page's hits, in the page's order.
+fn walk_keys(page: &Page, backward: bool) -> Vec<Option<Nanos>> {
+    let mut lines: Vec<&[u8]> = page.hits.iter().map(|h| h.line.as_slice()).collect();
+    if backward {
+        lines.reverse();
+    }
+    let mut keys = order_keys(&lines);
+    if backward {
+        keys.reverse();
+    }
+    keys
+}
+
+/// `Less` when an entry at `a` is listed before one at `b`: newest first going backward,
+/// oldest first going forward. Entries with no readable time count as the oldest.
+fn comes_first(a: Option<Nanos>, b: Option<Nanos>, backward: bool) -> std::cmp::Ordering {
+    let (a, b) = (a.unwrap_or(Nanos::MIN), b.unwrap_or(Nanos::MIN));
+    if backward {
+        b.cmp(&a)
+    } else {
+        a.cmp(&b)
+    }
 }
 
 fn next_position(start: Position, outcome: &Page, taken: &[&Hit], backward: bool) -> Position {

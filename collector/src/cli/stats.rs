@@ -7,6 +7,8 @@ use std::io::{IsTerminal, Write};
 use clap::Args;
 use serde_json::Value;
 
+use super::{CliError, ClientArgs, Connection};
+
 /// Levels from least to most severe, with their bar colour.
 const LEVELS: [(&str, &str); 6] = [
     ("trace", "2"),
@@ -39,39 +41,21 @@ pub struct StatsArgs {
     /// Bucket width (`1m`, `15m`, `1h`); default: about 40 buckets over the window.
     #[arg(long)]
     pub bucket: Option<String>,
-    /// The collector's URL.
-    #[arg(long, env = "ESTUARY_URL", default_value = super::DEFAULT_URL)]
-    pub url: String,
+    /// Where the collector is, and the token.
+    #[command(flatten)]
+    pub client: ClientArgs,
     /// Print the histogram's JSON instead of bars.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Why `estuary stats` failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StatsError {
-    /// The collector could not be reached.
-    #[error("request failed: {0}")]
-    Http(#[from] reqwest::Error),
-    /// The collector refused the request: its message says why.
-    #[error("the collector refused the request ({status}): {body}")]
-    Refused {
-        /// HTTP status.
-        status: u16,
-        /// The JSON error body.
-        body: String,
-    },
-    /// Writing to stdout failed.
-    #[error("cannot write output: {0}")]
-    Output(#[from] std::io::Error),
 }
 
 /// Fetches the histogram and prints it.
 ///
 /// # Errors
 ///
-/// [`StatsError`] when the collector cannot be reached or refuses the request.
-pub async fn run(args: StatsArgs) -> Result<(), StatsError> {
+/// [`CliError`] when the collector cannot be reached or refuses the request.
+pub async fn run(args: StatsArgs) -> Result<(), CliError> {
+    let connection = Connection::new(&args.client)?;
     let mut query: Vec<(&str, String)> = vec![("since", args.since.clone())];
     if !args.services.is_empty() {
         query.push(("service", args.services.join(",")));
@@ -90,16 +74,12 @@ pub async fn run(args: StatsArgs) -> Result<(), StatsError> {
     if args.bucket.is_none() {
         query.push(("buckets", "40".into()));
     }
-    let url = format!("{}/histogram", args.url.trim_end_matches('/'));
-    let response = reqwest::Client::new().get(url).query(&query).send().await?;
-    let status = response.status();
-    let body = response.text().await?;
-    if !status.is_success() {
-        return Err(StatsError::Refused {
-            status: status.as_u16(),
-            body,
-        });
-    }
+    let query: Vec<(String, String)> = query.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let response = connection.get("/histogram", &query).await?;
+    let body = response.text().await.map_err(|e| CliError::BadAnswer {
+        url: connection.url("/histogram"),
+        reason: e.to_string(),
+    })?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{body}")?;

@@ -1,5 +1,7 @@
 //! `estuary tail`: follow a collector's live stream and print each entry as it arrives,
-//! reconnecting when the collector restarts, until Ctrl-C.
+//! until Ctrl-C. A collector that is down, restarting or overloaded is waited for (the
+//! cause is said once, and again when it changes); a mistake that retrying cannot fix —
+//! a bad URL, a missing or refused token, a bad parameter — ends the command.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -7,67 +9,79 @@ use std::time::Duration;
 use clap::Args;
 use futures_util::StreamExt;
 
-use super::render::render_line;
+use super::render::Renderer;
+use super::{say_no_entries, CliError, ClientArgs, Connection};
 
 /// Wait between reconnection attempts.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
 /// Arguments of `estuary tail`.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:
+  estuary tail                        every service, as entries arrive
+  estuary tail checkout --level warn  one service, warnings and worse
+  estuary tail --tail 50 --json       the last 50 stored entries, then live, as stored lines")]
 pub struct TailArgs {
     /// Follow only this service (all services when omitted).
     pub service: Option<String>,
-    /// Minimum severity: trace, debug, info, warn, error, fatal.
-    #[arg(long)]
+    /// Minimum severity: trace, debug, info, warn, error, fatal (or a pino/syslog number).
+    #[arg(long, help_heading = "Filters")]
     pub level: Option<String>,
     /// Only entries containing this text.
-    #[arg(long)]
+    #[arg(long, help_heading = "Filters")]
     pub grep: Option<String>,
     /// Replay this many stored entries before following.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, help_heading = "What to print")]
     pub tail: usize,
-    /// The collector's URL.
-    #[arg(long, env = "ESTUARY_URL", default_value = super::DEFAULT_URL)]
-    pub url: String,
-    /// Print the raw JSON lines (for `jq`) instead of readable ones.
-    #[arg(long)]
+    /// Print the stored lines as they are (for `jq`) instead of readable ones.
+    #[arg(long, help_heading = "What to print")]
     pub json: bool,
-}
-
-/// Why following failed for good.
-#[derive(Debug, thiserror::Error)]
-pub enum TailError {
-    /// The collector refused the request (bad parameter): retrying would not help.
-    #[error("the collector refused the stream ({status}): {body}")]
-    Refused {
-        /// HTTP status.
-        status: u16,
-        /// The JSON error body.
-        body: String,
-    },
-    /// Writing to stdout failed (e.g. a closed pipe).
-    #[error("cannot write output: {0}")]
-    Output(#[from] std::io::Error),
+    /// Also show where each entry came from: target, file and line, thread, pid, host.
+    #[arg(long, short, help_heading = "What to print")]
+    pub verbose: bool,
+    /// Show times in the local time zone instead of UTC.
+    #[arg(long, help_heading = "What to print")]
+    pub local: bool,
+    /// Where the collector is and the token to read it with.
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Follows until Ctrl-C (returns `Ok`) or a permanent failure.
 ///
 /// # Errors
 ///
-/// [`TailError`] when the collector refuses the parameters or stdout is closed.
-pub async fn run(args: TailArgs) -> Result<(), TailError> {
-    let client = reqwest::Client::new();
+/// A permanent [`CliError`]: a bad URL or token, a refused parameter, a closed stdout.
+pub async fn run(args: TailArgs) -> Result<(), CliError> {
     let colour =
         !args.json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut renderer = Renderer {
+        colour,
+        verbose: args.verbose,
+        local: args.local.then(super::render::local_offset),
+        service_width: args.service.as_deref().map_or(0, str::len),
+    };
+    let connection = Connection::new(&args.client)?;
     let mut replay = args.tail;
+    let mut checked_service = false;
+    let mut last_problem: Option<String> = None;
     loop {
-        tokio::select! {
+        let outcome = tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
-            outcome = follow(&client, &args, replay, colour) => match outcome {
-                Err(Failure::Permanent(err)) => return Err(err),
-                Err(Failure::Transient(why)) => eprintln!("estuary tail: {why}; reconnecting"),
-                Ok(()) => eprintln!("estuary tail: stream closed; reconnecting"),
-            },
+            outcome = follow(&connection, &args, replay, &mut renderer, &mut last_problem) => outcome,
+            () = check_service(&connection, &args, &mut checked_service) => Ok(()),
+        };
+        let problem = match outcome {
+            Err(err) if !err.is_transient() => return Err(err),
+            Err(err) => err.to_string(),
+            Ok(()) => "the collector closed the stream".to_owned(),
+        };
+        if last_problem.as_deref() != Some(problem.as_str()) {
+            eprintln!(
+                "estuary tail: {problem}; retrying every {}s",
+                RECONNECT_DELAY.as_secs()
+            );
+            last_problem = Some(problem);
         }
         // After a reconnect, only new entries: the replay was already printed.
         replay = 0;
@@ -78,58 +92,63 @@ pub async fn run(args: TailArgs) -> Result<(), TailError> {
     }
 }
 
-enum Failure {
-    Permanent(TailError),
-    Transient(String),
+/// Once, after connecting: says on stderr when the followed service has no entries yet
+/// (naming close matches), then waits forever.
+async fn check_service(connection: &Connection, args: &TailArgs, checked: &mut bool) {
+    if let (Some(service), false) = (&args.service, *checked) {
+        // Give the stream its first try; a collector that is down is reported by it.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Ok(known) = connection.services().await {
+            *checked = true;
+            if !known.contains(service) {
+                say_no_entries("tail", service, &known, true);
+            }
+        }
+    }
+    std::future::pending().await
 }
 
-fn stream_url(args: &TailArgs) -> String {
-    let base = args.url.trim_end_matches('/');
+fn stream_path(args: &TailArgs) -> String {
     match &args.service {
-        Some(service) => format!("{base}/logs/{service}/stream"),
-        None => format!("{base}/logs/stream"),
+        Some(service) => format!("/logs/{service}/stream"),
+        None => "/logs/stream".to_owned(),
     }
 }
 
 async fn follow(
-    client: &reqwest::Client,
+    connection: &Connection,
     args: &TailArgs,
     replay: usize,
-    colour: bool,
-) -> Result<(), Failure> {
-    let mut query = vec![("tail", replay.to_string())];
-    query.extend(args.level.clone().map(|l| ("level", l)));
-    query.extend(args.grep.clone().map(|q| ("q", q)));
-    let response = client
-        .get(stream_url(args))
-        .query(&query)
-        .send()
-        .await
-        .map_err(|e| Failure::Transient(e.to_string()))?;
-    let status = response.status();
-    if status.is_client_error() {
-        let body = response.text().await.unwrap_or_default();
-        return Err(Failure::Permanent(TailError::Refused {
-            status: status.as_u16(),
-            body,
-        }));
-    }
-    if !status.is_success() {
-        return Err(Failure::Transient(format!("collector answered {status}")));
+    renderer: &mut Renderer,
+    last_problem: &mut Option<String>,
+) -> Result<(), CliError> {
+    let mut query = vec![("tail".to_owned(), replay.to_string())];
+    query.extend(args.level.clone().map(|l| ("level".to_owned(), l)));
+    query.extend(args.grep.clone().map(|q| ("q".to_owned(), q)));
+    let response = connection.get(&stream_path(args), &query).await?;
+    if last_problem.take().is_some() {
+        eprintln!("estuary tail: connected to {}", connection.url(""));
     }
     let mut body = response.bytes_stream();
     let mut parser = SseParser::default();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| Failure::Transient(e.to_string()))?;
+        let chunk = chunk.map_err(|e| CliError::Unreachable {
+            url: connection.url(""),
+            cause: format!("the stream broke off ({e})"),
+        })?;
         for (event, data) in parser.feed(&chunk) {
-            print_event(&event, &data, args.json, colour)
-                .map_err(|e| Failure::Permanent(e.into()))?;
+            print_event(&event, &data, args.json, renderer)?;
         }
     }
     Ok(())
 }
 
-fn print_event(event: &str, data: &str, json: bool, colour: bool) -> std::io::Result<()> {
+fn print_event(
+    event: &str,
+    data: &str,
+    json: bool,
+    renderer: &mut Renderer,
+) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match event {
         "missed" => {
@@ -137,7 +156,7 @@ fn print_event(event: &str, data: &str, json: bool, colour: bool) -> std::io::Re
             Ok(())
         }
         _ if json => writeln!(stdout, "{data}"),
-        _ => writeln!(stdout, "{}", render_line(data, colour)),
+        _ => writeln!(stdout, "{}", renderer.render(data)),
     }
 }
 

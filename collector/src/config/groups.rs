@@ -16,7 +16,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
 pub const DEFAULT_MAX_STREAMS: usize = 1024;
 
 /// Who may call the API: optional bearer tokens with scopes (see `api::auth`). With no
-/// token configured anywhere the API is open, as the seed's was.
+/// token configured anywhere the API is open.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AccessArgs {
     /// Tokens that may send logs for any service (`POST /logs`), comma-separated in the

@@ -24,6 +24,7 @@
 mod checkpoint;
 mod counts;
 mod file;
+mod health;
 mod index;
 mod reader;
 mod retention;
@@ -51,6 +52,7 @@ use tokio_util::task::TaskTracker;
 use crate::body::ServiceLines;
 use crate::query::{FacetRequest, Facets, Histogram, HistogramRequest, Page, PageRequest};
 use crate::service::ServiceName;
+use health::{probe_writable, WriteHealth};
 use writer::{Append, Writer};
 
 pub use checkpoint::{Checkpoint, CheckpointError};
@@ -164,6 +166,14 @@ pub enum StoreError {
         /// The cause.
         source: io::Error,
     },
+    /// The directory exists but a file cannot be created in it: every append would fail.
+    #[error("log directory {dir} is not writable: {source}")]
+    NotWritable {
+        /// The directory.
+        dir: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
 }
 
 /// The per-service files and their writers. Cheap to clone.
@@ -207,6 +217,8 @@ struct Inner {
     /// The file lock: renames and deletions take it exclusively, readers share it while
     /// they list and open files.
     files: Arc<RwLock<()>>,
+    /// Which services' writes are failing, shared with their writers.
+    health: Arc<WriteHealth>,
 }
 
 impl Store {
@@ -214,7 +226,8 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Dir`] when the directory cannot be created or read.
+    /// [`StoreError::Dir`] when the directory cannot be created or read,
+    /// [`StoreError::NotWritable`] when no file can be created in it.
     pub fn open(config: StoreConfig) -> Result<Self, StoreError> {
         Self::open_with(config, Vec::new())
     }
@@ -233,6 +246,10 @@ impl Store {
             source,
         };
         std::fs::create_dir_all(&config.dir).map_err(dir_error)?;
+        probe_writable(&config.dir).map_err(|source| StoreError::NotWritable {
+            dir: config.dir.clone(),
+            source,
+        })?;
         file::repair_dir(&config.dir).map_err(dir_error)?;
         let files = Arc::new(RwLock::new(()));
         rotate::finish_pending(&config.dir, config.rotation.compress, &files).map_err(dir_error)?;
@@ -243,6 +260,7 @@ impl Store {
                 writers: Mutex::default(),
                 tasks: TaskTracker::new(),
                 files,
+                health: Arc::default(),
             }),
         };
         store.repair_indexes_in_background();
@@ -422,6 +440,12 @@ impl Store {
         Checkpoint::load(self.dir(), name)
     }
 
+    /// Services whose last write failed, with the error, sorted by service; empty while
+    /// storage works.
+    pub fn write_failures(&self) -> Vec<(String, String)> {
+        self.inner.health.failures()
+    }
+
     /// The number of services with a running writer.
     pub fn open_writers(&self) -> usize {
         self.lock_writers().len()
@@ -477,7 +501,8 @@ impl Store {
             self.inner.files.clone(),
             self.inner.tasks.clone(),
             receiver,
-        );
+        )
+        .reporting_to(self.inner.health.clone());
         self.inner.tasks.spawn(writer.run());
         writers.insert(service.clone(), sender.clone());
         sender

@@ -43,6 +43,8 @@ pub(super) struct Writer {
     receiver: mpsc::Receiver<Append>,
     /// Opened on the first commit, and again after a failure left it in doubt.
     file: Option<LogFile>,
+    /// Told about each commit's outcome, for `/health`.
+    health: Arc<super::WriteHealth>,
 }
 
 impl Writer {
@@ -68,7 +70,14 @@ impl Writer {
             listeners,
             receiver,
             file: None,
+            health: Arc::default(),
         }
+    }
+
+    /// Reports each commit's outcome to `health`.
+    pub(super) fn reporting_to(mut self, health: Arc<super::WriteHealth>) -> Self {
+        self.health = health;
+        self
     }
 
     /// Runs until every sender is gone and the queue is drained.
@@ -80,6 +89,8 @@ impl Writer {
             let entries = group.iter().map(|a| a.entries).sum();
             let (lines, facts) = take_lines(&mut group);
             let result = self.commit(lines, facts).await;
+            self.health
+                .record(&self.service, result.as_ref().map(|_| ()));
             let outcome = result
                 .as_ref()
                 .map(|_| ())
