@@ -239,7 +239,6 @@ async fn a_form_or_an_unknown_encoding_gets_415_and_nothing_is_stored() {
     let api = TestApi::new();
     let entry = r#"{"service":"api"}"#;
     for content_type in [
-        "application/x-www-form-urlencoded",
         "multipart/form-data; boundary=x",
         "text/plain",
         "application/json; charset=latin1",
@@ -259,8 +258,13 @@ async fn a_form_or_an_unknown_encoding_gets_415_and_nothing_is_stored() {
     reply.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(api.services().is_empty());
 
-    // The accepted spellings of JSON, for contrast.
-    for content_type in ["application/json; charset=utf-8", "text/json"] {
+    // The accepted spellings of JSON, for contrast — and curl's default form type, whose
+    // body people type as JSON.
+    for content_type in [
+        "application/json; charset=utf-8",
+        "text/json",
+        "application/x-www-form-urlencoded",
+    ] {
         assert_eq!(
             api.post(content_type, entry).await.status,
             StatusCode::CREATED
@@ -274,5 +278,5 @@ async fn a_form_or_an_unknown_encoding_gets_415_and_nothing_is_stored() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "no content type is JSON");
-    assert_eq!(api.stored("api").len(), 3);
+    assert_eq!(api.stored("api").len(), 4);
 }
