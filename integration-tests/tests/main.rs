@@ -6,6 +6,7 @@ mod collector;
 mod forward;
 mod layer;
 mod operate;
+mod protocols;
 mod query;
 mod realtime;
 
