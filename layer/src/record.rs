@@ -209,7 +209,10 @@ fn write_trace(line: &mut Vec<u8>, trace: Option<TraceIds>) {
     let Some((trace_id, span_id)) = trace else {
         return;
     };
-    for (key, id) in [(&b",\"trace_id\":\""[..], &trace_id[..]), (b",\"span_id\":\"", &span_id[..])] {
+    for (key, id) in [
+        (&b",\"trace_id\":\""[..], &trace_id[..]),
+        (b",\"span_id\":\"", &span_id[..]),
+    ] {
         line.extend_from_slice(key);
         for b in id {
             line.push(HEX[usize::from(b >> 4)]);

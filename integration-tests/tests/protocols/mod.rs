@@ -6,6 +6,7 @@
 mod bulk;
 mod loki;
 mod otlp;
+mod trace;
 
 use std::path::Path;
 use std::process::Command;

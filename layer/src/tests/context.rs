@@ -34,7 +34,10 @@ fn records_from_the_log_crate_keep_their_real_target_module_file_and_line() {
 #[cfg(not(feature = "opentelemetry"))]
 #[test]
 fn without_the_feature_there_is_no_trace_context() {
-    let (lines, _, _) = capture(|b| b, || tracing::info_span!("s").in_scope(|| tracing::info!("x")));
+    let (lines, _, _) = capture(
+        |b| b,
+        || tracing::info_span!("s").in_scope(|| tracing::info!("x")),
+    );
     assert!(lines[0].get("trace_id").is_none());
 }
 
@@ -61,7 +64,10 @@ fn entries_carry_the_opentelemetry_trace_and_span_ids_of_the_current_span() {
         let _entered = span.enter();
         let cx = span.context();
         let context = cx.span().span_context().clone();
-        expected = (context.trace_id().to_string(), context.span_id().to_string());
+        expected = (
+            context.trace_id().to_string(),
+            context.span_id().to_string(),
+        );
         tracing::info!("inside");
     });
     guard.shutdown().unwrap();
