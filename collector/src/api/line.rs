@@ -64,6 +64,14 @@ impl Batches {
 
 /// Writes `s` as a JSON string.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Most keys and messages need no escaping: copy them in one go.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing into a Vec cannot fail, and a &str always serializes.
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -80,20 +88,40 @@ pub(crate) fn write_key(out: &mut Vec<u8>, key: &str) {
 /// Unix nanoseconds as the collector's stored form, RFC 3339 UTC with nine fraction
 /// digits (`2026-11-25T16:01:43.123456789Z`), so lines sort as text across services.
 pub(crate) fn write_timestamp(out: &mut Vec<u8>, nanos: i128) {
-    let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let mut text = String::with_capacity(32);
-    let _ = write!(
-        text,
-        "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z\"",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.nanosecond()
-    );
-    out.extend_from_slice(text.as_bytes());
+    thread_local! {
+        /// The last second formatted (`"YYYY-MM-DDTHH:MM:SS`): entries of one batch mostly
+        /// share their second, and calendar arithmetic per entry would cost more than the
+        /// rest of the line.
+        static LAST_SECOND: std::cell::Cell<(i128, [u8; 20])> = const { std::cell::Cell::new((i128::MIN, [0; 20])) };
+    }
+    let seconds = nanos.div_euclid(1_000_000_000);
+    let fraction = nanos.rem_euclid(1_000_000_000) as u32;
+    let (cached, mut prefix) = LAST_SECOND.with(std::cell::Cell::get);
+    if cached != seconds {
+        let at = OffsetDateTime::from_unix_timestamp(seconds as i64)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let mut text = String::with_capacity(20);
+        let _ = write!(
+            text,
+            "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            at.year().clamp(0, 9999),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        );
+        prefix.copy_from_slice(&text.as_bytes()[..20]);
+        LAST_SECOND.with(|cell| cell.set((seconds, prefix)));
+    }
+    out.extend_from_slice(&prefix);
+    let mut digits = *b".000000000Z\"";
+    let mut rest = fraction;
+    for i in (1..=9).rev() {
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    out.extend_from_slice(&digits);
 }
 
 /// Lower-case hex of `bytes`, as OTLP JSON and W3C trace context spell trace and span ids.
@@ -150,6 +178,13 @@ mod tests {
         let mut out = Vec::new();
         write_timestamp(&mut out, 1_500_000_000);
         assert_eq!(out, br#""1970-01-01T00:00:01.500000000Z""#);
+        out.clear();
+        write_timestamp(&mut out, 1_500_000_007);
+        write_timestamp(&mut out, 1_795_622_503_000_000_001);
+        assert_eq!(
+            out,
+            br#""1970-01-01T00:00:01.500000007Z""2026-11-25T16:01:43.000000001Z""#
+        );
     }
 
     #[test]
@@ -162,6 +197,14 @@ mod tests {
         assert!(batches.push(&api, &[b' '; 17]).is_err());
         let inner = batches.into_inner();
         assert_eq!(inner[0].lines, b"{}\n{}\n");
+    }
+
+    #[test]
+    fn strings_are_escaped_only_when_needed() {
+        let mut out = Vec::new();
+        write_str(&mut out, "plain é");
+        write_str(&mut out, "q\"\\\n\u{1}");
+        assert_eq!(out, "\"plain é\"\"q\\\"\\\\\\n\\u0001\"".as_bytes());
     }
 
     #[test]

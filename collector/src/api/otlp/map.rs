@@ -80,7 +80,7 @@ fn resource_parts(attributes: &[KeyValue]) -> Result<(ServiceName, Vec<u8>), Str
     }
     if !others.is_empty() {
         json.extend_from_slice(b",\"resource\":");
-        write_attributes(&mut json, others.into_iter(), FIELD_DEPTH)?;
+        write_attributes(&mut json, &others, FIELD_DEPTH)?;
     }
     Ok((service, json))
 }
@@ -114,7 +114,7 @@ fn scope_tail(scope_logs: &ScopeLogs, resource_json: &[u8]) -> Result<Vec<u8>, S
             }
             if !scope.attributes.is_empty() {
                 write_key(&mut tail, "attributes");
-                write_attributes(&mut tail, scope.attributes.iter(), FIELD_DEPTH + 1)?;
+                write_attributes(&mut tail, &scope.attributes, FIELD_DEPTH + 1)?;
             }
             tail.push(b'}');
         }
@@ -147,7 +147,7 @@ fn write_record(
     write_body(line, record.body.as_ref())?;
     if !record.attributes.is_empty() {
         line.extend_from_slice(b",\"fields\":");
-        write_attributes(line, record.attributes.iter(), FIELD_DEPTH)?;
+        write_attributes(line, &record.attributes, FIELD_DEPTH)?;
     }
     write_id(line, "trace_id", &record.trace_id, 16)?;
     write_id(line, "span_id", &record.span_id, 8)?;
@@ -219,25 +219,28 @@ fn write_id(line: &mut Vec<u8>, key: &str, id: &[u8], len: usize) -> Result<(), 
 }
 
 /// Attributes as a JSON object; a key given twice keeps its last value, as OTLP intends.
-fn write_attributes<'a>(
+fn write_attributes<K: std::borrow::Borrow<KeyValue>>(
     out: &mut Vec<u8>,
-    attributes: impl Iterator<Item = &'a KeyValue>,
+    attributes: &[K],
     depth: usize,
 ) -> Result<(), String> {
-    let attributes: Vec<&KeyValue> = attributes.collect();
+    let attributes: &[K] = attributes;
     // Quadratic for the usual handful of attributes; a set for long lists.
     let long = (attributes.len() > 32).then(|| {
         let mut last = std::collections::HashMap::new();
         for (i, kv) in attributes.iter().enumerate() {
-            last.insert(kv.key.as_str(), i);
+            last.insert(kv.borrow().key.as_str(), i);
         }
         last
     });
     out.push(b'{');
     for (i, kv) in attributes.iter().enumerate() {
+        let kv: &KeyValue = kv.borrow();
         let superseded = match &long {
             Some(last) => last.get(kv.key.as_str()) != Some(&i),
-            None => attributes[i + 1..].iter().any(|later| later.key == kv.key),
+            None => attributes[i + 1..]
+                .iter()
+                .any(|later| later.borrow().key == kv.key),
         };
         if superseded {
             continue;
@@ -259,7 +262,9 @@ fn write_value(out: &mut Vec<u8>, value: Option<&Value>, depth: usize) -> Result
         None => out.extend_from_slice(b"null"),
         Some(Value::StringValue(s)) => write_str(out, s),
         Some(Value::BoolValue(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Some(Value::IntValue(n)) => out.extend_from_slice(n.to_string().as_bytes()),
+        Some(Value::IntValue(n)) => {
+            out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes())
+        }
         Some(Value::DoubleValue(d)) if d.is_finite() => {
             let _ = serde_json::to_writer(&mut *out, d);
         }
@@ -280,7 +285,7 @@ fn write_value(out: &mut Vec<u8>, value: Option<&Value>, depth: usize) -> Result
             }
             out.push(b']');
         }
-        Some(Value::KvlistValue(list)) => write_attributes(out, list.values.iter(), depth + 1)?,
+        Some(Value::KvlistValue(list)) => write_attributes(out, &list.values, depth + 1)?,
         // Profiling's string-table references carry no value outside profiles.
         Some(Value::StringValueStrindex(_)) => out.extend_from_slice(b"null"),
     }
