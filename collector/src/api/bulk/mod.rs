@@ -171,7 +171,7 @@ async fn handle(
     })
     .await?;
     store(state, grant, batches.into_inner()).await?;
-    let errors = items.iter().any(|item| item_failed(item));
+    let errors = items.iter().any(item_failed);
     Ok(Json(json!({
         "took": started.elapsed().as_millis() as u64,
         "errors": errors,
