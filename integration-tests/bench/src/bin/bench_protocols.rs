@@ -26,6 +26,7 @@ use prost::Message as _;
 
 use estuary_benches::http::{self, Conn, Request};
 use estuary_benches::load::{self, Window};
+use estuary_benches::process::Usage as _;
 use estuary_benches::report::{self, Row};
 use estuary_benches::run::Run;
 use estuary_test_support::{free_port, Collector};
@@ -95,6 +96,8 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("checking {name}"))?;
     }
     let mut per_sec = [0.0f64; 3];
+    // Collector CPU per entry: steadier than throughput when other work shares the machine.
+    let mut cpu_per_entry = [0.0f64; 3];
     for round in 0..2 {
         for (i, (name, request, status)) in phases.iter().enumerate() {
             eprintln!("bench_protocols: round {} {name}…", round + 1);
@@ -110,6 +113,9 @@ fn main() -> anyhow::Result<()> {
                 tally.first_error
             );
             per_sec[i] += (tally.ok * ENTRIES as u64) as f64 / measure.as_secs_f64() / 2.0;
+            // Warm-up answers are included in `ok_total`, as the CPU time covers the warm-up too.
+            cpu_per_entry[i] +=
+                cpu.as_secs_f64() * 1e9 / (tally.ok_total * ENTRIES as u64) as f64 / 2.0;
         }
     }
     let ratio = |i: usize| per_sec[i] / per_sec[0];
@@ -132,6 +138,10 @@ fn main() -> anyhow::Result<()> {
         },
     ];
     println!("{}", report::table(&rows));
+    println!(
+        "Collector CPU per entry: NDJSON {:.0} ns, OTLP protobuf {:.0} ns ({:.2}× NDJSON's entries per CPU-second), OTLP JSON {:.0} ns ({:.2}×).",
+        cpu_per_entry[0], cpu_per_entry[1], cpu_per_entry[0] / cpu_per_entry[1], cpu_per_entry[2], cpu_per_entry[0] / cpu_per_entry[2]
+    );
     println!("{CONNECTIONS} connections, {ENTRIES} entries per request, {} s per phase, two interleaved rounds averaged. {}", measure.as_secs(), run.machine().note("the load generator and the collector share the machine"));
     Ok(())
 }
