@@ -103,9 +103,11 @@ fn main() -> anyhow::Result<()> {
             eprintln!("bench_protocols: round {} {name}…", round + 1);
             let window = Window::after(Duration::from_millis(300), measure);
             let requests = vec![request.clone(); CONNECTIONS];
+            let cpu_before = collector.cpu_time()?;
             let tally = run
                 .runtime
                 .block_on(load::closed_loop(addr, requests, *status, window));
+            let cpu = collector.cpu_time()?.saturating_sub(cpu_before);
             ensure!(
                 tally.errors == 0,
                 "{name}: {} errors, first {:?}",
