@@ -1,5 +1,5 @@
 //! The `_bulk` body: NDJSON pairs of an action line and (for `index`, `create`, `update`) a
-//! source line. Only the structure is checked here; each document is mapped in [`super::map`].
+//! source line. Only the structure is checked here; each document is mapped in `super::map`.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;

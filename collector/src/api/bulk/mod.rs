@@ -2,7 +2,7 @@
 //! clients can ship to Estuary: `POST /_bulk`, `POST /{index}/_bulk`, and `GET /` answering
 //! the product check clients make before their first request.
 //!
-//! `index` and `create` store their document as an entry ([`map`]); `update` and `delete`
+//! `index` and `create` store their document as an entry (`map`); `update` and `delete`
 //! are answered per item with a 400 (the store is append-only). The answer is
 //! Elasticsearch's, a status per item; every answer carries `X-Elastic-Product`.
 

@@ -1,7 +1,7 @@
 //! `POST /loki/api/v1/push`: Loki's push API, so Promtail, Alloy, Vector, Fluent Bit and
 //! Loki logging libraries can ship to Estuary unchanged.
 //!
-//! Snappy protobuf or JSON ([`decode`]), one line per entry ([`map`]), stored through the
+//! Snappy protobuf or JSON (`decode`), one line per entry (`map`), stored through the
 //! same path as `POST /logs`, answered 204 like Loki. A request with any stream that cannot
 //! be stored (a service label that is not a valid name, an entry over the size limit) is
 //! refused whole with a 400 naming it, so a client that retries never duplicates entries.

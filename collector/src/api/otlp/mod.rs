@@ -1,7 +1,7 @@
 //! `POST /v1/logs`: OTLP/HTTP logs, protobuf or JSON, optionally gzip.
 //!
-//! Decoded with `opentelemetry-proto`'s generated types ([`decode`]), mapped once into
-//! ordinary lines ([`map`]), stored through the same path as `POST /logs`. Records that
+//! Decoded with `opentelemetry-proto`'s generated types (`decode`), mapped once into
+//! ordinary lines (`map`), stored through the same path as `POST /logs`. Records that
 //! cannot be stored are counted in `partial_success` with a 200, as OTLP asks; a body that
 //! does not decode is a 400.
 
