@@ -83,7 +83,7 @@ async fn product(State(state): State<AppState>) -> Json<Value> {
 /// Elasticsearch bulk: each `index`/`create` document becomes an entry (service from its
 /// `service` field, else ECS `service.name`, else the index name).
 #[utoipa::path(post, path = "/_bulk", tag = "ingest",
-    request_body(content = String, content_type = "application/x-ndjson", description = "Action and source lines"),
+    request_body(content((String = "application/x-ndjson"), (String = "application/json")), description = "Action and source lines"),
     responses(
         (status = 200, description = "Elasticsearch's bulk answer: a status per item", body = Object),
         (status = 400, description = "The body is not a bulk body; nothing stored", body = super::openapi::ErrorBody),
@@ -109,7 +109,7 @@ async fn bulk(
 
 /// `PUT /_bulk`, as `POST`.
 #[utoipa::path(put, path = "/_bulk", tag = "ingest",
-    request_body(content = String, content_type = "application/x-ndjson"),
+    request_body(content((String = "application/x-ndjson"), (String = "application/json"))),
     responses((status = 200, description = "As POST", body = Object), (status = 400, description = "As POST", body = super::openapi::ErrorBody), (status = 401, description = "As POST", body = super::openapi::ErrorBody), (status = 403, description = "As POST", body = super::openapi::ErrorBody), (status = 408, description = "As POST", body = super::openapi::ErrorBody), (status = 413, description = "As POST", body = super::openapi::ErrorBody), (status = 415, description = "As POST", body = super::openapi::ErrorBody), (status = 429, description = "As POST", body = super::openapi::ErrorBody), (status = 503, description = "As POST", body = super::openapi::ErrorBody), (status = 507, description = "As POST", body = super::openapi::ErrorBody)),
     security((), ("bearer" = []), ("token_header" = []))
 )]
@@ -125,7 +125,7 @@ async fn bulk_put(
 /// Elasticsearch bulk with a default index (the service when documents name none).
 #[utoipa::path(post, path = "/{index}/_bulk", tag = "ingest",
     params(("index" = String, Path, description = "The default index for actions without `_index`")),
-    request_body(content = String, content_type = "application/x-ndjson"),
+    request_body(content((String = "application/x-ndjson"), (String = "application/json"))),
     responses((status = 200, description = "As /_bulk", body = Object), (status = 400, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 401, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 403, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 408, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 413, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 415, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 429, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 503, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 507, description = "As /_bulk", body = super::openapi::ErrorBody)),
     security((), ("bearer" = []), ("token_header" = []))
 )]
@@ -142,7 +142,7 @@ async fn bulk_index(
 /// `PUT /{index}/_bulk`, as `POST`.
 #[utoipa::path(put, path = "/{index}/_bulk", tag = "ingest",
     params(("index" = String, Path, description = "The default index")),
-    request_body(content = String, content_type = "application/x-ndjson"),
+    request_body(content((String = "application/x-ndjson"), (String = "application/json"))),
     responses((status = 200, description = "As POST", body = Object), (status = 400, description = "As POST", body = super::openapi::ErrorBody), (status = 401, description = "As POST", body = super::openapi::ErrorBody), (status = 403, description = "As POST", body = super::openapi::ErrorBody), (status = 408, description = "As POST", body = super::openapi::ErrorBody), (status = 413, description = "As POST", body = super::openapi::ErrorBody), (status = 415, description = "As POST", body = super::openapi::ErrorBody), (status = 429, description = "As POST", body = super::openapi::ErrorBody), (status = 503, description = "As POST", body = super::openapi::ErrorBody), (status = 507, description = "As POST", body = super::openapi::ErrorBody)),
     security((), ("bearer" = []), ("token_header" = []))
 )]
