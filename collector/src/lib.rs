@@ -5,6 +5,7 @@
 //!
 //! ```text
 //!  POST /logs ─▶ api::ingest ─▶ body (parse ▸ validate ▸ stamp) ─▶ store ─▶ 201
+//!  POST /v1/logs, /loki/api/v1/push, /_bulk ─▶ api::{otlp, loki_push, bulk} ─▶ (same) ─▶ store
 //!                                                                    │ after each commit:
 //!                                        live (SSE, estuary tail) ◀──┤
 //!                                      fanout (Redis pub/sub)     ◀──┤
@@ -17,7 +18,10 @@
 //! - [`config`]: the command line, parsed once into [`config::Settings`] — each domain
 //!   module gets its own settings type and never sees a flag.
 //! - [`api`]: the HTTP surface. [`api::ingest`] (`POST /logs`) limits and decodes bodies with
-//!   [`body`]; [`api::query`] (`GET /logs/{service}`, `GET /logs`, `GET /services`) answers
+//!   [`body`]; the protocol adapters [`api::otlp`] (`POST /v1/logs`), [`api::loki_push`]
+//!   (`POST /loki/api/v1/push`) and [`api::bulk`] (`POST /_bulk`, `GET /`) decode with their
+//!   ecosystem's types, map each entry to a line once, and share its receive and store steps;
+//!   [`api::query`] (`GET /logs/{service}`, `GET /logs`, `GET /services`) answers
 //!   with [`query`] types and [`filter`]; [`api::live`] serves live SSE; [`api::auth`] and
 //!   [`api::protect`] gate and bound requests; [`api::openapi`] describes it all.
 //! - [`service`]: the validated service name.

@@ -7,6 +7,7 @@ mod forward;
 mod layer;
 mod operate;
 mod operator;
+mod protocols;
 mod query;
 mod realtime;
 

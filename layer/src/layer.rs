@@ -43,11 +43,39 @@ thread_local! {
 pub struct EstuaryLayer {
     shared: Arc<Shared>,
     format: Arc<Format>,
+    /// The subscriber this layer is part of, to ask `tracing-opentelemetry` for a span's
+    /// context (weak, so the layer never keeps its own subscriber alive).
+    #[cfg(feature = "opentelemetry")]
+    dispatch: std::sync::OnceLock<tracing::dispatcher::WeakDispatch>,
 }
 
 impl EstuaryLayer {
     pub(crate) fn new(shared: Arc<Shared>, format: Arc<Format>) -> Self {
-        EstuaryLayer { shared, format }
+        EstuaryLayer {
+            shared,
+            format,
+            #[cfg(feature = "opentelemetry")]
+            dispatch: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The OpenTelemetry trace and span id of span `id`, when `tracing-opentelemetry` gives
+    /// it a valid context. Must not be called while the span's extensions are borrowed.
+    #[cfg(feature = "opentelemetry")]
+    fn trace_ids(&self, id: Option<Id>) -> Option<record::TraceIds> {
+        use opentelemetry::trace::TraceContextExt as _;
+        let dispatch = self.dispatch.get()?.upgrade()?;
+        let cx = tracing_opentelemetry::get_otel_context(&id?, &dispatch)?;
+        let span = cx.span();
+        let context = span.span_context();
+        context
+            .is_valid()
+            .then(|| (context.trace_id().to_bytes(), context.span_id().to_bytes()))
+    }
+
+    #[cfg(not(feature = "opentelemetry"))]
+    fn trace_ids(&self, _id: Option<Id>) -> Option<record::TraceIds> {
+        None
     }
 
     /// A handle to this layer's counters and flush.
@@ -119,12 +147,24 @@ where
         }
     }
 
+    #[cfg(feature = "opentelemetry")]
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if on_worker_thread() || !self.format.enabled(event.metadata()) {
+        use tracing_log::NormalizeEvent as _;
+        if on_worker_thread() {
             return;
         }
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        if !self.format.enabled(meta) {
+            return;
+        }
+        let trace = self.trace_ids(ctx.event_span(event).map(|span| span.id()));
         self.with_scratch(|s| {
-            record::write_event(s, &self.format, event, &ctx);
+            record::write_event(s, &self.format, event, meta, trace, &ctx);
             self.enqueue(&s.line);
         });
     }
@@ -162,8 +202,9 @@ where
             (t.busy, t.idle)
         });
         let Some((busy, idle)) = timings else { return };
+        let trace = self.trace_ids(Some(id.clone()));
         self.with_scratch(|s| {
-            record::write_span_close(s, &self.format, &span, busy, idle);
+            record::write_span_close(s, &self.format, &span, busy, idle, trace);
             self.enqueue(&s.line);
         });
     }

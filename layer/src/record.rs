@@ -137,20 +137,32 @@ where
     line.extend_from_within(leaf);
 }
 
-/// Serializes an event into `s.line`.
+/// An OpenTelemetry trace id and span id, as bytes.
+pub(crate) type TraceIds = ([u8; 16], [u8; 8]);
+
+/// Serializes an event into `s.line`. `meta` is the event's metadata, or for a record from
+/// the `log` crate its normalized metadata (real target, module, file and line), in which
+/// case the `log.*` fields that carried them are left out.
 pub(crate) fn write_event<S>(
     s: &mut Scratch,
     format: &Format,
     event: &Event<'_>,
+    meta: &Metadata<'_>,
+    trace: Option<TraceIds>,
     ctx: &Context<'_, S>,
 ) where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
-    let meta = event.metadata();
+    let from_log = !std::ptr::eq(meta, event.metadata());
     head(&mut s.line, format, meta.level(), meta.target());
     s.fields.clear();
     s.message.clear();
-    event.record(&mut FieldVisitor::for_event(&mut s.fields, &mut s.message));
+    let mut visitor = FieldVisitor::for_event(&mut s.fields, &mut s.message);
+    if from_log {
+        event.record(&mut SkipLogFields(&mut visitor));
+    } else {
+        event.record(&mut visitor);
+    }
     s.line.extend_from_slice(b",\"message\":");
     if s.message.is_empty() {
         s.line.extend_from_slice(b"\"\"");
@@ -160,6 +172,7 @@ pub(crate) fn write_event<S>(
     s.line.extend_from_slice(b",\"fields\":{");
     s.line.extend_from_slice(&s.fields);
     s.line.push(b'}');
+    write_trace(&mut s.line, trace);
     if let Some(scope) = ctx.event_scope(event) {
         spans(&mut s.line, scope.from_root());
     }
@@ -173,6 +186,7 @@ pub(crate) fn write_span_close<S>(
     span: &SpanRef<'_, S>,
     busy_ns: u64,
     idle_ns: u64,
+    trace: Option<TraceIds>,
 ) where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
@@ -184,8 +198,61 @@ pub(crate) fn write_span_close<S>(
     s.line.extend_from_slice(b",\"idle_ns\":");
     write_int(&mut s.line, idle_ns);
     s.line.push(b'}');
+    write_trace(&mut s.line, trace);
     spans(&mut s.line, span.scope().from_root());
     tail(&mut s.line, format, Some(meta));
+}
+
+/// `,"trace_id":"<32 hex>","span_id":"<16 hex>"` when there is a trace context.
+fn write_trace(line: &mut Vec<u8>, trace: Option<TraceIds>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let Some((trace_id, span_id)) = trace else {
+        return;
+    };
+    for (key, id) in [
+        (&b",\"trace_id\":\""[..], &trace_id[..]),
+        (b",\"span_id\":\"", &span_id[..]),
+    ] {
+        line.extend_from_slice(key);
+        for b in id {
+            line.push(HEX[usize::from(b >> 4)]);
+            line.push(HEX[usize::from(b & 0xf)]);
+        }
+        line.push(b'"');
+    }
+}
+
+/// Leaves out the `log.target`, `log.module_path`, `log.file` and `log.line` fields
+/// `tracing-log` adds to records from the `log` crate: they are the record's metadata.
+struct SkipLogFields<'v, V>(&'v mut V);
+
+impl<V: tracing::field::Visit> tracing::field::Visit for SkipLogFields<'_, V> {
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.0.record_f64(field, value);
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        if !field.name().starts_with("log.") {
+            self.0.record_i64(field, value);
+        }
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if !field.name().starts_with("log.") {
+            self.0.record_u64(field, value);
+        }
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.record_bool(field, value);
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if !field.name().starts_with("log.") {
+            self.0.record_str(field, value);
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if !field.name().starts_with("log.") {
+            self.0.record_debug(field, value);
+        }
+    }
 }
 
 /// Drop totals by reason, for the report entry.

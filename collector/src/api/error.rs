@@ -42,6 +42,9 @@ pub enum ApiError {
     /// The content encoding is not one the collector reads (415).
     #[error("unsupported content encoding {0:?}: send gzip or no encoding")]
     UnsupportedEncoding(String),
+    /// A protocol adapter cannot read this content type (415); the message names what it reads.
+    #[error("{0}")]
+    UnsupportedFormat(String),
     /// The disk is full (507); nothing was written.
     #[error("storage is full; the entries were not stored, retry later")]
     StorageFull,
@@ -91,9 +94,9 @@ impl ApiError {
             | ApiError::ServiceName(_)
             | ApiError::Parameter { .. }
             | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnsupportedContentType(_) | ApiError::UnsupportedEncoding(_) => {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
-            }
+            ApiError::UnsupportedContentType(_)
+            | ApiError::UnsupportedEncoding(_)
+            | ApiError::UnsupportedFormat(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -115,9 +118,9 @@ impl ApiError {
             ApiError::Parameter { .. } => "invalid_parameter",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::BodyTooLarge { .. } => "body_too_large",
-            ApiError::UnsupportedContentType(_) | ApiError::UnsupportedEncoding(_) => {
-                "unsupported_media_type"
-            }
+            ApiError::UnsupportedContentType(_)
+            | ApiError::UnsupportedEncoding(_)
+            | ApiError::UnsupportedFormat(_) => "unsupported_media_type",
             ApiError::StorageFull => "storage_full",
             ApiError::StorageUnavailable => "storage_unavailable",
             ApiError::NotFound => "not_found",

@@ -18,7 +18,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::auth::Grant;
 use super::openapi::Logged;
 use super::{ApiError, AppState};
-use crate::body::{parse_body, BodyFormat, ParsedBody};
+use crate::body::{parse_body, BodyFormat, ServiceLines};
 use crate::metrics::Tally;
 
 /// Bodies larger than this are parsed on the blocking pool, so one big batch never holds
@@ -59,21 +59,9 @@ async fn ingest(
 ) -> Result<Response, ApiError> {
     let format = body_format(&headers)?;
     let form = is_form(&headers);
-    let gzipped = is_gzipped(&headers)?;
-    let limit = state.settings.max_body_bytes;
-    let raw = state
-        .protect
-        .read_body(read_limited(&headers, body, limit))
-        .await?;
     let max_entry = state.settings.max_entry_bytes;
-    let inline = !gzipped && raw.len() <= INLINE_PARSE_BYTES;
-    let parse = move || -> Result<ParsedBody, ApiError> {
-        let decoded = if gzipped {
-            Cow::Owned(gunzip_limited(&raw, limit)?)
-        } else {
-            Cow::Borrowed(&raw[..])
-        };
-        parse_body(&decoded, format, max_entry, &now_rfc3339()).map_err(|err| {
+    let parsed = receive(&state, &headers, body, move |decoded| {
+        parse_body(decoded, format, max_entry, &now_rfc3339()).map_err(|err| {
             let err = ApiError::from(err);
             if form && err.status() == StatusCode::BAD_REQUEST {
                 ApiError::BadRequest(format!("{err} (the body came as application/x-www-form-urlencoded, curl -d's default, and was read as JSON)"))
@@ -81,26 +69,80 @@ async fn ingest(
                 err
             }
         })
-    };
-    let parsed = if inline {
-        parse()?
-    } else {
-        tokio::task::spawn_blocking(parse)
-            .await
-            .map_err(|_| ApiError::StorageUnavailable)??
-    };
+    })
+    .await?;
     let single = parsed.single;
     let accepted = parsed.entries();
-    // Service limits are checked on what the entries say, before anything is stored.
-    grant.check_batches(&parsed.per_service)?;
-    let tally = Tally::of(&parsed.per_service);
-    state.store.append_all(parsed.per_service).await?;
-    tally.record();
+    store(&state, &grant, parsed.per_service).await?;
     let body = Logged {
         status: "logged",
         accepted: (!single).then_some(accepted),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Receives a request body the way `POST /logs` does — under the body deadline, refused
+/// past the size limit (413), gunzipped when `Content-Encoding: gzip` with the same limit on
+/// the inflated size — and runs `decode` on it, on the blocking pool when the body is large
+/// or compressed. The protocol adapters (OTLP, Loki push, `_bulk`) share it.
+///
+/// # Errors
+///
+/// 408, 413, 415 (encoding) or 400 as an [`ApiError`], or `decode`'s own error.
+pub(crate) async fn receive<T, F>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    decode: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&[u8]) -> Result<T, ApiError> + Send + 'static,
+{
+    let gzipped = is_gzipped(headers)?;
+    let limit = state.settings.max_body_bytes;
+    let raw = state
+        .protect
+        .read_body(read_limited(headers, body, limit))
+        .await?;
+    let inline = !gzipped && raw.len() <= INLINE_PARSE_BYTES;
+    let work = move || -> Result<T, ApiError> {
+        let decoded = if gzipped {
+            Cow::Owned(gunzip_limited(&raw, limit)?)
+        } else {
+            Cow::Borrowed(&raw[..])
+        };
+        decode(&decoded)
+    };
+    if inline {
+        work()
+    } else {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| ApiError::StorageUnavailable)?
+    }
+}
+
+/// Stores per-service lines the way `POST /logs` does: the token's service limits are
+/// checked on every batch first (403, nothing stored), then the store appends and
+/// acknowledges after the write, and the ingestion counters are updated.
+///
+/// # Errors
+///
+/// 403, 503 or 507 as an [`ApiError`].
+pub(crate) async fn store(
+    state: &AppState,
+    grant: &Grant,
+    batches: Vec<ServiceLines>,
+) -> Result<(), ApiError> {
+    if batches.is_empty() {
+        return Ok(());
+    }
+    grant.check_batches(&batches)?;
+    let tally = Tally::of(&batches);
+    state.store.append_all(batches).await?;
+    tally.record();
+    Ok(())
 }
 
 /// The current time as RFC 3339 UTC with always 9 fraction digits, e.g.

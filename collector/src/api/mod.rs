@@ -1,16 +1,22 @@
-//! The HTTP surface. Each module exposes `router()`; [`router`] merges them and adds the
+//! The HTTP surface. Each module exposes `router()`; the protocol adapters ([`otlp`],
+//! [`loki_push`], [`bulk`]) sit behind the same ingest gate as [`ingest`] and share its
+//! receive and store steps; [`router`] merges them and adds the
 //! cross-cutting layers (access gates and rate limits from [`auth`] and [`protect`], CORS,
 //! request tracing, JSON fallbacks). [`connections`] serves the router on a capped listener.
 
 pub mod auth;
+pub mod bulk;
 pub mod connections;
 pub mod counts;
 pub mod error;
 pub mod health;
 pub mod ingest;
+pub(crate) mod line;
 pub mod live;
+pub mod loki_push;
 pub mod metrics;
 pub mod openapi;
+pub mod otlp;
 pub mod protect;
 pub mod query;
 pub mod query_params;
@@ -129,8 +135,13 @@ pub fn router(state: AppState) -> Router {
         .merge(
             metrics::router().route_layer(from_fn_with_state(state.clone(), auth::require_metrics)),
         )
+        .merge(bulk::product_router())
         .merge(
-            ingest::router().route_layer(from_fn_with_state(state.clone(), auth::require_ingest)),
+            ingest::router()
+                .merge(otlp::router())
+                .merge(loki_push::router())
+                .merge(bulk::router())
+                .route_layer(from_fn_with_state(state.clone(), auth::require_ingest)),
         )
         .merge(read)
         .split_for_parts();

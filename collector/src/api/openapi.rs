@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         title = "Estuary collector",
         description = "One place to send logs, one place to read them. Errors are always JSON `{\"error\": ...}`."
     ),
-    components(schemas(ErrorBody, Logged, LogsPage, MergedPage, ServiceList, ServiceInfo)),
+    components(schemas(ErrorBody, Logged, LogsPage, MergedPage, ServiceList, ServiceInfo, super::otlp::OtlpResponse, super::otlp::OtlpPartialSuccess)),
     modifiers(&TokenSchemes)
 )]
 pub struct ApiDoc;

@@ -25,6 +25,7 @@ fn the_document_lists_every_endpoint_and_each_answers_as_documented() {
     assert_eq!(
         listed,
         [
+            "GET /",
             "GET /facets",
             "GET /health",
             "GET /histogram",
@@ -34,7 +35,13 @@ fn the_document_lists_every_endpoint_and_each_answers_as_documented() {
             "GET /logs/{service}/stream",
             "GET /metrics",
             "GET /services",
+            "POST /_bulk",
             "POST /logs",
+            "POST /loki/api/v1/push",
+            "POST /v1/logs",
+            "POST /{index}/_bulk",
+            "PUT /_bulk",
+            "PUT /{index}/_bulk",
         ]
     );
     assert_eq!(

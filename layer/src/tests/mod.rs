@@ -1,6 +1,7 @@
 //! Unit tests of the whole layer: scoped subscribers (never a global one) and an in-process
 //! HTTP server; no collector binary needed.
 
+mod context;
 mod delivery;
 mod schema;
 mod server;
