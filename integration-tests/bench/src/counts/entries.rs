@@ -183,6 +183,8 @@ mod tests {
         assert_eq!(t - spread.time_of(0), DAY_NS - DAY_NS / 1_000);
         assert_eq!(spread.entries_since(t - DAY_NS), 1_000);
         assert_eq!(spread.rare(), 1);
+        let buckets = spread.per_bucket(t - DAY_NS, 900_000_000_000, false);
+        assert_eq!((buckets.len(), buckets.iter().sum::<u64>()), (97, 1_000));
         let mut out = String::new();
         spread.push_ndjson("svc", 0, 1_000, &mut out);
         assert_eq!(out.len(), 1_000 * LINE_BYTES);

@@ -341,7 +341,7 @@ fn ingest_row(ingest: &Ingest, single: bool) -> Row {
         )
     };
     Row {
-        metric: format!("{metric}, index on vs off, alternating"),
+        metric: format!("{metric}, index on vs off, alternating, no rotation"),
         estuary: format!("{} {unit} (**{ratio:.2}×**)", count(with)),
         baseline: format!("`--count-index false`: {} {unit}", count(without)),
         target: "≥ 0.95×",
