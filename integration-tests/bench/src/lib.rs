@@ -1,4 +1,4 @@
-//! Estuary's benchmarks: four binaries (`src/bin/bench_*.rs`) that start the release
+//! Estuary's benchmarks: five binaries (`src/bin/bench_*.rs`) that start the release
 //! `estuary` binary and measure it, each beside a baseline taken in the same run, and print
 //! a markdown table. This library is what they share, compiled once:
 //!
@@ -8,13 +8,14 @@
 //!   baselines ([`baseline`]), and the results table's pieces ([`report`]);
 //! - the parts of each benchmark, a folder each: [`collector`] for `bench_collector`,
 //!   [`realtime`] for `bench_realtime`, [`query`] for `bench_query`, [`forward`] for
-//!   `bench_forward`.
+//!   `bench_forward`, [`counts`] for `bench_counts`.
 //!
 //! The collector process, the private `redis-server` and the fake Loki/Elasticsearch are
 //! the ones the end-to-end tests use, from `estuary-test-support`.
 
 pub mod baseline;
 pub mod collector;
+pub mod counts;
 pub mod forward;
 pub mod http;
 pub mod load;
