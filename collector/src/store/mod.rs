@@ -252,7 +252,13 @@ impl Store {
         })?;
         file::repair_dir(&config.dir).map_err(dir_error)?;
         let files = Arc::new(RwLock::new(()));
-        rotate::finish_pending(&config.dir, config.rotation.compress, &files).map_err(dir_error)?;
+        rotate::finish_pending(
+            &config.dir,
+            config.rotation.compress,
+            &files,
+            config.count_index,
+        )
+        .map_err(dir_error)?;
         let store = Store {
             inner: Arc::new(Inner {
                 config,
@@ -274,7 +280,8 @@ impl Store {
         let Ok(services) = segments::services_with_segments(&dir) else {
             return;
         };
-        if services.is_empty() || tokio::runtime::Handle::try_current().is_err() {
+        let wanted = self.inner.config.count_index;
+        if !wanted || services.is_empty() || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
         self.inner.tasks.spawn_blocking(move || {

@@ -72,7 +72,12 @@ pub fn rotate(
 /// # Errors
 ///
 /// An I/O error reading or writing; the pending segment then stays as it is (still valid).
-pub fn finish(pending: &Path, compress: bool, files: &RwLock<()>) -> io::Result<PathBuf> {
+pub fn finish(
+    pending: &Path,
+    compress: bool,
+    files: &RwLock<()>,
+    count_index: bool,
+) -> io::Result<PathBuf> {
     let Some(segment) = segments::list_one(pending) else {
         return Ok(pending.to_path_buf());
     };
@@ -91,17 +96,22 @@ pub fn finish(pending: &Path, compress: bool, files: &RwLock<()>) -> io::Result<
         gzip_blocks(pending, &tmp, segment.start, &mut blocks)?;
     }
     let new_sidecar = sidecar.with_extension("idx.new");
-    index::write_all(&new_sidecar, &blocks)?;
+    if count_index {
+        index::write_all(&new_sidecar, &blocks)?;
+    }
     let _exclusive = files
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if compress {
         fs::rename(&tmp, &target)?;
-        fs::rename(&new_sidecar, &sidecar)?;
-        fs::remove_file(pending)?;
     } else {
         fs::rename(pending, &target)?;
+    }
+    if count_index {
         fs::rename(&new_sidecar, &sidecar)?;
+    }
+    if compress {
+        fs::remove_file(pending)?;
     }
     Ok(target)
 }
@@ -111,7 +121,12 @@ pub fn finish(pending: &Path, compress: bool, files: &RwLock<()>) -> io::Result<
 /// # Errors
 ///
 /// An I/O error reading the folders.
-pub fn finish_pending(log_dir: &Path, compress: bool, files: &RwLock<()>) -> io::Result<()> {
+pub fn finish_pending(
+    log_dir: &Path,
+    compress: bool,
+    files: &RwLock<()>,
+    count_index: bool,
+) -> io::Result<()> {
     for service in segments::services_with_segments(log_dir)? {
         let dir = segments::service_dir(log_dir, &service);
         for entry in fs::read_dir(&dir)?.filter_map(Result::ok) {
@@ -122,7 +137,7 @@ pub fn finish_pending(log_dir: &Path, compress: bool, files: &RwLock<()>) -> io:
         }
         for segment in segments::list(log_dir, &service)? {
             if segment.range.is_none() && !segment.compressed {
-                finish(&segment.path, compress, files)?;
+                finish(&segment.path, compress, files, count_index)?;
             }
         }
     }

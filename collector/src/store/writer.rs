@@ -159,8 +159,9 @@ impl Writer {
     /// Names a closed segment by its time range and compresses it, off the writer's path.
     fn spawn_finish(&self, pending: PathBuf) {
         let (compress, files) = (self.rotation.compress, self.files.clone());
+        let count_index = self.count_index;
         self.tasks.spawn_blocking(move || {
-            if let Err(err) = rotate::finish(&pending, compress, &files) {
+            if let Err(err) = rotate::finish(&pending, compress, &files, count_index) {
                 tracing::error!(segment = %pending.display(), %err, "finishing a segment failed; it stays readable as is");
             }
         });

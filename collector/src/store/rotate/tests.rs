@@ -76,7 +76,7 @@ fn finishing_names_the_time_range_and_gzips_the_content_intact() {
     // Out of time order, and one line without a timestamp.
     let body = entry(0, 5) + &entry(1, 3) + "{\"no\":\"time\"}\n" + &entry(2, 9);
     let path = pending(dir.path(), 40, &body);
-    let finished = finish(&path, true, &RwLock::new(())).unwrap();
+    let finished = finish(&path, true, &RwLock::new(()), true).unwrap();
 
     let segment = segments::list_one(&finished).expect("a segment name");
     let at = |s: &str| parse_rfc3339(&format!("2026-01-01T00:00:{s}Z")).unwrap();
@@ -100,7 +100,7 @@ fn finishing_without_compression_only_renames() {
     let dir = tempfile::tempdir().unwrap();
     let body = entry(0, 1) + &entry(1, 2);
     let path = pending(dir.path(), 0, &body);
-    let finished = finish(&path, false, &RwLock::new(())).unwrap();
+    let finished = finish(&path, false, &RwLock::new(()), true).unwrap();
     let segment = segments::list_one(&finished).unwrap();
     assert!(segment.range.is_some());
     assert!(!segment.compressed);
@@ -109,19 +109,33 @@ fn finishing_without_compression_only_renames() {
 }
 
 #[test]
+fn without_the_count_index_finishing_writes_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = entry(0, 1) + &entry(1, 2);
+    let path = pending(dir.path(), 0, &body);
+    let finished = finish(&path, true, &RwLock::new(()), false).unwrap();
+    assert_eq!(gunzip(&finished), body);
+    assert_eq!(
+        folder(dir.path(), &api()),
+        [finished.file_name().unwrap().to_string_lossy().into_owned()],
+        "no index beside the segment"
+    );
+}
+
+#[test]
 fn start_up_finishes_pending_segments_and_removes_half_written_compressions() {
     let dir = tempfile::tempdir().unwrap();
     let first = entry(0, 1);
     let done = {
         let path = pending(dir.path(), 0, &first);
-        finish(&path, true, &RwLock::new(())).unwrap()
+        finish(&path, true, &RwLock::new(()), true).unwrap()
     };
     let second = entry(1, 2);
     let left = pending(dir.path(), first.len() as u64, &second);
     let folder_path = segments::service_dir(dir.path(), &api());
     fs::write(folder_path.join("crashed.log.gz.tmp"), b"\x1f\x8b half").unwrap();
 
-    finish_pending(dir.path(), true, &RwLock::new(())).unwrap();
+    finish_pending(dir.path(), true, &RwLock::new(()), true).unwrap();
 
     let listed = segments::list(dir.path(), &api()).unwrap();
     assert_eq!(listed.len(), 2);
