@@ -179,7 +179,7 @@ pub struct ServeArgs {
 
     /// Keep the count index beside the files (histograms and time windows from the index).
     /// Turn it off only to measure what it costs: without it they read the files.
-    #[arg(long, env = "ESTUARY_COUNT_INDEX", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "ESTUARY_COUNT_INDEX", default_value_t = true, action = clap::ArgAction::Set, help_heading = "Storage")]
     pub count_index: bool,
 
     /// Gzip rotated segments (queries read them transparently; `zgrep` greps them).
