@@ -11,6 +11,7 @@
 //!                                      fanout (Redis pub/sub)     ◀──┤
 //!                                      forward (Loki, ES) ◀── reads the store from a checkpoint
 //!  GET /logs… ─▶ api::query ─▶ query::PageRequest ─▶ store ─▶ query::Page (lines as stored)
+//!  GET /histogram, /facets ─▶ api::counts ─▶ query::HistogramRequest ─▶ store (count index)
 //! ```
 //!
 //! The modules, in the order data flows:
@@ -22,13 +23,16 @@
 //!   (`POST /loki/api/v1/push`) and [`api::bulk`] (`POST /_bulk`, `GET /`) decode with their
 //!   ecosystem's types, map each entry to a line once, and share its receive and store steps;
 //!   [`api::query`] (`GET /logs/{service}`, `GET /logs`, `GET /services`) answers
-//!   with [`query`] types and [`filter`]; [`api::live`] serves live SSE; [`api::auth`] and
+//!   with [`query`] types and [`filter`]; [`api::counts`] (`GET /histogram`, `GET /facets`)
+//!   counts before listing; [`api::live`] serves live SSE; [`api::auth`] and
 //!   [`api::protect`] gate and bound requests; [`api::openapi`] describes it all.
 //! - [`service`]: the validated service name.
 //! - [`store`]: **the only module that knows files**. One writer per service group-commits
 //!   and acknowledges after the write; rotation, segments, retention, checkpoints and the
-//!   readers live inside it, behind a small API (append, query a page, read forward from a
-//!   position, end, usage, services, retention, checkpoints).
+//!   readers live inside it, and so does the count index written with the data (per block
+//!   of each file: stream range, time range, entries per level), behind a small API (append,
+//!   query a page, read forward from a position, histogram, facets, end, usage, services,
+//!   retention, checkpoints).
 //! - [`query`]: what a query asks and gets back — plain types, no files, so another backend
 //!   can answer the same requests.
 //! - After each commit, in-process and outward:
@@ -37,7 +41,7 @@
 //!   collectors' commits into [`live`]; [`forward`] ships stored entries to Loki and
 //!   Elasticsearch from a checkpoint (at least once).
 //! - [`metrics`]: the collector's own Prometheus metrics (`GET /metrics`).
-//! - [`cli`]: `estuary tail` and `estuary query`, clients of a running collector: the
+//! - [`cli`]: `estuary tail`, `estuary query` and `estuary stats`, clients of a running collector: the
 //!   token, fmt-like lines ([`cli::render`]), and errors that say what to do.
 //! - [`server`]: wires it together and owns the shutdown order; [`shutdown`] listens for
 //!   signals; [`timefmt`] holds the time formats and how an entry's `timestamp` becomes an
