@@ -284,14 +284,31 @@ impl Store {
         if !wanted || services.is_empty() || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
+        // On its own thread at the lowest CPU priority (a thread's niceness is its own on
+        // Linux), so a rebuild after an upgrade never slows ingestion or queries; tracked
+        // through the blocking task that waits for it.
         self.inner.tasks.spawn_blocking(move || {
-            for service in services {
-                let repaired = segments::list(&dir, &service).and_then(|list| {
-                    index::repair_segments(&segments::service_dir(&dir, &service), &list)
-                });
-                if let Err(err) = repaired {
-                    tracing::warn!(%service, %err, "rebuilding segment indexes failed; queries scan instead");
+            let repair = move || {
+                if let Err(err) = rustix::process::setpriority_process(None, 19) {
+                    tracing::debug!(%err, "cannot lower the index repair's priority");
                 }
+                for service in services {
+                    let repaired = segments::list(&dir, &service).and_then(|list| {
+                        index::repair_segments(&segments::service_dir(&dir, &service), &list)
+                    });
+                    if let Err(err) = repaired {
+                        tracing::warn!(%service, %err, "rebuilding segment indexes failed; queries scan instead");
+                    }
+                }
+            };
+            match std::thread::Builder::new()
+                .name("estuary-index-repair".into())
+                .spawn(repair)
+            {
+                Ok(thread) => {
+                    let _ = thread.join();
+                }
+                Err(err) => tracing::warn!(%err, "cannot start the index repair"),
             }
         });
     }
