@@ -17,8 +17,11 @@ use super::usage;
 use crate::query::{Direction, Hit, Page, PageRequest};
 use crate::service::ServiceName;
 
-/// Bytes read per step.
+/// Bytes read per step, at most.
 const CHUNK: usize = 256 * 1024;
+/// The first step: a page of `limit=100` rarely needs more, so small pages read little;
+/// each further step doubles up to [`CHUNK`].
+const FIRST_STEP: usize = 32 * 1024;
 /// Entries read per step of a filtered oldest-first page.
 const FORWARD_ENTRIES: usize = 4096;
 
@@ -63,6 +66,7 @@ fn scan_forward(
     let matcher = filter.prepared();
     let want = request.limit + 1;
     let mut from = request.cursor.unwrap_or(0);
+    let mut step = FIRST_STEP;
     while page.hits.len() < want {
         // Unfiltered, exactly the entries still wanted; filtered, a good stride.
         let room = want - page.hits.len();
@@ -71,7 +75,8 @@ fn scan_forward(
         } else {
             FORWARD_ENTRIES
         };
-        let chunk = reader.read(from, entries, CHUNK)?;
+        let chunk = reader.read(from, entries, step)?;
+        step = (step * 2).min(CHUNK);
         page.work.scanned_bytes += chunk.read_bytes;
         page.work.files_scanned += chunk.files_opened;
         page.work.segments_skipped += chunk.segments_skipped;
@@ -187,8 +192,10 @@ fn backward(
     let mut pending: Vec<u8> = Vec::new();
     let mut read = 0u64;
     let mut trimmed = false;
+    let mut step = FIRST_STEP as u64;
     while pos > floor {
-        let from = pos.saturating_sub(CHUNK as u64).max(floor);
+        let from = pos.saturating_sub(step).max(floor);
+        step = (step * 2).min(CHUNK as u64);
         let mut chunk = vec![0u8; (pos - from) as usize];
         file.read_exact_at(&mut chunk, from)?;
         read += chunk.len() as u64;
