@@ -42,12 +42,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     )),
     responses(
         (status = 201, description = "Stored", body = super::openapi::Logged),
-        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody), (status = 403, description = "Token lacks the scope", body = super::openapi::ErrorBody), (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
-        (status = 408, description = "The body arrived too slowly", body = super::openapi::ErrorBody),
-        (status = 413, description = "Body or entry too large", body = super::openapi::ErrorBody),
-        (status = 415, description = "Unsupported content type or encoding", body = super::openapi::ErrorBody),
-        (status = 503, description = "Storage unavailable; nothing stored", body = super::openapi::ErrorBody),
-        (status = 507, description = "Disk full; nothing stored", body = super::openapi::ErrorBody)
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        super::openapi::IngestErrors
     ),
     security((), ("bearer" = []), ("token_header" = []))
 )]

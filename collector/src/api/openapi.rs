@@ -234,3 +234,34 @@ pub enum ReadErrors {
     #[response(status = 503, description = "Storage unavailable")]
     Unavailable(ErrorBody),
 }
+
+/// The failures every ingest route shares beyond its own 400 (`POST /logs`, Loki push,
+/// `_bulk`): they all receive and store through `api::ingest`.
+#[derive(Debug, utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum IngestErrors {
+    /// No token, or an unknown one.
+    #[response(status = 401, description = "Missing or unknown token")]
+    Unauthorized(ErrorBody),
+    /// The token lacks the `ingest` scope, or may not write a service.
+    #[response(status = 403, description = "Token lacks the scope or the service")]
+    Forbidden(ErrorBody),
+    /// The body arrived too slowly.
+    #[response(status = 408, description = "The body arrived too slowly")]
+    Timeout(ErrorBody),
+    /// The body (or an entry) is over its limit.
+    #[response(status = 413, description = "Body or entry too large")]
+    TooLarge(ErrorBody),
+    /// A content type or encoding the collector does not read.
+    #[response(status = 415, description = "Unsupported content type or encoding")]
+    Unsupported(ErrorBody),
+    /// Rate limited.
+    #[response(status = 429, description = "Rate limited (see Retry-After)")]
+    TooManyRequests(ErrorBody),
+    /// Storage failed; nothing was stored.
+    #[response(status = 503, description = "Storage unavailable; nothing stored")]
+    Unavailable(ErrorBody),
+    /// The disk is full; nothing was stored.
+    #[response(status = 507, description = "Disk full; nothing stored")]
+    Full(ErrorBody),
+}

@@ -87,14 +87,7 @@ async fn product(State(state): State<AppState>) -> Json<Value> {
     responses(
         (status = 200, description = "Elasticsearch's bulk answer: a status per item", body = Object),
         (status = 400, description = "The body is not a bulk body; nothing stored", body = super::openapi::ErrorBody),
-        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
-        (status = 403, description = "Token lacks the scope or a service", body = super::openapi::ErrorBody),
-        (status = 408, description = "The body arrived too slowly", body = super::openapi::ErrorBody),
-        (status = 413, description = "Body too large", body = super::openapi::ErrorBody),
-        (status = 415, description = "Unsupported content encoding", body = super::openapi::ErrorBody),
-        (status = 429, description = "Rate limited", body = super::openapi::ErrorBody),
-        (status = 503, description = "Storage unavailable; nothing stored", body = super::openapi::ErrorBody),
-        (status = 507, description = "Disk full; nothing stored", body = super::openapi::ErrorBody)
+        super::openapi::IngestErrors
     ),
     security((), ("bearer" = []), ("token_header" = []))
 )]
@@ -110,7 +103,7 @@ async fn bulk(
 /// `PUT /_bulk`, as `POST`.
 #[utoipa::path(put, path = "/_bulk", tag = "ingest",
     request_body(content((String = "application/x-ndjson"), (String = "application/json"))),
-    responses((status = 200, description = "As POST", body = Object), (status = 400, description = "As POST", body = super::openapi::ErrorBody), (status = 401, description = "As POST", body = super::openapi::ErrorBody), (status = 403, description = "As POST", body = super::openapi::ErrorBody), (status = 408, description = "As POST", body = super::openapi::ErrorBody), (status = 413, description = "As POST", body = super::openapi::ErrorBody), (status = 415, description = "As POST", body = super::openapi::ErrorBody), (status = 429, description = "As POST", body = super::openapi::ErrorBody), (status = 503, description = "As POST", body = super::openapi::ErrorBody), (status = 507, description = "As POST", body = super::openapi::ErrorBody)),
+    responses((status = 200, description = "As POST", body = Object), (status = 400, description = "As POST", body = super::openapi::ErrorBody), super::openapi::IngestErrors),
     security((), ("bearer" = []), ("token_header" = []))
 )]
 async fn bulk_put(
@@ -126,7 +119,7 @@ async fn bulk_put(
 #[utoipa::path(post, path = "/{index}/_bulk", tag = "ingest",
     params(("index" = String, Path, description = "The default index for actions without `_index`")),
     request_body(content((String = "application/x-ndjson"), (String = "application/json"))),
-    responses((status = 200, description = "As /_bulk", body = Object), (status = 400, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 401, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 403, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 408, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 413, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 415, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 429, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 503, description = "As /_bulk", body = super::openapi::ErrorBody), (status = 507, description = "As /_bulk", body = super::openapi::ErrorBody)),
+    responses((status = 200, description = "As /_bulk", body = Object), (status = 400, description = "As /_bulk", body = super::openapi::ErrorBody), super::openapi::IngestErrors),
     security((), ("bearer" = []), ("token_header" = []))
 )]
 async fn bulk_index(
@@ -143,7 +136,7 @@ async fn bulk_index(
 #[utoipa::path(put, path = "/{index}/_bulk", tag = "ingest",
     params(("index" = String, Path, description = "The default index")),
     request_body(content((String = "application/x-ndjson"), (String = "application/json"))),
-    responses((status = 200, description = "As POST", body = Object), (status = 400, description = "As POST", body = super::openapi::ErrorBody), (status = 401, description = "As POST", body = super::openapi::ErrorBody), (status = 403, description = "As POST", body = super::openapi::ErrorBody), (status = 408, description = "As POST", body = super::openapi::ErrorBody), (status = 413, description = "As POST", body = super::openapi::ErrorBody), (status = 415, description = "As POST", body = super::openapi::ErrorBody), (status = 429, description = "As POST", body = super::openapi::ErrorBody), (status = 503, description = "As POST", body = super::openapi::ErrorBody), (status = 507, description = "As POST", body = super::openapi::ErrorBody)),
+    responses((status = 200, description = "As POST", body = Object), (status = 400, description = "As POST", body = super::openapi::ErrorBody), super::openapi::IngestErrors),
     security((), ("bearer" = []), ("token_header" = []))
 )]
 async fn bulk_index_put(

@@ -39,14 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 204, description = "Stored"),
         (status = 400, description = "The body does not decode, or a stream cannot be stored; nothing stored", body = super::openapi::ErrorBody),
-        (status = 401, description = "Missing or unknown token", body = super::openapi::ErrorBody),
-        (status = 403, description = "Token lacks the scope or the service", body = super::openapi::ErrorBody),
-        (status = 408, description = "The body arrived too slowly", body = super::openapi::ErrorBody),
-        (status = 413, description = "Body too large", body = super::openapi::ErrorBody),
-        (status = 415, description = "Unsupported content type or encoding", body = super::openapi::ErrorBody),
-        (status = 429, description = "Rate limited (see Retry-After)", body = super::openapi::ErrorBody),
-        (status = 503, description = "Storage unavailable; nothing stored", body = super::openapi::ErrorBody),
-        (status = 507, description = "Disk full; nothing stored", body = super::openapi::ErrorBody)
+        super::openapi::IngestErrors
     ),
     security((), ("bearer" = []), ("token_header" = []))
 )]
