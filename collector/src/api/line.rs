@@ -63,6 +63,16 @@ impl Batches {
     pub(crate) fn into_inner(self) -> Vec<ServiceLines> {
         self.per_service
     }
+
+    /// Every line written so far, parsed (for the adapters' tests).
+    #[cfg(test)]
+    pub(crate) fn values(self) -> Vec<serde_json::Value> {
+        self.per_service
+            .iter()
+            .flat_map(|b| b.lines.split(|c| *c == b'\n').filter(|l| !l.is_empty()))
+            .map(|l| serde_json::from_slice(l).expect("a stored line is JSON"))
+            .collect()
+    }
 }
 
 /// Writes `s` as a JSON string.

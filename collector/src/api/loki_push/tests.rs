@@ -11,17 +11,7 @@ fn map(encoding: PushEncoding, body: &[u8]) -> (Vec<serde_json::Value>, Refusals
     let mut batches = Batches::new(1 << 20);
     let mut refused = Refusals::default();
     map_streams(&streams, 5, &mut batches, &mut refused);
-    let lines = batches
-        .into_inner()
-        .iter()
-        .flat_map(|b| {
-            b.lines
-                .split(|c| *c == b'\n')
-                .filter(|l| !l.is_empty())
-                .map(|l| serde_json::from_slice(l).unwrap())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let lines = batches.values();
     (lines, refused)
 }
 

@@ -50,17 +50,7 @@ fn map_lines(request: &ExportLogsServiceRequest) -> (Vec<serde_json::Value>, Ref
         &mut batches,
         &mut refused,
     );
-    let values = batches
-        .into_inner()
-        .iter()
-        .flat_map(|b| {
-            b.lines
-                .split(|c| *c == b'\n')
-                .filter(|l| !l.is_empty())
-                .map(|l| serde_json::from_slice(l).unwrap())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let values = batches.values();
     (values, refused)
 }
 
