@@ -137,15 +137,9 @@ fn level_of(members: &[(Cow<'_, str>, &RawValue)]) -> Option<String> {
 
 const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 
+/// A level name as the collector writes it (`TRACE` … `FATAL`), when it names one.
 fn canonical(name: &str) -> Option<&'static str> {
-    Some(match Severity::parse(name)? {
-        Severity::Trace => "TRACE",
-        Severity::Debug => "DEBUG",
-        Severity::Info => "INFO",
-        Severity::Warn => "WARN",
-        Severity::Error => "ERROR",
-        Severity::Fatal => "FATAL",
-    })
+    Severity::parse(name).map(Severity::name)
 }
 
 /// An RFC 3339 string, or epoch milliseconds (Elasticsearch's default date formats).

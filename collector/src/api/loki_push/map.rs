@@ -61,7 +61,7 @@ pub(super) fn map_streams(
                 .or(stream_level);
             if let Some(level) = level {
                 line.extend_from_slice(b",\"level\":");
-                write_str(&mut line, level_name(level));
+                write_str(&mut line, level.name());
             }
             line.extend_from_slice(b",\"message\":");
             write_str(&mut line, &entry.line);
@@ -108,16 +108,5 @@ fn write_metadata(line: &mut Vec<u8>, metadata: &[(String, String)]) {
             write_key(line, key);
             write_str(line, value);
         }
-    }
-}
-
-fn level_name(level: Severity) -> &'static str {
-    match level {
-        Severity::Trace => "TRACE",
-        Severity::Debug => "DEBUG",
-        Severity::Info => "INFO",
-        Severity::Warn => "WARN",
-        Severity::Error => "ERROR",
-        Severity::Fatal => "FATAL",
     }
 }
