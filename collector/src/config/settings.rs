@@ -125,6 +125,12 @@ impl ServeArgs {
                 compress: self.compress_segments,
             },
             count_index: self.count_index,
+            max_open_files: self
+                .max_open_files
+                .map_or_else(crate::store::default_max_open_files, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                }),
+            writer_idle: Duration::from_secs(self.writer_idle_secs),
         }
     }
 
