@@ -150,7 +150,15 @@ impl Tally {
 
     /// Adds the counts to the ingestion counters.
     pub fn record(self) {
+        self.record_stored(|_| true);
+    }
+
+    /// Adds the counts of the services `stored` says were stored.
+    pub fn record_stored(self, stored: impl Fn(&str) -> bool) {
         for (service, entries, bytes) in self.0 {
+            if !stored(&service) {
+                continue;
+            }
             let labels = [("service", service_label(service))];
             metrics::counter!(INGESTED_ENTRIES, &labels).increment(entries);
             metrics::counter!(INGESTED_BYTES, &labels).increment(bytes);

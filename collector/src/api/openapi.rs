@@ -55,6 +55,12 @@ pub struct ErrorBody {
     /// Seconds to wait before retrying (with 429).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// When storage failed for part of a request: entries stored per service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<std::collections::BTreeMap<String, usize>>,
+    /// When storage failed for part of a request: entries not stored per service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_stored: Option<std::collections::BTreeMap<String, usize>>,
 }
 
 /// The answer to an accepted `POST /logs`.

@@ -67,6 +67,8 @@ pub struct Protection {
     body_timeout: Option<Duration>,
     /// How long a client has to send a request head; `None` = no limit.
     header_timeout: Option<Duration>,
+    /// Requests stored in part, so their retries store only the rest.
+    partly_stored: super::partial::PartlyStored,
 }
 
 #[derive(Debug)]
@@ -98,7 +100,13 @@ impl Protection {
             max_streams: limits.max_streams,
             body_timeout: limits.body_timeout,
             header_timeout: limits.header_timeout,
+            partly_stored: super::partial::PartlyStored::default(),
         }
+    }
+
+    /// The ledger of requests stored in part.
+    pub fn partly_stored(&self) -> &super::partial::PartlyStored {
+        &self.partly_stored
     }
 
     /// How long a client has to send a request head (applied by

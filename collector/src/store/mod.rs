@@ -564,18 +564,34 @@ impl Store {
     ///
     /// The first [`AppendError`] among the batches.
     pub async fn append_all(&self, batches: Vec<ServiceLines>) -> Result<(), AppendError> {
+        self.append_each(batches)
+            .await
+            .into_iter()
+            .find_map(|(_, outcome)| outcome.err())
+            .map_or(Ok(()), Err)
+    }
+
+    /// Appends every batch and waits until all are written or failed; returns each
+    /// batch's service and outcome, in order. Batches go to different files, so some may
+    /// be written while others fail.
+    pub async fn append_each(
+        &self,
+        batches: Vec<ServiceLines>,
+    ) -> Vec<(ServiceName, Result<(), AppendError>)> {
         let mut acks = Vec::with_capacity(batches.len());
         for batch in batches {
-            acks.push(self.enqueue(batch).await?);
+            let service = batch.service.clone();
+            acks.push((service, self.enqueue(batch).await));
         }
-        let mut result = Ok(());
-        for ack in acks {
-            let outcome = ack.await.unwrap_or(Err(AppendError::Closed));
-            if result.is_ok() {
-                result = outcome;
-            }
+        let mut outcomes = Vec::with_capacity(acks.len());
+        for (service, ack) in acks {
+            let outcome = match ack {
+                Ok(acked) => acked.await.unwrap_or(Err(AppendError::Closed)),
+                Err(err) => Err(err),
+            };
+            outcomes.push((service, outcome));
         }
-        result
+        outcomes
     }
 
     async fn enqueue(
