@@ -252,6 +252,11 @@ pub async fn on_blocking_pool<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(value)) => Ok(value),
+        // A cancelled query: its client is gone or the collector is stopping.
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::Interrupted => {
+            tracing::debug!(%err, "{what} stopped");
+            Err(ApiError::StorageUnavailable)
+        }
         Ok(Err(err)) => {
             tracing::error!(%err, "{what} failed");
             Err(ApiError::StorageUnavailable)

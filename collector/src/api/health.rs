@@ -49,6 +49,7 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
         "open_writers": state.store.open_writers(),
         "max_open_writers": state.store.max_open_writers(),
         "live_streams": state.live.readers(),
+        "queries_running": state.protect.queries_running(),
         "fanout": state.fanout.as_ref().map_or(json!({"enabled": false}), |f| f.snapshot()),
         "forwarders": state.forwarders.snapshot(),
     }))

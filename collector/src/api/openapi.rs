@@ -92,6 +92,9 @@ pub struct LogsPage {
     pub files_scanned: u64,
     /// Segments skipped because their time range cannot match.
     pub segments_skipped: u64,
+    /// Present when the scan stopped at its budget (`scan_bytes`, `scan_time`) before the
+    /// page was full: `next_cursor` continues from where it stopped.
+    pub stopped: Option<String>,
 }
 
 /// One page of `GET /logs` (several services merged by timestamp).
@@ -113,6 +116,9 @@ pub struct MergedPage {
     pub files_scanned: u64,
     /// Segments skipped because their time range cannot match.
     pub segments_skipped: u64,
+    /// Present when the scan stopped at its budget (`scan_bytes`, `scan_time`) before the
+    /// page was full: `next_cursor` continues from where it stopped.
+    pub stopped: Option<String>,
 }
 
 /// `GET /services`.

@@ -162,6 +162,12 @@ impl ServeArgs {
             header_timeout: seconds(protect.header_timeout_secs),
             max_connections: protect.max_connections,
             max_streams: protect.max_streams,
+            max_queries: match protect.max_queries {
+                0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                n => n,
+            },
+            max_scan_bytes: (protect.max_scan_bytes > 0).then_some(protect.max_scan_bytes),
+            max_scan_time: seconds(protect.max_scan_secs),
         }
     }
 
