@@ -16,7 +16,12 @@ pub(super) struct WriteHealth {
     failing: Mutex<std::collections::BTreeMap<ServiceName, String>>,
     /// When the process last ran out of file descriptors, and doing what.
     descriptors_short: Mutex<Option<(Instant, String)>>,
+    /// When a failed write was last logged, and how many failed since without a line.
+    failure_log: Mutex<(Option<Instant>, u64)>,
 }
+
+/// At most one log line per this long for failing writes (a full disk fails every commit).
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// How long `/health` reports a shortage of descriptors after the last one was seen.
 const SHORTAGE_REPORTED_FOR: Duration = Duration::from_secs(10);
@@ -40,7 +45,32 @@ impl WriteHealth {
         };
         if changed {
             crate::metrics::set_storage_failing(failing.len());
+            if failing.is_empty() {
+                let mut log = self
+                    .failure_log
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let unlogged = std::mem::take(&mut log.1);
+                *log = (None, 0);
+                tracing::info!(unlogged, "writes succeed again");
+            }
         }
+    }
+
+    /// Counts a failed write; returns `Some(failures not logged since the last line)` when
+    /// this one should be logged (the first, then at most one per [`FAILURE_LOG_EVERY`]).
+    pub(super) fn failure_to_log(&self) -> Option<u64> {
+        let mut log = self
+            .failure_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (last, unlogged) = &mut *log;
+        if last.is_some_and(|at| at.elapsed() < FAILURE_LOG_EVERY) {
+            *unlogged += 1;
+            return None;
+        }
+        *last = Some(Instant::now());
+        Some(std::mem::take(unlogged))
     }
 
     /// Notes that `doing` failed for want of a file descriptor.

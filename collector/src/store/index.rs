@@ -202,8 +202,11 @@ pub fn write_all(path: &Path, blocks: &[Block]) -> io::Result<()> {
     for block in blocks {
         out.extend_from_slice(&block.encode());
     }
-    fs::write(&tmp, out)?;
-    fs::rename(tmp, path)
+    let written = fs::write(&tmp, out).and_then(|()| fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Blocks for the lines of a plain file's bytes `[from, to)` (file offsets; `base` is the

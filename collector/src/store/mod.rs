@@ -146,6 +146,10 @@ impl StoreConfig {
     }
 }
 
+/// How many writers an append is offered to before it is refused (each retired or ended
+/// just as it was sent to).
+const MAX_SEND_ATTEMPTS: usize = 8;
+
 /// Raises the process's open-file limit to its hard limit, where allowed, and returns the
 /// soft limit now in force.
 pub fn raise_open_file_limit() -> u64 {
@@ -260,6 +264,8 @@ struct Inner {
     files: Arc<RwLock<()>>,
     /// Which services' writes are failing, shared with their writers.
     health: Arc<WriteHealth>,
+    /// Cancelled when the store closes, so background retries give up.
+    closing: CancellationToken,
 }
 
 impl Store {
@@ -309,6 +315,7 @@ impl Store {
                 tasks: TaskTracker::new(),
                 files,
                 health: Arc::default(),
+                closing: CancellationToken::new(),
             }),
         };
         store.repair_indexes_in_background();
@@ -605,7 +612,7 @@ impl Store {
             facts: batch.facts,
             ack,
         };
-        loop {
+        for _ in 0..MAX_SEND_ATTEMPTS {
             let sender = self.writer_for(&batch.service)?;
             match sender.send(append).await {
                 Ok(()) => return Ok(acked),
@@ -614,6 +621,7 @@ impl Store {
                 Err(mpsc::error::SendError(back)) => append = back,
             }
         }
+        Err(AppendError::Closed)
     }
 
     fn writer_for(&self, service: &ServiceName) -> Result<mpsc::Sender<Append>, AppendError> {
@@ -631,6 +639,7 @@ impl Store {
                     receiver,
                 )
                 .reporting_to(inner.health.clone())
+                .closing_with(inner.closing.clone())
                 .retiring_by(lifecycle);
                 inner.tasks.spawn(writer.run());
             })
@@ -640,6 +649,7 @@ impl Store {
     /// Stops accepting appends, lets every writer finish its queue, and waits for them and
     /// for the segments they closed to be finished.
     pub async fn close(&self) {
+        self.inner.closing.cancel();
         self.inner.writers.close();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;

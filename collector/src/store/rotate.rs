@@ -71,7 +71,8 @@ pub fn rotate(
 ///
 /// # Errors
 ///
-/// An I/O error reading or writing; the pending segment then stays as it is (still valid).
+/// An I/O error reading or writing; the pending segment then stays as it is (still valid)
+/// and the temporaries are removed, so finishing can be tried again.
 pub fn finish(
     pending: &Path,
     compress: bool,
@@ -92,28 +93,36 @@ pub fn finish(
     let name = Segment::file_name(segment.rotated, segment.start, segment.end, range, compress);
     let target = pending.with_file_name(name);
     let tmp = target.with_extension("gz.tmp");
-    if compress {
-        gzip_blocks(pending, &tmp, segment.start, &mut blocks)?;
-    }
     let new_sidecar = sidecar.with_extension("idx.new");
-    if count_index {
-        index::write_all(&new_sidecar, &blocks)?;
+    let finished = (|| {
+        if compress {
+            gzip_blocks(pending, &tmp, segment.start, &mut blocks)?;
+        }
+        if count_index {
+            index::write_all(&new_sidecar, &blocks)?;
+        }
+        let _exclusive = files
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if compress {
+            fs::rename(&tmp, &target)?;
+        } else {
+            fs::rename(pending, &target)?;
+        }
+        if count_index {
+            fs::rename(&new_sidecar, &sidecar)?;
+        }
+        if compress {
+            fs::remove_file(pending)?;
+        }
+        Ok(target)
+    })();
+    if finished.is_err() {
+        // A half-written compression (a full disk) would hold its space until restart.
+        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(&new_sidecar);
     }
-    let _exclusive = files
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if compress {
-        fs::rename(&tmp, &target)?;
-    } else {
-        fs::rename(pending, &target)?;
-    }
-    if count_index {
-        fs::rename(&new_sidecar, &sidecar)?;
-    }
-    if compress {
-        fs::remove_file(pending)?;
-    }
-    Ok(target)
+    finished
 }
 
 /// Finishes every segment a crash left pending, and removes half-written compressions.

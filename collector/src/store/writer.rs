@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::file::LogFile;
@@ -12,6 +13,11 @@ use super::writers::Lifecycle;
 use super::{segments, AppendError, CommitListener, Committed, FsyncPolicy, StoreConfig};
 use crate::body::LineFacts;
 use crate::service::ServiceName;
+
+/// The first pause before finishing a segment is tried again.
+const FINISH_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest pause between tries.
+const FINISH_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One request's lines for this service, and where to send the outcome.
 pub(super) struct Append {
@@ -48,6 +54,8 @@ pub(super) struct Writer {
     health: Arc<super::WriteHealth>,
     /// How this writer takes its slot and retires; `None` runs until the queue closes.
     lifecycle: Option<Lifecycle>,
+    /// Cancelled when the store closes: segment finishing stops retrying then.
+    closing: CancellationToken,
 }
 
 impl Writer {
@@ -75,7 +83,14 @@ impl Writer {
             file: None,
             health: Arc::default(),
             lifecycle: None,
+            closing: CancellationToken::new(),
         }
+    }
+
+    /// Stops retrying a segment's finishing once `closing` is cancelled.
+    pub(super) fn closing_with(mut self, closing: CancellationToken) -> Self {
+        self.closing = closing;
+        self
     }
 
     /// Takes a slot before opening files, and retires when idle or asked to.
@@ -207,7 +222,9 @@ impl Writer {
                 Ok((done.buffer, end))
             }
             Ok(Err(err)) => {
-                tracing::error!(path = %self.path.display(), %err, "write failed; entries refused");
+                if let Some(unlogged) = self.health.failure_to_log() {
+                    tracing::error!(path = %self.path.display(), %err, unlogged, "write failed; entries refused (repeats are logged at most every 10 s; `unlogged` counts those between)");
+                }
                 Err(err)
             }
             Err(join) => Err(std::io::Error::other(join.to_string())),
@@ -215,12 +232,24 @@ impl Writer {
     }
 
     /// Names a closed segment by its time range and compresses it, off the writer's path.
+    /// A failure (a full disk) is retried with a growing pause until it succeeds or the
+    /// store closes; the segment stays readable as it is meanwhile, and a collector that
+    /// stops first finishes it at its next start.
     fn spawn_finish(&self, pending: PathBuf) {
         let (compress, files) = (self.rotation.compress, self.files.clone());
-        let count_index = self.count_index;
+        let (count_index, closing) = (self.count_index, self.closing.clone());
         self.tasks.spawn_blocking(move || {
-            if let Err(err) = rotate::finish(&pending, compress, &files, count_index) {
-                tracing::error!(segment = %pending.display(), %err, "finishing a segment failed; it stays readable as is");
+            let mut pause = FINISH_RETRY_FIRST;
+            while let Err(err) = rotate::finish(&pending, compress, &files, count_index) {
+                tracing::error!(segment = %pending.display(), %err, "finishing a segment failed; it stays readable as is, retrying in {pause:?}");
+                let until = std::time::Instant::now() + pause;
+                while std::time::Instant::now() < until {
+                    if closing.is_cancelled() {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                pause = (pause * 2).min(FINISH_RETRY_MAX);
             }
         });
     }

@@ -114,8 +114,12 @@ impl Writers {
         state.clock += 1;
         let now = state.clock;
         if let Some(entry) = state.active.get_mut(service) {
-            entry.last_used = now;
-            return Some(entry.sender.clone());
+            if !entry.sender.is_closed() {
+                entry.last_used = now;
+                return Some(entry.sender.clone());
+            }
+            // Its writer ended without retiring (it panicked): start another.
+            state.active.remove(service);
         }
         if state.active.len() >= self.max_open {
             retire_least_recently_used(&mut state, 1);

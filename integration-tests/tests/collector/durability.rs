@@ -337,3 +337,29 @@ fn out_of_descriptors_a_resent_request_stores_each_entry_once() {
         assert_eq!(collector.lines(&service).len(), 1, "{service}");
     }
 }
+
+#[test]
+fn a_full_disk_is_logged_once_not_once_per_commit() {
+    let collector = Collector::start();
+    assert_eq!(
+        collector.post_json(&json!({"service": "quiet", "i": 0})).0,
+        201
+    );
+    // Room in the collector's own stderr file for dozens of lines, none for the entries.
+    limit_file_size(collector.pid(), 8192);
+    for i in 0..50 {
+        let entry = json!({"service": "quiet", "i": i, "pad": "q".repeat(10_000)});
+        let (status, answer) = collector.post_json(&entry);
+        assert!(matches!(status, 503 | 507), "{status}: {answer}");
+    }
+    let (_, health) = collector.get("/health");
+    assert_eq!(health["status"], "degraded", "{health}");
+    let lines = collector.stderr().matches("write failed").count();
+    assert_eq!(
+        lines,
+        1,
+        "one line for 50 failed commits:\n{}",
+        collector.stderr()
+    );
+    limit_file_size(collector.pid(), libc::RLIM_INFINITY);
+}

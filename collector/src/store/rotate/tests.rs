@@ -96,6 +96,29 @@ fn finishing_names_the_time_range_and_gzips_the_content_intact() {
 }
 
 #[test]
+fn a_failed_finish_removes_its_temporaries_and_can_be_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = entry(0, 5) + &entry(1, 6);
+    let path = pending(dir.path(), 0, &body);
+    // The new index cannot be written (a directory is in its way): the compression,
+    // already written aside, must not stay behind.
+    let blocker = segments::service_dir(dir.path(), &api()).join("0.idx.new");
+    fs::create_dir(&blocker).unwrap();
+    assert!(finish(&path, true, &RwLock::new(()), true).is_err());
+    let left = folder(dir.path(), &api());
+    assert!(
+        left.iter().all(|name| !name.ends_with(".tmp")),
+        "no half-written compression: {left:?}"
+    );
+    assert!(path.exists(), "the pending segment stays readable");
+
+    fs::remove_dir(&blocker).unwrap();
+    let finished = finish(&path, true, &RwLock::new(()), true).unwrap();
+    assert_eq!(gunzip(&finished), body);
+    assert!(!path.exists());
+}
+
+#[test]
 fn finishing_without_compression_only_renames() {
     let dir = tempfile::tempdir().unwrap();
     let body = entry(0, 1) + &entry(1, 2);
