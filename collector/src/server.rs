@@ -120,7 +120,11 @@ pub async fn run(
     }
     log_start(&settings, &listener);
     log_protection(&settings, &access);
-    let listener = LimitedListener::new(listener, settings.protect.max_connections);
+    let listener = LimitedListener::with_per_address(
+        listener,
+        settings.protect.max_connections,
+        settings.protect.max_connections_per_address,
+    );
     let state = AppState {
         store: store.clone(),
         settings: Arc::new(settings.api.clone()),

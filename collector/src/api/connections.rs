@@ -2,16 +2,21 @@
 //! the client address handlers see.
 //!
 //! [`LimitedListener`] takes a slot before it accepts a connection and the connection holds
-//! it until it closes. At the cap, new connections wait in the kernel's listen backlog
-//! (they are not refused) until one closes, so the open files and the memory held for
+//! it until it closes. At the cap, a few more connections are taken on a reserve that
+//! serves `/health` only (anything else gets a 503 and the connection closes), so load
+//! balancers still see the collector; beyond that, new connections wait in the kernel's
+//! listen backlog (they are not refused) until one closes. One address may hold at most
+//! its own share of the slots: its further connections are closed at once, so one client's
+//! idle connections cannot starve the others. Open files and the memory held for
 //! connections stay bounded whatever clients do. [`serve`] is `axum::serve` plus what it
 //! cannot be told: a deadline for receiving request heads, which cuts off clients that
 //! trickle their headers (slowloris) and closes keep-alive connections idle that long.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::{pin, Pin};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -48,15 +53,84 @@ pub struct LimitedListener {
     inner: TcpListener,
     /// One permit per connection that may be open; never closed.
     slots: Arc<Semaphore>,
+    /// Connections taken beyond the cap to answer `/health`; never closed.
+    reserve: Arc<Semaphore>,
+    /// Open connections per address.
+    per_address: Arc<PerAddress>,
+}
+
+/// Connections kept beyond the cap for `/health`.
+pub const HEALTH_RESERVE: usize = 4;
+
+/// Open connections per client address, with a cap.
+#[derive(Debug)]
+struct PerAddress {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerAddress {
+    /// Counts a connection from `ip`, unless it already has `max`.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            ip,
+            counts: self.clone(),
+        })
+    }
+}
+
+/// One connection counted against its address until dropped.
+#[derive(Debug)]
+struct AddressSlot {
+    ip: IpAddr,
+    counts: Arc<PerAddress>,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .counts
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl LimitedListener {
-    /// Wraps `inner`, serving at most `max_connections` (at least 1) at once.
+    /// Wraps `inner`, serving at most `max_connections` (at least 1) at once, plus
+    /// [`HEALTH_RESERVE`] for `/health`; one address may hold all of them.
     pub fn new(inner: TcpListener, max_connections: usize) -> Self {
+        Self::with_per_address(inner, max_connections, usize::MAX)
+    }
+
+    /// As [`LimitedListener::new`], with at most `per_address` connections (at least 1)
+    /// from one client address.
+    pub fn with_per_address(
+        inner: TcpListener,
+        max_connections: usize,
+        per_address: usize,
+    ) -> Self {
         let max = max_connections.clamp(1, Semaphore::MAX_PERMITS);
         LimitedListener {
             inner,
             slots: Arc::new(Semaphore::new(max)),
+            reserve: Arc::new(Semaphore::new(HEALTH_RESERVE)),
+            per_address: Arc::new(PerAddress {
+                max: per_address.max(1),
+                open: Mutex::default(),
+            }),
         }
     }
 
@@ -71,20 +145,34 @@ impl Listener for LimitedListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let slot = match self.slots.clone().acquire_owned().await {
-            Ok(slot) => slot,
-            // The semaphore is never closed; if it were, accepting no more is the safe side.
-            Err(_) => std::future::pending().await,
-        };
-        // The TCP listener's own `accept` logs and retries errors such as EMFILE.
-        let (stream, addr) = Listener::accept(&mut self.inner).await;
-        (
-            LimitedStream {
-                stream,
-                _slot: slot,
-            },
-            addr,
-        )
+        loop {
+            // A regular slot, else one of the reserve (for `/health`), else wait for either.
+            let (slot, reserve) = match self.slots.clone().try_acquire_owned() {
+                Ok(slot) => (slot, false),
+                Err(_) => match self.reserve.clone().try_acquire_owned() {
+                    Ok(slot) => (slot, true),
+                    Err(_) => tokio::select! {
+                        Ok(slot) = self.slots.clone().acquire_owned() => (slot, false),
+                        Ok(slot) = self.reserve.clone().acquire_owned() => (slot, true),
+                    },
+                },
+            };
+            // The TCP listener's own `accept` logs and retries errors such as EMFILE.
+            let (stream, addr) = Listener::accept(&mut self.inner).await;
+            match self.per_address.admit(addr.ip()) {
+                Some(address) => {
+                    let stream = LimitedStream {
+                        stream,
+                        reserve,
+                        _slot: slot,
+                        _address: address,
+                    };
+                    return (stream, addr);
+                }
+                // Over its address's share: closed at once, the slot given back.
+                None => drop((stream, slot)),
+            }
+        }
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -95,8 +183,12 @@ impl Listener for LimitedListener {
 /// An accepted connection holding its slot until it is dropped.
 pub struct LimitedStream {
     stream: TcpStream,
+    /// Taken on the reserve: serves `/health` only.
+    reserve: bool,
     /// Returned to the listener when the connection closes.
     _slot: OwnedSemaphorePermit,
+    /// Counted against its address until it closes.
+    _address: AddressSlot,
 }
 
 impl AsyncRead for LimitedStream {
@@ -186,16 +278,22 @@ struct Connection {
 impl Connection {
     async fn serve(self, io: LimitedStream) {
         let client = ConnectInfo(self.client);
-        let service = self
-            .app
-            .clone()
-            .map_request(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(client);
-                request.map(Body::new)
-            });
+        let reserve = io.reserve;
+        let app = if reserve {
+            Router::new()
+                .route("/health", axum::routing::any_service(self.app.clone()))
+                .fallback(at_capacity)
+        } else {
+            self.app.clone()
+        };
+        let service = app.map_request(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(client);
+            request.map(Body::new)
+        });
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())
+            .keep_alive(!reserve)
             .header_read_timeout(self.header_timeout);
         let connection =
             builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
@@ -206,6 +304,20 @@ impl Connection {
         }
         finished(connection.await);
     }
+}
+
+/// What a reserve connection answers to anything but `/health`.
+async fn at_capacity() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = axum::Json(serde_json::json!({
+        "error": "the collector is at its connection limit; retry later",
+    }));
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        body,
+    )
+        .into_response()
 }
 
 /// A connection ending in an error is the client's business (a reset, a header timeout).

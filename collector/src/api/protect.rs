@@ -50,6 +50,8 @@ pub struct Limits {
     pub header_timeout: Option<Duration>,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections one client address may hold at once.
+    pub max_connections_per_address: usize,
     /// Live streams open at once.
     pub max_streams: usize,
     /// Queries scanning at once (0 counts as 1).

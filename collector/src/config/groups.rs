@@ -79,6 +79,11 @@ pub struct ProtectArgs {
     #[arg(long, env = "ESTUARY_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
 
+    /// TCP connections one client address may hold at once; its further connections are
+    /// closed at once, so one client's idle connections cannot fill `--max-connections`.
+    #[arg(long, env = "ESTUARY_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
+    pub max_connections_per_address: usize,
+
     /// Live streams (SSE) open at once; more are refused with 503.
     #[arg(long, env = "ESTUARY_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS)]
     pub max_streams: usize,
@@ -100,6 +105,8 @@ pub struct ProtectArgs {
     pub max_queries: usize,
 }
 
+/// Default connections per client address.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 1024;
 /// Default bytes one query may read: 2 GiB.
 pub const DEFAULT_MAX_SCAN_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Default seconds one query may scan.

@@ -162,6 +162,7 @@ impl ServeArgs {
             body_timeout: seconds(protect.body_timeout_secs),
             header_timeout: seconds(protect.header_timeout_secs),
             max_connections: protect.max_connections,
+            max_connections_per_address: protect.max_connections_per_address,
             max_streams: protect.max_streams,
             max_queries: match protect.max_queries {
                 0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -169,25 +169,75 @@ fn live_streams_beyond_the_cap_get_503_until_one_closes() {
 }
 
 #[test]
-fn beyond_the_connection_cap_new_connections_wait_until_one_closes() {
+fn at_the_connection_cap_health_still_answers_and_beyond_the_reserve_clients_wait() {
     let collector = Collector::start_with(&["--max-connections", "2"], &[]);
-    let held: Vec<TcpStream> = (0..2)
-        .map(|_| TcpStream::connect(("127.0.0.1", collector.port)).expect("connect"))
-        .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    let connect = || TcpStream::connect(("127.0.0.1", collector.port)).expect("connect");
+    let held: Vec<TcpStream> = (0..2).map(|_| connect()).collect();
+    // Each held connection is accepted (and takes its slot) once the server has seen it.
+    wait_until(
+        Duration::from_secs(5),
+        "the reserve to serve /health",
+        || {
+            let (status, _) = raw_get(&collector, "/health");
+            status.starts_with("HTTP/1.1 200")
+        },
+    );
+    let (status, mut refused) = raw_get(&collector, "/logs/x");
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    let mut rest = String::new();
+    let _ = refused.read_to_string(&mut rest);
+    assert!(rest.contains("connection limit"), "{rest}");
+
+    // With the reserve held too, a new connection waits in the backlog.
+    let reserve: Vec<TcpStream> = (0..4).map(|_| connect()).collect();
     let quick = reqwest::blocking::Client::builder()
         .timeout(Duration::from_millis(700))
         .build()
         .expect("client");
-    assert!(
+    wait_until(Duration::from_secs(5), "a new connection to wait", || {
         quick
             .get(format!("{}/health", collector.url))
             .send()
-            .is_err(),
-        "a third connection was served"
-    );
+            .is_err()
+    });
 
     drop(held);
+    drop(reserve);
     let (status, _) = collector.get("/health");
     assert_eq!(status, 200);
+}
+
+#[test]
+fn one_address_cannot_hold_every_connection() {
+    let collector = Collector::start_with(
+        &[
+            "--max-connections",
+            "100",
+            "--max-connections-per-address",
+            "3",
+        ],
+        &[],
+    );
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", collector.port)).expect("connect"))
+        .collect();
+    // A fourth connection from the same address is closed without an answer.
+    let mut fourth = TcpStream::connect(("127.0.0.1", collector.port)).expect("connect");
+    fourth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = write!(fourth, "GET /health HTTP/1.1\r\nHost: e\r\n\r\n");
+    let mut answer = Vec::new();
+    let read = fourth.read_to_end(&mut answer);
+    assert!(
+        read.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset) || answer.is_empty(),
+        "the fourth connection was served: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(held);
+    wait_until(
+        Duration::from_secs(5),
+        "a slot of the address to free",
+        || collector.get("/health").0 == 200,
+    );
 }
