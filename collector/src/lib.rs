@@ -67,6 +67,7 @@ pub mod api;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod fanout;
 pub mod filter;
 pub mod forward;

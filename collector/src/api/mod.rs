@@ -135,7 +135,10 @@ pub fn router(state: AppState) -> Router {
         .merge(
             metrics::router().route_layer(from_fn_with_state(state.clone(), auth::require_metrics)),
         )
-        .merge(bulk::product_router())
+        .merge(
+            bulk::product_router()
+                .route_layer(axum::middleware::from_fn(crate::console::page_for_browsers)),
+        )
         .merge(
             ingest::router()
                 .merge(otlp::router())
@@ -147,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     routes
         .merge(openapi_route(&document))
+        .merge(crate::console::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(cors)
