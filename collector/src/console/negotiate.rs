@@ -47,7 +47,9 @@ mod tests {
         // curl, the Elasticsearch clients, fetch() defaults.
         assert!(!prefers_html("*/*"));
         assert!(!prefers_html("application/json"));
-        assert!(!prefers_html("application/vnd.elasticsearch+json; compatible-with=8"));
+        assert!(!prefers_html(
+            "application/vnd.elasticsearch+json; compatible-with=8"
+        ));
         assert!(!prefers_html(""));
         assert!(!prefers_html("text/html;q=0.1, application/json"));
     }

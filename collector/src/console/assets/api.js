@@ -66,8 +66,9 @@ export async function get(path, params, signal) {
 }
 
 // Reads a Server-Sent Events answer, calling `on(event, data)` for each event, until it ends.
-export async function events(path, params, signal, on) {
+export async function events(path, params, signal, on, opened = () => {}) {
   const res = await open(path, params, signal);
+  opened();
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   for (;;) {

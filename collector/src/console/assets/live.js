@@ -30,8 +30,8 @@ export function keeps(state, entry, line) {
 }
 
 export class Live {
-  constructor({ entries, missed, ended }) {
-    Object.assign(this, { entries, missed, ended });
+  constructor({ entries, missed, ended, opened }) {
+    Object.assign(this, { entries, missed, ended, opened });
     this.controller = null;
     this.batch = [];
   }
@@ -55,7 +55,7 @@ export class Live {
       if (!keeps(state, entry, data)) return;
       if (!this.batch.length) requestAnimationFrame(() => this.flush());
       this.batch.push(entry);
-    }).then(
+    }, () => this.opened()).then(
       () => { if (this.controller === controller) this.ended(null); },
       (err) => { if (err.name !== 'AbortError' && this.controller === controller) this.ended(err); },
     );

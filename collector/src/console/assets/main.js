@@ -92,6 +92,7 @@ const live = new Live({
     $('missed').textContent = `${missed} entries missed: the stream fell behind`;
     $('missed').hidden = false;
   },
+  opened: () => showLive(true),
   ended: (err) => {
     if (err) alert(describe(err));
     setLive(false);
@@ -165,7 +166,7 @@ function setLive(on) {
   missed = 0;
   $('missed').hidden = true;
   if (on) live.start(state); else live.stop();
-  showLive();
+  showLive(false);
 }
 
 function pause(p) {
@@ -181,11 +182,12 @@ function pause(p) {
   showLive();
 }
 
-function showLive() {
+function showLive(connected = document.body.dataset.live === 'on' || document.body.dataset.live === 'paused') {
   const b = $('back-to-live');
   b.hidden = !(live.on && paused);
   b.textContent = heldCount ? `${heldCount} new — back to live` : 'Paused — back to live';
-  document.body.dataset.live = live.on ? (paused ? 'paused' : 'on') : 'off';
+  // `connecting` until the stream answers: what arrives from then on is shown.
+  document.body.dataset.live = !live.on ? 'off' : !connected ? 'connecting' : paused ? 'paused' : 'on';
 }
 
 $('live').addEventListener('click', (e) => {

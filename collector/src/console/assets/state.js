@@ -33,9 +33,9 @@ export function pairs(s, { time = true, services = true } = {}) {
   return out.concat(s.extra);
 }
 
-// A query string that keeps `!` and `,` readable.
+// A query string that keeps `!`, `,` and `:` readable.
 export function encode(list) {
-  const enc = (t) => encodeURIComponent(t).replace(/%2C/g, ',');
+  const enc = (t) => encodeURIComponent(t).replace(/%2C/g, ',').replace(/%3A/g, ':');
   return list.map(([k, v]) => `${enc(k)}=${enc(v)}`).join('&');
 }
 
