@@ -41,6 +41,8 @@
 //!   collectors' commits into [`live`]; [`forward`] ships stored entries to Loki and
 //!   Elasticsearch from a checkpoint (at least once).
 //! - [`metrics`]: the collector's own Prometheus metrics (`GET /metrics`).
+//! - [`console`]: the web console (`GET /` in a browser), embedded in the binary: plain ES
+//!   modules over the same API, served with a strict Content-Security-Policy.
 //! - [`cli`]: `estuary tail`, `estuary query` and `estuary stats`, clients of a running collector: the
 //!   token, fmt-like lines ([`cli::render`]), and errors that say what to do.
 //! - [`server`]: wires it together and owns the shutdown order; [`shutdown`] listens for

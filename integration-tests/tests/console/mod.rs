@@ -102,9 +102,12 @@ impl Browser {
         let deadline = Instant::now() + patience;
         loop {
             let value = self.js(script);
-            let truthy = !matches!(&value, Value::Null | Value::Bool(false))
-                && value != Value::from(0)
-                && value != Value::from("");
+            let truthy = match &value {
+                Value::Null | Value::Bool(false) => false,
+                Value::Number(n) => n.as_f64() != Some(0.0),
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
             if truthy {
                 return value;
             }
