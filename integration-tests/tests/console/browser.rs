@@ -91,6 +91,8 @@ fn the_console_in_chromium() {
     renders_hostile_entries_as_text(&browser, &collector);
     names_the_bad_parameter(&browser, &collector);
     follows_live_and_pauses(&browser, &collector);
+    moves_with_the_keyboard_and_opens_context(&browser, &collector);
+    scrolls_ten_thousand_entries_with_few_rows(&browser, &collector);
     drop(browser);
 
     dark_theme(&driver, &collector);
@@ -231,9 +233,7 @@ fn zooms_with_the_histogram(browser: &Browser, collector: &Collector) {
         "const b = [...document.querySelectorAll('#histogram-svg .bucket')].filter(b => b.dataset.total > 0); return b.length > 1 && b[b.length - 1].dataset.start",
     );
     let start = start.as_str().unwrap();
-    browser.click(&format!(
-        "#histogram-svg .bucket[data-start='{start}'] rect.hit"
-    ));
+    browser.click(&format!("#histogram-svg .bucket[data-start='{start}']"));
     let search = browser.until(
         "the zoomed window in the URL",
         &format!("return location.search.includes('since={start}') && location.search"),
@@ -337,6 +337,118 @@ fn follows_live_and_pauses(browser: &Browser, collector: &Collector) {
     assert!(!rows.iter().any(|r| r.contains("not here")), "{rows:?}");
     browser.click("#live");
     browser.until("live off", "return document.body.dataset.live === 'off'");
+}
+
+fn moves_with_the_keyboard_and_opens_context(browser: &Browser, collector: &Collector) {
+    browser.goto(&format!("{}/?service=checkout", collector.url));
+    rows_settled(browser, CHECKOUT + 2);
+    browser.type_into("#results", "jjj");
+    browser.until(
+        "the third row selected",
+        "return document.querySelector('#results .row.selected')?.dataset.i === '2'",
+    );
+    browser.type_into("#results", "k\u{E007}");
+    let tree = browser.until(
+        "the detail of the second row",
+        "const d = document.getElementById('detail'); return !d.hidden && d.textContent",
+    );
+    assert!(tree.as_str().unwrap().contains("\"live one\""), "{tree}");
+    browser.type_into("#results", "\u{E00C}");
+    browser.until(
+        "the detail closed",
+        "return document.getElementById('detail').hidden",
+    );
+    browser.type_into("#results", "/");
+    browser.until(
+        "the search box focused",
+        "return document.activeElement.id === 'q'",
+    );
+
+    // The entries around one in its service, the current one marked.
+    browser.click("#results .row[data-i='10']");
+    browser.click("#detail-around");
+    let around = browser.until(
+        "surrounding entries",
+        "const r = [...document.querySelectorAll('#detail-around-list .row')]; return r.length > 4 && r.map(x => x.textContent + (x.classList.contains('current') ? ' <-' : ''))",
+    );
+    let around: Vec<String> = serde_json::from_value(around).unwrap();
+    assert!(
+        around
+            .iter()
+            .any(|r| r.contains("order placed 8 ") && r.ends_with(" <-")),
+        "{around:?}"
+    );
+    assert!(
+        around.iter().any(|r| r.contains("order placed 5 ")),
+        "{around:?}"
+    );
+    assert!(
+        around.iter().any(|r| r.contains("order placed 11 ")),
+        "{around:?}"
+    );
+
+    // A facet value filters.
+    browser.type_into("#results", "\u{E00C}");
+    browser.until(
+        "the detail closed",
+        "return document.getElementById('detail').hidden",
+    );
+    browser.click("#facet-list button[data-field='host'][data-value='web-1']");
+    browser.until(
+        "the facet in the URL",
+        "return location.search === '?service=checkout&field.host=web-1'",
+    );
+    rows_settled(browser, CHECKOUT / 2);
+
+    // A trace id lists that trace across services.
+    browser.goto(&format!("{}/?service=billing", collector.url));
+    // The two seeded entries and the one the live scenario sent.
+    rows_settled(browser, 3);
+    browser.click("#results .row[data-i='2']");
+    browser.click("#detail-trace");
+    browser.until(
+        "the trace in the URL",
+        "return location.search === '?field.trace_id=4bf92f3577b34da6a3ce929d0e0e4736'",
+    );
+    let rows = rows_settled(browser, 1);
+    assert!(rows[0].contains("invoice sent"), "{rows:?}");
+}
+
+fn scrolls_ten_thousand_entries_with_few_rows(browser: &Browser, collector: &Collector) {
+    const N: usize = 10_000;
+    let entries: Vec<Value> = (0..N)
+        .map(|i| json!({"service": "bulk", "level": "INFO", "message": format!("entry {i}")}))
+        .collect();
+    assert_eq!(collector.post_json(&json!(entries)).0, 201);
+    browser.goto(&format!("{}/?service=bulk", collector.url));
+    browser.until(
+        "the first page",
+        "return document.getElementById('status').textContent.startsWith('200 entries')",
+    );
+    let mut most_rows = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let step = browser.js(
+            "const r = document.getElementById('results'); r.scrollTop = r.scrollHeight; \
+             return [document.querySelectorAll('#results .row').length, document.getElementById('status').textContent]",
+        );
+        most_rows = most_rows.max(step[0].as_u64().unwrap());
+        if step[1] == json!(format!("{N} entries")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {step} after 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let last = browser.until(
+        "the last row drawn",
+        "const r = document.querySelector('#results .row:last-child'); return r && r.dataset.i === '9999' && r.textContent",
+    );
+    assert!(last.as_str().unwrap().contains("entry 0"), "{last}");
+    // A screen holds about 20 rows; the list keeps a margin of 20 on each side.
+    assert!(
+        most_rows <= 80,
+        "{most_rows} rows in the DOM for {N} entries"
+    );
 }
 
 fn dark_theme(driver: &ChromeDriver, collector: &Collector) {

@@ -12,7 +12,9 @@ import { Services } from './services.js';
 import { Search } from './search.js';
 
 const $ = (id) => document.getElementById(id);
+// The first page is small so it shows fast; later ones are larger so scrolling far needs few requests.
 const PAGE = 200;
+const MORE = 1000;
 
 let state = parse(location.search);
 let cursor = null;
@@ -127,7 +129,7 @@ async function more() {
   loading = true;
   const { signal } = listing;
   try {
-    const page = await get('/logs', pairs(state).concat([['order', 'desc'], ['limit', String(PAGE)], ['cursor', cursor]]), signal);
+    const page = await get('/logs', pairs(state).concat([['order', 'desc'], ['limit', String(MORE)], ['cursor', cursor]]), signal);
     cursor = page.next_cursor ?? null;
     results.append(page.logs);
     status();
