@@ -19,6 +19,12 @@ export class Search {
     this.from = form.querySelector('#from');
     this.to = form.querySelector('#to');
     form.addEventListener('submit', (e) => { e.preventDefault(); this.submit(); });
+    form.querySelector('#exclude-text').addEventListener('click', () => {
+      const text = this.q.value;
+      if (!text) return;
+      this.q.value = '';
+      this.submit({ key: 'q', not: true, value: text });
+    });
     for (const input of [this.level, this.from, this.to]) input.addEventListener('change', () => this.submit());
     this.range.addEventListener('change', () => {
       this.custom.hidden = this.range.value !== 'custom';
@@ -30,8 +36,9 @@ export class Search {
     });
   }
 
-  submit() {
+  submit(exclusion) {
     const s = structuredClone(this.state ?? empty());
+    if (exclusion) s.filters.push(exclusion);
     s.q = this.q.value;
     s.level = this.level.value;
     if (this.range.value === 'custom') {
