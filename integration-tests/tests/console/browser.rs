@@ -479,7 +479,8 @@ fn scrolls_ten_thousand_entries_with_few_rows(browser: &Browser, collector: &Col
     }
     let last = browser.until(
         "the last row drawn",
-        "const r = document.querySelector('#results .row:last-child'); return r && r.dataset.i === '9999' && r.textContent",
+        "const box = document.getElementById('results'); box.scrollTop = box.scrollHeight; \
+         const r = document.querySelector('#results .row:last-child'); return r && r.dataset.i === '9999' && r.textContent",
     );
     assert!(last.as_str().unwrap().contains("entry 0"), "{last}");
     // A screen holds about 20 rows; the list keeps a margin of 20 on each side.
@@ -512,7 +513,8 @@ fn dark_theme(driver: &ChromeDriver, collector: &Collector) {
 }
 
 fn asks_for_a_token(driver: &ChromeDriver) {
-    let collector = Collector::start_with(&["--ingest-token", INGEST, "--query-token", QUERY], &[]);
+    let mut collector =
+        Collector::start_with(&["--ingest-token", INGEST, "--query-token", QUERY], &[]);
     let stored = http()
         .post(format!("{}/logs", collector.url))
         .bearer_auth(INGEST)
@@ -545,4 +547,13 @@ fn asks_for_a_token(driver: &ChromeDriver) {
         browser.js("return document.getElementById('token-dialog').open"),
         json!(false)
     );
+
+    // A collector that went away is said so, not shown as an empty list.
+    collector.kill();
+    browser.type_into("#q", "anything\u{E007}");
+    let banner = browser.until(
+        "the unreachable banner",
+        "const b = document.getElementById('banner'); return !b.hidden && b.textContent",
+    );
+    assert!(banner.as_str().unwrap().contains("unreachable"), "{banner}");
 }

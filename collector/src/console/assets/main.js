@@ -114,6 +114,10 @@ async function load() {
     cursor = page.next_cursor ?? null;
     results.reset(page.logs, state.q);
     status();
+    // The first rows drawn after navigation, for the performance measurements.
+    if (!performance.getEntriesByName('estuary:first-rows').length) {
+      requestAnimationFrame(() => performance.mark('estuary:first-rows'));
+    }
   } catch (err) {
     if (err.name === 'AbortError') return;
     results.reset([], '');
