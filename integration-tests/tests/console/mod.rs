@@ -4,6 +4,7 @@
 //! the suite stays fast on two cores.
 
 mod browser;
+mod perf;
 mod serving;
 
 use std::path::PathBuf;

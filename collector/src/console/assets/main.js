@@ -158,9 +158,11 @@ function apply() {
   search.show(state);
   services.show(state.services);
   detail.close();
-  load();
-  count();
-  facets.load(state).catch(() => {});
+  // The list first: the counts can scan a lot, and they wait until the rows are drawn.
+  load().then(() => {
+    count();
+    facets.load(state).catch(() => {});
+  });
   if (live.on) setLive(true);
 }
 
