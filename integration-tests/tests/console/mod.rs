@@ -129,6 +129,33 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// Presses the left button over the centre of `from` and releases it over `to`.
+    pub fn drag(&self, from: &str, to: &str) {
+        use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+        self.rt
+            .block_on(async {
+                let from = self.client().find(Locator::Css(from)).await?;
+                let to = self.client().find(Locator::Css(to)).await?;
+                let at = |element| PointerAction::MoveToElement {
+                    element,
+                    duration: Some(Duration::from_millis(50)),
+                    x: 0.0,
+                    y: 0.0,
+                };
+                let drag = MouseActions::new("mouse".into())
+                    .then(at(from))
+                    .then(PointerAction::Down {
+                        button: MOUSE_BUTTON_LEFT,
+                    })
+                    .then(at(to))
+                    .then(PointerAction::Up {
+                        button: MOUSE_BUTTON_LEFT,
+                    });
+                self.client().perform_actions(drag).await
+            })
+            .unwrap_or_else(|e| panic!("drag: {e}"));
+    }
+
     /// Types into an element (WebDriver keys: `\u{E007}` is Enter).
     pub fn type_into(&self, css: &str, text: &str) {
         self.rt

@@ -200,6 +200,28 @@ pub(super) fn zooms_with_the_histogram(browser: &Browser, collector: &Collector)
     assert!(count > 0 && count < CHECKOUT, "{count}");
     assert_eq!(count as u64, expected["total"].as_u64().unwrap());
     rows_settled(browser, count);
+
+    // Back to the day, and a drag across the bars with entries zooms to exactly them.
+    browser.back();
+    rows_settled(browser, CHECKOUT);
+    let ends = browser.until(
+        "the day's bars",
+        "const b = [...document.querySelectorAll('#histogram-svg .bucket')].filter(b => b.dataset.total > 0); \
+         return b.length > 1 && [b[0].dataset.start, b[b.length - 1].dataset.start]",
+    );
+    let (first, last) = (ends[0].as_str().unwrap(), ends[1].as_str().unwrap());
+    browser.drag(
+        &format!("#histogram-svg .bucket[data-start='{first}']"),
+        &format!("#histogram-svg .bucket[data-start='{last}']"),
+    );
+    let search = browser.until(
+        "the dragged window in the URL",
+        &format!("return location.search.includes('since={first}') && location.search"),
+    );
+    let search = search.as_str().unwrap().trim_start_matches('?').to_owned();
+    let expected = api(collector, "/logs", &format!("{search}&limit=1000"));
+    assert_eq!(expected["count"], json!(CHECKOUT), "{search}");
+    rows_settled(browser, CHECKOUT);
 }
 
 pub(super) fn renders_hostile_entries_as_text(browser: &Browser, collector: &Collector) {
