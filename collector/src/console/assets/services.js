@@ -11,7 +11,12 @@ export class Services {
     this.known = [];
     list.addEventListener('change', (e) => {
       const box = e.target;
-      if (box.value === '*') { this.choose([]); return; }
+      if (box.value === '*') {
+        // Ticking "all" again keeps it ticked.
+        this.choose([]);
+        this.render();
+        return;
+      }
       const set = new Set(this.chosen);
       if (box.checked) set.add(box.value); else set.delete(box.value);
       this.choose([...set].sort());
