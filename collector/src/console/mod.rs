@@ -138,7 +138,11 @@ mod tests {
         for name in ["console.css", "main.js", "icon.svg"] {
             let url = format!("/console/{}/{name}", version());
             assert!(page.contains(&url), "{url} is not in the page");
-            assert!(assets::ALL.iter().any(|a| a.name == name));
+        }
+        let prefix = format!("/console/{}/", version());
+        for url in page.split('"').filter(|s| s.starts_with("/console/")) {
+            let name = url.strip_prefix(&prefix).expect("the current version");
+            assert!(assets::ALL.iter().any(|a| a.name == name), "{url} is not embedded");
         }
     }
 
