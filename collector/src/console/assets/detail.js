@@ -66,7 +66,9 @@ export class Detail {
     const { before, after } = await this.around(e);
     const list = document.createDocumentFragment();
     list.append(el('h3', '', 'Before'));
-    for (const x of before.reverse()) list.append(this.aroundRow(x, e));
+    const same = JSON.stringify(e);
+    // Both halves include the entry itself (its instant bounds both): list it once, marked.
+    for (const x of before.reverse().filter((y) => JSON.stringify(y) !== same)) list.append(this.aroundRow(x, e));
     list.append(el('h3', '', 'After'));
     for (const x of after) list.append(this.aroundRow(x, e));
     this.list.replaceChildren(list);
