@@ -20,7 +20,7 @@ pub(super) fn dark_theme(driver: &ChromeDriver, collector: &Collector) {
         browser.js("return matchMedia('(prefers-color-scheme: dark)').matches"),
         json!(true)
     );
-    browser.click("#results .row[data-i='2']");
+    browser.click("#results .row[data-i='5']");
     browser.until(
         "the detail view",
         "return !document.getElementById('detail').hidden",
