@@ -142,7 +142,10 @@ mod tests {
         let prefix = format!("/console/{}/", version());
         for url in page.split('"').filter(|s| s.starts_with("/console/")) {
             let name = url.strip_prefix(&prefix).expect("the current version");
-            assert!(assets::ALL.iter().any(|a| a.name == name), "{url} is not embedded");
+            assert!(
+                assets::ALL.iter().any(|a| a.name == name),
+                "{url} is not embedded"
+            );
         }
     }
 
