@@ -120,10 +120,17 @@ impl Browser {
         }
     }
 
+    /// Clicks an element, waiting up to [`PATIENCE`] for it to appear (panels load
+    /// asynchronously).
     pub fn click(&self, css: &str) {
         self.rt
             .block_on(async {
-                let element = self.client().find(Locator::Css(css)).await?;
+                let element = self
+                    .client()
+                    .wait()
+                    .at_most(PATIENCE)
+                    .for_element(Locator::Css(css))
+                    .await?;
                 element.click().await
             })
             .unwrap_or_else(|e| panic!("click {css}: {e}"));

@@ -52,6 +52,44 @@ pub(super) fn follows_live_and_pauses(browser: &Browser, collector: &Collector) 
     assert!(!rows.iter().any(|r| r.contains("not here")), "{rows:?}");
     browser.click("#live");
     browser.until("live off", "return document.body.dataset.live === 'off'");
+    pauses_when_scrolled_away(browser, collector);
+}
+
+/// Scrolling away from the top pauses live; "N new — back to live" returns to the top with
+/// what arrived meanwhile. (A service of its own, so the others' counts stay as seeded.)
+fn pauses_when_scrolled_away(browser: &Browser, collector: &Collector) {
+    let entries: Vec<Value> = (0..60)
+        .map(|i| json!({"service": "scroll", "message": format!("line {i}")}))
+        .collect();
+    assert_eq!(collector.post_json(&json!(entries)).0, 201);
+    browser.goto(&format!("{}/?service=scroll", collector.url));
+    rows_settled(browser, 60);
+    browser.click("#live");
+    browser.until(
+        "the live stream",
+        "return document.body.dataset.live === 'on'",
+    );
+    browser.js("document.getElementById('results').scrollTop = 400; return true");
+    browser.until(
+        "paused by scrolling",
+        "return document.body.dataset.live === 'paused'",
+    );
+    let entry = json!({"service": "scroll", "message": "arrived while away"});
+    assert_eq!(collector.post_json(&entry).0, 201);
+    browser.until(
+        "the new-entries button",
+        "const b = document.getElementById('back-to-live'); return !b.hidden && b.textContent === '1 new — back to live'",
+    );
+    browser.click("#back-to-live");
+    browser.until("live again", "return document.body.dataset.live === 'on'");
+    let rows = rows_settled(browser, 61);
+    assert!(rows[0].contains("arrived while away"), "{rows:?}");
+    assert_eq!(
+        browser.js("return document.getElementById('results').scrollTop"),
+        json!(0)
+    );
+    browser.click("#live");
+    browser.until("live off", "return document.body.dataset.live === 'off'");
 }
 
 pub(super) fn moves_with_the_keyboard_and_opens_context(browser: &Browser, collector: &Collector) {
@@ -120,6 +158,19 @@ pub(super) fn moves_with_the_keyboard_and_opens_context(browser: &Browser, colle
         "return location.search === '?service=checkout&field.host=web-1'",
     );
     rows_settled(browser, CHECKOUT / 2);
+
+    // A field named in the facets panel lists its values; one filters.
+    browser.type_into("#facet-field", "fields.user_id\u{E007}");
+    browser.click("#facet-list button[data-field='fields.user_id'][data-value='3']");
+    browser.until(
+        "the named facet in the URL",
+        "return location.search === '?service=checkout&field.host=web-1&field.fields.user_id=3'",
+    );
+    rows_settled(browser, CHECKOUT / 4);
+
+    // Nothing matching is said so.
+    browser.type_into("#q", "no such text\u{E007}");
+    rows_settled(browser, 0);
 
     // A trace id lists that trace across services.
     browser.goto(&format!("{}/?service=billing", collector.url));
