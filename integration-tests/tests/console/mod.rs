@@ -136,6 +136,23 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// Moves the mouse over the centre of an element.
+    pub fn hover(&self, css: &str) {
+        use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+        self.rt
+            .block_on(async {
+                let element = self.client().find(Locator::Css(css)).await?;
+                let over = MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
+                    element,
+                    duration: Some(Duration::from_millis(50)),
+                    x: 0.0,
+                    y: 0.0,
+                });
+                self.client().perform_actions(over).await
+            })
+            .unwrap_or_else(|e| panic!("hover {css}: {e}"));
+    }
+
     /// Presses the left button over the centre of `from` and releases it over `to`.
     pub fn drag(&self, from: &str, to: &str) {
         use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};

@@ -171,13 +171,38 @@ pub(super) fn zooms_with_the_histogram(browser: &Browser, collector: &Collector)
         "const b = [...document.querySelectorAll('#histogram-svg .bucket')].filter(b => b.dataset.total > 0); return b.length > 1 && b[b.length - 1].dataset.start",
     );
     let start = start.as_str().unwrap();
-    browser.click(&format!("#histogram-svg .bucket[data-start='{start}']"));
+    let bar = format!("#histogram-svg .bucket[data-start='{start}']");
+    // Hovering shows the bar's counts.
+    browser.hover(&bar);
+    let tip = browser.until(
+        "the tooltip",
+        "const t = document.getElementById('histogram-tip'); return !t.hidden && t.textContent",
+    );
+    let total = browser.js(&format!(
+        "return document.querySelector(\"{bar}\").dataset.total"
+    ));
+    assert!(
+        tip.as_str()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(&format!(" {}", total.as_str().unwrap())),
+        "{tip} for a bar of {total}"
+    );
+    browser.click(&bar);
     let search = browser.until(
         "the zoomed window in the URL",
         &format!("return location.search.includes('since={start}') && location.search"),
     );
     let search = search.as_str().unwrap().trim_start_matches('?').to_owned();
     assert!(search.contains("&until="), "{search}");
+    // The time range shows the window as from–to (UTC).
+    let range = browser.js(
+        "return [document.getElementById('range').value, document.getElementById('from').value]",
+    );
+    // (Chromium leaves out zero seconds.)
+    assert_eq!(range, json!(["custom", &start[..16]]), "{range}");
     let expected = api(collector, "/histogram", &format!("{search}&buckets=60"));
     let totals: Vec<u64> = expected["buckets"]
         .as_array()
