@@ -24,7 +24,8 @@
 //!   ecosystem's types, map each entry to a line once, and share its receive and store steps;
 //!   [`api::query`] (`GET /logs/{service}`, `GET /logs`, `GET /services`) answers
 //!   with [`query`] types and [`filter`]; [`api::counts`] (`GET /histogram`, `GET /facets`)
-//!   counts before listing; [`api::live`] serves live SSE; [`api::auth`] and
+//!   counts before listing; [`api::live`] serves live SSE; [`api::console`] is the web console
+//!   (`GET /` in a browser: ES modules embedded in the binary, over the same API); [`api::auth`] and
 //!   [`api::protect`] gate and bound requests; [`api::openapi`] describes it all.
 //! - [`service`]: the validated service name.
 //! - [`store`]: **the only module that knows files**. One writer per service group-commits
@@ -41,8 +42,6 @@
 //!   collectors' commits into [`live`]; [`forward`] ships stored entries to Loki and
 //!   Elasticsearch from a checkpoint (at least once).
 //! - [`metrics`]: the collector's own Prometheus metrics (`GET /metrics`).
-//! - [`console`]: the web console (`GET /` in a browser), embedded in the binary: plain ES
-//!   modules over the same API, served with a strict Content-Security-Policy.
 //! - [`cli`]: `estuary tail`, `estuary query` and `estuary stats`, clients of a running collector: the
 //!   token, fmt-like lines ([`cli::render`]), and errors that say what to do.
 //! - [`server`]: wires it together and owns the shutdown order; [`shutdown`] listens for
@@ -69,7 +68,6 @@ pub mod api;
 pub mod body;
 pub mod cli;
 pub mod config;
-pub mod console;
 pub mod fanout;
 pub mod filter;
 pub mod forward;

@@ -14,7 +14,7 @@
 //! # Examples
 //!
 //! ```
-//! use estuary_collector::console;
+//! use estuary_collector::api::console;
 //!
 //! assert!(console::prefers_html("text/html,application/xhtml+xml,*/*;q=0.8"));
 //! assert!(!console::prefers_html("application/json"));
@@ -35,7 +35,7 @@ use axum::Router;
 
 pub use negotiate::prefers_html;
 
-use crate::api::{ApiError, AppState};
+use super::{ApiError, AppState};
 
 /// What the page may load and run: its own scripts, styles and API, nothing inline, never
 /// framed.

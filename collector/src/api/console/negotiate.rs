@@ -7,7 +7,7 @@
 /// # Examples
 ///
 /// ```
-/// use estuary_collector::console::prefers_html;
+/// use estuary_collector::api::console::prefers_html;
 ///
 /// assert!(prefers_html("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"));
 /// assert!(!prefers_html("*/*"));
