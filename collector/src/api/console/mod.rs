@@ -2,7 +2,7 @@
 //! binary and served by the collector itself (no second server, no CDN).
 //!
 //! - `GET /` answers the page to browsers (an `Accept` that prefers `text/html`, see
-//!   [`negotiate`]) and stays the Elasticsearch product check for API clients.
+//!   [`prefers_html`]) and stays the Elasticsearch product check for API clients.
 //! - `GET /console/{version}/{file}` serves the assets. `version` is a hash of every asset,
 //!   so a new build gets new URLs and the assets can be cached for a year; the page itself
 //!   is revalidated on every load.
