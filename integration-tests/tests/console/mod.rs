@@ -40,6 +40,8 @@ impl Browser {
             .enable_all()
             .build()
             .expect("runtime");
+        // Both of rustls's providers are compiled in a workspace build: name one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let Value::Object(caps) = ChromeDriver::capabilities(1280, 800, extra) else {
             unreachable!("capabilities are an object")
         };
