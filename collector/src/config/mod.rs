@@ -28,7 +28,9 @@ pub const DEFAULT_SERVICE_NAME: &str = "logging-service";
 /// Default cap on a request body, after decompression: 10 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// Default cap on one entry: 1 MiB.
-pub const DEFAULT_MAX_ENTRY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_ENTRY_BYTES: usize = 2 * 1024 * 1024;
+/// Default most entries one request may hold.
+pub const DEFAULT_MAX_REQUEST_ENTRIES: usize = 100_000;
 /// Default number of appends a service's writer queues before callers wait.
 pub const DEFAULT_WRITER_QUEUE: usize = 1024;
 /// Default cap on the bytes one group commit writes at once: 8 MiB.
@@ -249,9 +251,24 @@ pub struct ServeArgs {
     #[arg(long, env = "ESTUARY_MAX_ENTRY_BYTES", default_value_t = DEFAULT_MAX_ENTRY_BYTES, help_heading = "Protection")]
     pub max_entry_bytes: usize,
 
+    /// Most entries one request may hold (413 beyond it), whatever their size: 9 MiB of
+    /// `{}` lines would otherwise be three million entries.
+    #[arg(long, env = "ESTUARY_MAX_REQUEST_ENTRIES", default_value_t = DEFAULT_MAX_REQUEST_ENTRIES, help_heading = "Protection")]
+    pub max_request_entries: usize,
+
     /// Appends a service's writer queues before new requests wait for room.
     #[arg(long, env = "ESTUARY_WRITER_QUEUE", default_value_t = DEFAULT_WRITER_QUEUE, help_heading = "Storage")]
     pub writer_queue: usize,
+
+    /// Most files the writers keep open together; beyond, the least recently used writer
+    /// closes its files first. Default: half the process's open-file limit (raised to its
+    /// hard limit at start-up).
+    #[arg(long, env = "ESTUARY_MAX_OPEN_FILES", value_parser = clap::value_parser!(u64).range(2..), help_heading = "Storage")]
+    pub max_open_files: Option<u64>,
+
+    /// Seconds a service's writer may sit idle before it closes its files.
+    #[arg(long, env = "ESTUARY_WRITER_IDLE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Storage")]
+    pub writer_idle_secs: u64,
 
     /// Most bytes one group commit writes at once.
     #[arg(long, env = "ESTUARY_MAX_COMMIT_BYTES", default_value_t = DEFAULT_MAX_COMMIT_BYTES, help_heading = "Storage")]

@@ -106,6 +106,7 @@ impl ServeArgs {
             cors_origins: self.cors_origins.clone(),
             max_body_bytes: self.max_body_bytes,
             max_entry_bytes: self.max_entry_bytes,
+            max_request_entries: self.max_request_entries.max(1),
             sse_heartbeat: Duration::from_secs(self.sse_heartbeat_secs.max(1)),
         }
     }
@@ -125,6 +126,12 @@ impl ServeArgs {
                 compress: self.compress_segments,
             },
             count_index: self.count_index,
+            max_open_files: self
+                .max_open_files
+                .map_or_else(crate::store::default_max_open_files, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                }),
+            writer_idle: Duration::from_secs(self.writer_idle_secs),
         }
     }
 
@@ -156,6 +163,12 @@ impl ServeArgs {
             header_timeout: seconds(protect.header_timeout_secs),
             max_connections: protect.max_connections,
             max_streams: protect.max_streams,
+            max_queries: match protect.max_queries {
+                0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                n => n,
+            },
+            max_scan_bytes: (protect.max_scan_bytes > 0).then_some(protect.max_scan_bytes),
+            max_scan_time: seconds(protect.max_scan_secs),
         }
     }
 
