@@ -24,7 +24,8 @@
 //!   ecosystem's types, map each entry to a line once, and share its receive and store steps;
 //!   [`api::query`] (`GET /logs/{service}`, `GET /logs`, `GET /services`) answers
 //!   with [`query`] types and [`filter`]; [`api::counts`] (`GET /histogram`, `GET /facets`)
-//!   counts before listing; [`api::live`] serves live SSE; [`api::auth`] and
+//!   counts before listing; [`api::live`] serves live SSE; [`api::console`] is the web console
+//!   (`GET /` in a browser: ES modules embedded in the binary, over the same API); [`api::auth`] and
 //!   [`api::protect`] gate and bound requests; [`api::openapi`] describes it all.
 //! - [`service`]: the validated service name.
 //! - [`store`]: **the only module that knows files**. One writer per service group-commits

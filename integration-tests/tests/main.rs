@@ -3,6 +3,7 @@
 //! `estuary-test-support` crate (`integration-tests/support`), which the benchmarks share.
 
 mod collector;
+mod console;
 mod forward;
 mod layer;
 mod operate;

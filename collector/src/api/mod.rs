@@ -3,10 +3,12 @@
 //! receive and store steps; [`router`] merges them and adds the
 //! cross-cutting layers (access gates and rate limits from [`auth`] and [`protect`], CORS,
 //! request tracing, JSON fallbacks). [`connections`] serves the router on a capped listener.
+//! [`console`] serves the web console, open like `/health`, beside the API it reads.
 
 pub mod auth;
 pub mod bulk;
 pub mod connections;
+pub mod console;
 pub mod counts;
 pub mod error;
 pub mod health;
@@ -139,7 +141,10 @@ pub fn router(state: AppState) -> Router {
         .merge(
             metrics::router().route_layer(from_fn_with_state(state.clone(), auth::require_metrics)),
         )
-        .merge(bulk::product_router())
+        .merge(
+            bulk::product_router()
+                .route_layer(axum::middleware::from_fn(console::page_for_browsers)),
+        )
         .merge(
             ingest::router()
                 .merge(otlp::router())
@@ -151,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     routes
         .merge(openapi_route(&document))
+        .merge(console::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(cors)

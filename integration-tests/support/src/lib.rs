@@ -6,6 +6,7 @@
 //! - [`redis_server`]: a private `redis-server` on a free port, plain or TLS;
 //! - [`fake_sink`]: a fake Loki or Elasticsearch that checks the documented wire format,
 //!   counting fast (benchmarks) or keeping every request and answering as told (tests);
+//! - [`chromedriver`]: Debian's `chromedriver` on a free port, for the console's browser tests;
 //! - [`live`]: a Redis subscriber and an SSE reader that tests can wait on with a timeout;
 //! - polling ([`wait_until`]) instead of sleeping, free ports, and small request helpers.
 //!
@@ -18,6 +19,7 @@
 //! assert_eq!(collector.lines("api").len(), 1);
 //! ```
 
+pub mod chromedriver;
 pub mod collector;
 pub mod fake_sink;
 pub mod live;
@@ -26,6 +28,7 @@ pub mod redis_server;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+pub use chromedriver::ChromeDriver;
 pub use collector::{estuary_bin, try_estuary_bin, Collector};
 
 /// A loopback port nobody listens on right now.

@@ -57,6 +57,8 @@ async fn product_header(mut response: Response) -> Response {
 }
 
 /// The Elasticsearch product check: what `GET /` of a cluster answers.
+///
+/// Browsers (an `Accept` that prefers `text/html`) get the web console here instead.
 #[utoipa::path(get, path = "/", tag = "compat", responses(
     (status = 200, description = "Elasticsearch's root answer, with `X-Elastic-Product: Elasticsearch`", body = Object)
 ))]
