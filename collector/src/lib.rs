@@ -65,6 +65,7 @@
 
 pub mod api;
 pub mod body;
+pub mod clickhouse;
 pub mod cli;
 pub mod config;
 pub mod fanout;

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub use groups::*;
-pub use settings::{Settings, SettingsError};
+pub use settings::{QueryBackendSettings, Settings, SettingsError};
 
 /// Default TCP port.
 pub const DEFAULT_PORT: u16 = 8005;
@@ -275,9 +275,24 @@ pub struct ServeArgs {
     #[command(flatten, next_help_heading = "Protection")]
     pub protect: ProtectArgs,
 
-    /// Forwarding to Loki and Elasticsearch.
-    #[command(flatten, next_help_heading = "Forwarding (Loki, Elasticsearch)")]
+    /// Forwarding to Loki, Elasticsearch and ClickHouse.
+    #[command(flatten, next_help_heading = "Forwarding (Loki, Elasticsearch, ClickHouse)")]
     pub forward: ForwardArgs,
+
+    /// Where queries, histograms, facets and `/services` are answered from: this
+    /// collector's files, or the ClickHouse table every collector forwards to (needs
+    /// `--clickhouse-url`).
+    #[arg(long, env = "ESTUARY_QUERY_BACKEND", value_enum, default_value_t = QueryBackendArg::Files, help_heading = "Storage")]
+    pub query_backend: QueryBackendArg,
+}
+
+/// `--query-backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryBackendArg {
+    /// This collector's files.
+    Files,
+    /// The ClickHouse table of `--clickhouse-url` (all collectors' entries).
+    Clickhouse,
 }
 
 /// `--fsync`: when a write counts as done (see `store::FsyncPolicy`).

@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{FsyncArg, ServeArgs};
+use super::{FsyncArg, QueryBackendArg, ServeArgs};
+use crate::clickhouse::ClickHouseConfig;
 use crate::api::auth::AccessSettings;
 use crate::api::protect::Limits;
 use crate::api::ApiSettings;
@@ -37,8 +38,19 @@ pub struct Settings {
     pub access: AccessSettings,
     /// Rate limits, timeouts, connection and stream caps.
     pub protect: Limits,
-    /// Forwarding to Loki and Elasticsearch.
+    /// Forwarding to Loki, Elasticsearch and ClickHouse.
     pub forward: ForwardSettings,
+    /// Where queries are answered from.
+    pub query_backend: QueryBackendSettings,
+}
+
+/// Where queries are answered from.
+#[derive(Debug, Clone)]
+pub enum QueryBackendSettings {
+    /// This collector's files.
+    Files,
+    /// A ClickHouse table (the same the forwarder writes).
+    ClickHouse(ClickHouseConfig),
 }
 
 /// A flag whose value cannot be used.
@@ -55,6 +67,9 @@ pub enum SettingsError {
     /// A forwarding flag is invalid.
     #[error(transparent)]
     Forward(#[from] ForwardError),
+    /// `--query-backend clickhouse` without a ClickHouse to read.
+    #[error("--query-backend clickhouse needs --clickhouse-url (ESTUARY_CLICKHOUSE_URL)")]
+    QueryBackendWithoutClickHouse,
 }
 
 impl ServeArgs {
@@ -77,6 +92,7 @@ impl ServeArgs {
     /// assert!(settings.fanout.is_none());
     /// ```
     pub fn settings(&self) -> Result<Settings, SettingsError> {
+        let forward = self.forward()?;
         Ok(Settings {
             listen: self.listen_addr(),
             api: self.api(),
@@ -96,8 +112,52 @@ impl ServeArgs {
                 metrics_token_required: self.access.metrics_token_required,
             },
             protect: self.limits(),
-            forward: self.forward()?,
+            forward: forward.clone(),
+            query_backend: match (self.query_backend, forward.clickhouse) {
+                (QueryBackendArg::Files, _) => QueryBackendSettings::Files,
+                (QueryBackendArg::Clickhouse, Some(config)) => {
+                    QueryBackendSettings::ClickHouse(config)
+                }
+                (QueryBackendArg::Clickhouse, None) => {
+                    return Err(SettingsError::QueryBackendWithoutClickHouse)
+                }
+            },
         })
+    }
+
+    /// The ClickHouse table's settings, when `--clickhouse-url` is set.
+    fn clickhouse(&self) -> Result<Option<ClickHouseConfig>, ForwardError> {
+        let flags = &self.forward;
+        let Some(url) = non_empty(&flags.clickhouse_url) else {
+            return Ok(None);
+        };
+        for (flag, given) in [
+            ("database", &flags.clickhouse_database),
+            ("table", &flags.clickhouse_table),
+        ] {
+            if !crate::clickhouse::sql::valid_identifier(given) {
+                return Err(ForwardError::ClickHouseName {
+                    flag,
+                    given: given.clone(),
+                });
+            }
+        }
+        let collector = match flags.collector_name.as_deref().map(str::trim) {
+            Some(name) if !name.is_empty() => name.to_owned(),
+            _ => format!("{}:{}", hostname(), self.port),
+        };
+        Ok(Some(ClickHouseConfig {
+            url: url.trim_end_matches('/').to_owned(),
+            database: flags.clickhouse_database.clone(),
+            table: flags.clickhouse_table.clone(),
+            auth: Auth::from_options(
+                flags.clickhouse_user.as_deref(),
+                flags.clickhouse_password.as_deref(),
+                None,
+            ),
+            create_table: flags.clickhouse_create_table,
+            collector,
+        }))
     }
 
     fn api(&self) -> ApiSettings {
@@ -188,6 +248,7 @@ impl ServeArgs {
         Ok(ForwardSettings {
             loki,
             elasticsearch,
+            clickhouse: self.clickhouse()?,
             batch: BatchSettings {
                 max_entries: flags.forward_batch_entries.max(1),
                 max_bytes: flags.forward_batch_bytes.max(1),
@@ -204,6 +265,16 @@ impl ServeArgs {
             retain_cap: flags.forward_retain_cap_bytes,
         })
     }
+}
+
+/// This machine's host name (`localhost` when it cannot be read).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// `secs` seconds, or `None` for 0 (no limit).

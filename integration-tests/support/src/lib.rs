@@ -18,6 +18,7 @@
 //! assert_eq!(collector.lines("api").len(), 1);
 //! ```
 
+pub mod clickhouse_server;
 pub mod collector;
 pub mod fake_sink;
 pub mod live;
@@ -26,6 +27,7 @@ pub mod redis_server;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+pub use clickhouse_server::ClickHouseServer;
 pub use collector::{estuary_bin, try_estuary_bin, Collector};
 
 /// A loopback port nobody listens on right now.
