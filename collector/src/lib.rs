@@ -65,8 +65,8 @@
 
 pub mod api;
 pub mod body;
-pub mod clickhouse;
 pub mod cli;
+pub mod clickhouse;
 pub mod config;
 pub mod fanout;
 pub mod filter;

@@ -58,8 +58,12 @@ async fn query_backend(settings: &Settings) -> Result<api::backend::QueryBackend
     let client = crate::clickhouse::Client::new(config, settings.forward.request_timeout)
         .map_err(crate::forward::ForwardError::from)?;
     match client.version().await {
-        Ok(version) => tracing::info!(url = %config.url, ?version, "queries are answered from ClickHouse"),
-        Err(err) => tracing::error!(%err, "queries are answered from ClickHouse, which does not answer yet"),
+        Ok(version) => {
+            tracing::info!(url = %config.url, ?version, "queries are answered from ClickHouse")
+        }
+        Err(err) => {
+            tracing::error!(%err, "queries are answered from ClickHouse, which does not answer yet")
+        }
     }
     Ok(api::backend::QueryBackend::ClickHouse(Arc::new(
         crate::clickhouse::reader::Reader::new(client),

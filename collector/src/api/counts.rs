@@ -9,8 +9,8 @@ use axum::Json;
 use serde_json::{json, Value};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::query_params::{self, QuerySpec};
 use super::backend::QueryBackend;
+use super::query_params::{self, QuerySpec};
 use super::{ApiError, AppState};
 use crate::query::{FacetRequest, Facets, Histogram, HistogramRequest, LevelCounts};
 use crate::service::ServiceName;

@@ -13,13 +13,22 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Status for load balancers and operators; always open. `status` is `healthy`, or
-/// `degraded` while writes fail (`storage.failing` says which services and why); it is
+/// `degraded` while writes fail (`storage.failing` says which services and why) or a
+/// forwarder's attempts fail (`forwarders[].last_error` says why); it is
 /// answered with 200 either way, so the collector stays reachable for reads.
 #[utoipa::path(get, path = "/health", tag = "status", responses((status = 200, description = "The collector is up: `healthy`, or `degraded` with the reason", body = Object)))]
 async fn health(State(state): State<AppState>) -> Json<Value> {
     let failing = state.store.write_failures();
     let (status, reason) = match failing.first() {
-        None => ("healthy", None),
+        None => match state.forwarders.failing() {
+            None => ("healthy", None),
+            Some((name, err)) => (
+                "degraded",
+                Some(format!(
+                    "forwarder {name} is failing (entries wait in the files): {err}"
+                )),
+            ),
+        },
         Some((service, err)) => (
             "degraded",
             Some(format!(

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::query_params::{self, decode_position, QuerySpec};
 use super::backend::{self, QueryBackend};
+use super::query_params::{self, decode_position, QuerySpec};
 use super::{ApiError, AppState};
 use crate::filter::order_keys;
 use crate::query::{Hit, Order, Page, PageRequest, Position, Work};
@@ -277,7 +277,12 @@ fn ordered(mut lines: Vec<&[u8]>, order: Order) -> Vec<&[u8]> {
 /// Writes `<head>"count":N,"logs":[…],"next_cursor":…,"scanned_bytes":…}` with each stored
 /// line spliced in as is. A line that is not valid JSON (a hand-edited file) is skipped, so
 /// the answer always is.
-pub(super) fn render(head: &str, lines: Vec<&[u8]>, next_cursor: Option<String>, cost: &Work) -> Response {
+pub(super) fn render(
+    head: &str,
+    lines: Vec<&[u8]>,
+    next_cursor: Option<String>,
+    cost: &Work,
+) -> Response {
     let valid: Vec<&[u8]> = lines
         .into_iter()
         .filter(|l| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok())

@@ -72,7 +72,9 @@ pub enum ClickHouseError {
         reason: String,
     },
     /// The user or password was refused.
-    #[error("ClickHouse refused the credentials (check --clickhouse-user / --clickhouse-password): {0}")]
+    #[error(
+        "ClickHouse refused the credentials (check --clickhouse-user / --clickhouse-password): {0}"
+    )]
     Credentials(String),
     /// The table exists but cannot hold or answer Estuary's rows.
     #[error("table {table} has an incompatible schema: {reason} (drop it, or choose another --clickhouse-table)")]
@@ -136,14 +138,14 @@ impl Client {
     ///
     /// As [`Client::query`].
     pub async fn insert(&self, gzipped_rows: Vec<u8>) -> Result<(), ClickHouseError> {
-        let insert = format!(
-            "INSERT INTO {} FORMAT JSONEachRow",
-            self.config.qualified()
-        );
+        let insert = format!("INSERT INTO {} FORMAT JSONEachRow", self.config.qualified());
         let request = self
             .http
             .post(&self.config.url)
-            .query(&[("query", insert.as_str()), ("input_format_skip_unknown_fields", "1")])
+            .query(&[
+                ("query", insert.as_str()),
+                ("input_format_skip_unknown_fields", "1"),
+            ])
             .header(reqwest::header::CONTENT_ENCODING, "gzip")
             .body(gzipped_rows);
         self.send(request).await.map(|_| ())

@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::{sql, Client, ClickHouseError};
+use super::{sql, ClickHouseError, Client};
 use crate::filter::LineFilter;
 use crate::query::{Direction, FacetRequest, Facets, Histogram, HistogramRequest, Work};
 use crate::timefmt::Nanos;

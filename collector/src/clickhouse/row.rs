@@ -99,8 +99,7 @@ fn collect(path: &str, raw: &RawValue, depth: usize, out: &mut Vec<(String, Stri
     let text = raw.get();
     match text.as_bytes().first() {
         Some(b'{') if depth < MAX_DEPTH => {
-            let inner: BTreeMap<String, &RawValue> =
-                serde_json::from_str(text).unwrap_or_default();
+            let inner: BTreeMap<String, &RawValue> = serde_json::from_str(text).unwrap_or_default();
             for (key, value) in &inner {
                 if !key.contains('.') {
                     collect(&format!("{path}.{key}"), value, depth + 1, out);

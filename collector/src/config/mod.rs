@@ -276,7 +276,10 @@ pub struct ServeArgs {
     pub protect: ProtectArgs,
 
     /// Forwarding to Loki, Elasticsearch and ClickHouse.
-    #[command(flatten, next_help_heading = "Forwarding (Loki, Elasticsearch, ClickHouse)")]
+    #[command(
+        flatten,
+        next_help_heading = "Forwarding (Loki, Elasticsearch, ClickHouse)"
+    )]
     pub forward: ForwardArgs,
 
     /// Where queries, histograms, facets and `/services` are answered from: this

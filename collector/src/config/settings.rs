@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{FsyncArg, QueryBackendArg, ServeArgs};
-use crate::clickhouse::ClickHouseConfig;
 use crate::api::auth::AccessSettings;
 use crate::api::protect::Limits;
 use crate::api::ApiSettings;
+use crate::clickhouse::ClickHouseConfig;
 use crate::fanout::{FanoutLimits, FanoutSettings};
 use crate::forward::elasticsearch::{ElasticsearchConfig, IndexTemplate};
 use crate::forward::http::Auth;

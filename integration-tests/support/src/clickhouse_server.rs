@@ -57,6 +57,41 @@ impl ClickHouseServer {
         Ok(server)
     }
 
+    /// One server for the whole test process, started on first use. Statics are never
+    /// dropped, so a watchdog process kills it and deletes its directory once this
+    /// process has exited. Tests share it through their own databases
+    /// ([`ClickHouseServer::database`]).
+    ///
+    /// # Panics
+    ///
+    /// When it cannot start.
+    pub fn shared() -> &'static ClickHouseServer {
+        static SHARED: std::sync::OnceLock<ClickHouseServer> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| {
+            let server = Self::start();
+            server.watch_owner();
+            server
+        })
+    }
+
+    /// Starts `sh` polling this process: when it is gone, the server is killed and its
+    /// directory removed.
+    fn watch_owner(&self) {
+        let Some(child) = &self.child else { return };
+        let script = format!(
+            "while kill -0 {owner} 2>/dev/null; do sleep 1; done; kill -9 {server}; sleep 1; rm -rf '{dir}'",
+            owner = std::process::id(),
+            server = child.id(),
+            dir = self.dir.path().display(),
+        );
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+    }
+
     /// `http://127.0.0.1:<http_port>`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.http_port)
@@ -111,7 +146,10 @@ impl ClickHouseServer {
     fn spawn(&mut self) -> io::Result<()> {
         let root: PathBuf = self.dir.path().to_owned();
         let child = Command::new("clickhouse-server")
-            .arg(format!("--config-file={}", root.join("config.xml").display()))
+            .arg(format!(
+                "--config-file={}",
+                root.join("config.xml").display()
+            ))
             .current_dir(&root)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
