@@ -202,12 +202,20 @@ pub struct LineFilter {
     /// Keep entries where each dotted path holds this value (a string equal to it, or a
     /// number/bool/null whose JSON text equals it).
     pub fields: Vec<(Vec<String>, String)>,
+    /// Leave out lines containing any of these texts (`q!=`).
+    pub exclude_text: Vec<String>,
+    /// Leave out entries whose `target` is any of these or nested in it (`target!=`).
+    /// Entries without a target are kept.
+    pub exclude_targets: Vec<String>,
+    /// Leave out entries where a dotted path holds the value (`field.<path>!=`), with the
+    /// equality of [`LineFilter::fields`]. Entries without the field are kept.
+    pub exclude_fields: Vec<(Vec<String>, String)>,
 }
 
 impl LineFilter {
     /// Whether the filter keeps everything.
     pub fn is_empty(&self) -> bool {
-        self.text.is_none() && !self.needs_parsing()
+        self.text.is_none() && self.exclude_text.is_empty() && !self.needs_parsing()
     }
 
     /// Whether a time window is set.
@@ -220,6 +228,8 @@ impl LineFilter {
             || self.has_time()
             || self.target.is_some()
             || !self.fields.is_empty()
+            || !self.exclude_targets.is_empty()
+            || !self.exclude_fields.is_empty()
     }
 
     /// Whether `line` (one stored JSON object) passes. To test many lines, use
@@ -248,6 +258,11 @@ impl LineFilter {
                 .text
                 .as_deref()
                 .map(|t| memchr::memmem::Finder::new(t.as_bytes())),
+            excluded: self
+                .exclude_text
+                .iter()
+                .map(|t| memchr::memmem::Finder::new(t.as_bytes()))
+                .collect(),
         }
     }
 
@@ -264,14 +279,19 @@ impl LineFilter {
         if !self.matches_head(&head) {
             return false;
         }
-        if self.fields.is_empty() {
+        if self.fields.is_empty() && self.exclude_fields.is_empty() {
             return true;
         }
         match serde_json::from_slice::<Value>(line) {
-            Ok(entry) => self
-                .fields
-                .iter()
-                .all(|(path, expected)| field_equals(&entry, path, expected)),
+            Ok(entry) => {
+                self.fields
+                    .iter()
+                    .all(|(path, expected)| field_equals(&entry, path, expected))
+                    && !self
+                        .exclude_fields
+                        .iter()
+                        .any(|(path, excluded)| field_equals(&entry, path, excluded))
+            }
             Err(_) => false,
         }
     }
@@ -290,19 +310,30 @@ impl LineFilter {
                 return false;
             }
         }
+        let actual = text_of(head.target);
         if let Some(target) = &self.target {
-            let Some(actual) = text_of(head.target) else {
+            if !actual.as_deref().is_some_and(|a| within_target(a, target)) {
                 return false;
-            };
-            let nested = actual
-                .strip_prefix(target.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"));
-            if !nested {
+            }
+        }
+        if let Some(actual) = actual.as_deref() {
+            if self
+                .exclude_targets
+                .iter()
+                .any(|excluded| within_target(actual, excluded))
+            {
                 return false;
             }
         }
         true
     }
+}
+
+/// Whether `actual` is `target` or nested in it (`target::…`).
+fn within_target(actual: &str, target: &str) -> bool {
+    actual
+        .strip_prefix(target)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
 /// What counting needs to know about an entry: its level slot and its time.
@@ -385,6 +416,7 @@ impl EntryFacts {
 pub struct Matcher<'f> {
     filter: &'f LineFilter,
     finder: Option<memchr::memmem::Finder<'f>>,
+    excluded: Vec<memchr::memmem::Finder<'f>>,
 }
 
 impl Matcher<'_> {
@@ -395,6 +427,9 @@ impl Matcher<'_> {
             if finder.find(line).is_none() {
                 return false;
             }
+        }
+        if self.excluded.iter().any(|f| f.find(line).is_some()) {
+            return false;
         }
         self.filter.matches_structure(line)
     }

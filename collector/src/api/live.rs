@@ -1,6 +1,7 @@
 //! Live tail over Server-Sent Events: `GET /logs/stream` (every service) and
-//! `GET /logs/{service}/stream`, with `level`, `q` and `tail=N` (replay the last N stored
-//! entries, then follow). Each `message` event carries one entry; a reader that falls
+//! `GET /logs/{service}/stream`, with the query filters (`level`, `q`, `target`,
+//! `field.<path>`, `since`/`until` and the exclusions `q!`, `target!`, `field.<path>!`) and
+//! `tail=N` (replay the last N stored entries, then follow). Each `message` event carries one entry; a reader that falls
 //! behind the live ring gets one `missed` event saying how many entries went by, and the
 //! stream goes on.
 
@@ -12,13 +13,12 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
-use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{ApiError, AppState};
-use crate::filter::{LineFilter, Severity};
+use crate::filter::LineFilter;
 use crate::live::{LiveCommit, Origin};
 use crate::query::PageRequest;
 use crate::service::ServiceName;
@@ -34,12 +34,31 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stream_service))
 }
 
-/// Stream parameters, kept as text so bad values get our own 400.
-#[derive(Debug, Default, Deserialize)]
+/// Stream parameters, kept as text pairs so bad values get our own 400.
+type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// What a stream request asks for.
 struct StreamParams {
-    level: Option<String>,
-    q: Option<String>,
-    tail: Option<String>,
+    filter: LineFilter,
+    tail: usize,
+}
+
+impl StreamParams {
+    fn parse(pairs: Pairs) -> Result<Self, ApiError> {
+        let Query(pairs) = pairs.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let mut params = StreamParams {
+            filter: LineFilter::default(),
+            tail: 0,
+        };
+        for (key, value) in &pairs {
+            if key == "tail" {
+                params.tail = parse_tail(value)?;
+            } else if !super::query_params::add_filter(&mut params.filter, key, value)? {
+                return Err(ApiError::BadRequest(format!("unknown parameter {key:?}")));
+            }
+        }
+        Ok(params)
+    }
 }
 
 type EventStream = Sse<
@@ -62,12 +81,8 @@ type EventStream = Sse<
     ),
     security((), ("bearer" = []), ("token_header" = []))
 )]
-async fn stream_all(
-    State(state): State<AppState>,
-    params: Result<Query<StreamParams>, QueryRejection>,
-) -> Result<EventStream, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    open_stream(state, None, params).await
+async fn stream_all(State(state): State<AppState>, pairs: Pairs) -> Result<EventStream, ApiError> {
+    open_stream(state, None, StreamParams::parse(pairs)?).await
 }
 
 /// One service's entries live, as Server-Sent Events.
@@ -89,10 +104,10 @@ async fn stream_all(
 async fn stream_service(
     State(state): State<AppState>,
     service: Result<Path<String>, PathRejection>,
-    params: Result<Query<StreamParams>, QueryRejection>,
+    pairs: Pairs,
 ) -> Result<EventStream, ApiError> {
     let Path(service) = service.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let params = StreamParams::parse(pairs)?;
     open_stream(state, Some(ServiceName::parse(&service)?), params).await
 }
 
@@ -101,8 +116,10 @@ async fn open_stream(
     service: Option<ServiceName>,
     params: StreamParams,
 ) -> Result<EventStream, ApiError> {
-    let filter = parse_filter(&params)?;
-    let tail_n = parse_tail(params.tail.as_deref())?;
+    let StreamParams {
+        filter,
+        tail: tail_n,
+    } = params;
     // Past the cap, refuse before doing any work; the slot is held until the stream ends.
     let slot = state.protect.open_stream()?;
     // Subscribe before reading the replay, so nothing falls between the two.
@@ -133,34 +150,17 @@ async fn open_stream(
     Ok(Sse::new(slot.hold(events).boxed()).keep_alive(keep_alive))
 }
 
-fn parse_filter(params: &StreamParams) -> Result<LineFilter, ApiError> {
-    let min_level = match params.level.as_deref() {
-        None | Some("") => None,
-        Some(name) => Some(Severity::parse(name).ok_or_else(|| ApiError::Parameter {
-            name: "level",
-            reason: "must be one of trace, debug, info, warn, error, fatal".into(),
-        })?),
-    };
-    let text = params.q.clone().filter(|q| !q.is_empty());
-    Ok(LineFilter {
-        min_level,
-        text,
-        ..LineFilter::default()
-    })
-}
-
-fn parse_tail(raw: Option<&str>) -> Result<usize, ApiError> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(0),
-        Some(raw) => {
-            raw.parse::<usize>()
-                .ok()
-                .filter(|n| *n <= MAX_TAIL)
-                .ok_or(ApiError::Parameter {
-                    name: "tail",
-                    reason: format!("must be an integer from 0 to {MAX_TAIL}"),
-                })
-        }
+fn parse_tail(raw: &str) -> Result<usize, ApiError> {
+    match raw.trim() {
+        "" => Ok(0),
+        raw => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= MAX_TAIL)
+            .ok_or(ApiError::Parameter {
+                name: "tail",
+                reason: format!("must be an integer from 0 to {MAX_TAIL}"),
+            }),
     }
 }
 

@@ -176,7 +176,8 @@ pub enum LogBody {
 
 /// The filters and paging of `GET /logs/{service}` and `GET /logs` (documentation; the
 /// handlers parse them with [`super::query_params`], which names a bad one in its 400).
-/// `field.<path>=<value>` parameters filter on any key and are not listed.
+/// `field.<path>=<value>` parameters filter on any key and `field.<path>!=<value>` leave
+/// out entries where it holds the value; they are not listed.
 #[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -194,6 +195,13 @@ pub struct FilterParams {
     pub q: Option<String>,
     /// Module path, or a prefix of it at a `::`.
     pub target: Option<String>,
+    /// Leave out lines containing this text (repeatable; `field.<path>!=<value>` leaves
+    /// out entries where the path holds the value).
+    #[param(rename = "q!")]
+    pub not_q: Option<String>,
+    /// Leave out entries in this module path or nested in it (repeatable).
+    #[param(rename = "target!")]
+    pub not_target: Option<String>,
     /// `asc` or `desc`; absent: the newest matches, listed oldest first.
     pub order: Option<String>,
     /// The `next_cursor` of the previous page.
@@ -209,6 +217,14 @@ pub struct StreamDocParams {
     pub level: Option<String>,
     /// Text contained in the line.
     pub q: Option<String>,
+    /// Module path, or a prefix of it at a `::`.
+    pub target: Option<String>,
+    /// Leave out lines containing this text (repeatable).
+    #[param(rename = "q!")]
+    pub not_q: Option<String>,
+    /// Leave out entries in this module path or nested in it (repeatable).
+    #[param(rename = "target!")]
+    pub not_target: Option<String>,
     /// Replay this many stored entries first.
     #[param(maximum = 10000)]
     pub tail: Option<u32>,

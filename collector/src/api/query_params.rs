@@ -44,30 +44,14 @@ pub fn parse(pairs: &[(String, String)]) -> Result<QuerySpec, ApiError> {
     for (key, value) in pairs {
         match key.as_str() {
             "limit" => limit = parse_limit(value)?,
-            "level" => {
-                let level = Severity::parse(value).ok_or_else(|| {
-                    bad(
-                        "level",
-                        "must be one of trace, debug, info, warn, error, fatal",
-                    )
-                })?;
-                filter.min_level = Some(level);
-            }
-            "since" => filter.since = Some(parse_time("since", value)?),
-            "until" => filter.until = Some(parse_time("until", value)?),
-            "q" => filter.text = Some(value.clone()).filter(|q| !q.is_empty()),
-            "target" => filter.target = Some(value.clone()),
             "order" => order = parse_order(value)?,
             "cursor" => cursor = Some(value.clone()),
             "service" => services = Some(value.clone()),
-            other => match other.strip_prefix("field.") {
-                Some(path) if !path.is_empty() && path.split('.').all(|p| !p.is_empty()) => {
-                    filter
-                        .fields
-                        .push((path.split('.').map(str::to_owned).collect(), value.clone()));
+            other => {
+                if !add_filter(&mut filter, other, value)? {
+                    return Err(ApiError::BadRequest(format!("unknown parameter {other:?}")));
                 }
-                _ => return Err(ApiError::BadRequest(format!("unknown parameter {other:?}"))),
-            },
+            }
         }
     }
     let request = PageRequest {
@@ -82,6 +66,72 @@ pub fn parse(pairs: &[(String, String)]) -> Result<QuerySpec, ApiError> {
         cursor,
         services,
     })
+}
+
+/// Adds one filter parameter to `filter`: `level`, `since`, `until`, `q`, `target`,
+/// `field.<path>`, and the exclusions `q!`, `target!`, `field.<path>!` (written
+/// `q!=text` in a query string; each repeatable). Returns whether `key` is a filter
+/// parameter at all.
+///
+/// # Errors
+///
+/// [`ApiError::Parameter`] naming the parameter when its value is invalid.
+///
+/// # Examples
+///
+/// ```
+/// use estuary_collector::api::query_params::add_filter;
+/// use estuary_collector::filter::LineFilter;
+///
+/// let mut filter = LineFilter::default();
+/// assert!(add_filter(&mut filter, "field.user.id!", "42").unwrap());
+/// assert!(add_filter(&mut filter, "q!", "healthcheck").unwrap());
+/// assert!(!add_filter(&mut filter, "limit", "5").unwrap());
+/// assert!(filter.matches(br#"{"message":"login","user":{"id":7}}"#));
+/// assert!(!filter.matches(br#"{"message":"login","user":{"id":42}}"#));
+/// assert!(!filter.matches(br#"{"message":"healthcheck ok"}"#));
+/// ```
+pub fn add_filter(filter: &mut LineFilter, key: &str, value: &str) -> Result<bool, ApiError> {
+    match key {
+        "level" => {
+            let level = Severity::parse(value).ok_or_else(|| {
+                bad(
+                    "level",
+                    "must be one of trace, debug, info, warn, error, fatal",
+                )
+            })?;
+            filter.min_level = Some(level);
+        }
+        "since" => filter.since = Some(parse_time("since", value)?),
+        "until" => filter.until = Some(parse_time("until", value)?),
+        "q" => filter.text = Some(value.to_owned()).filter(|q| !q.is_empty()),
+        "q!" => {
+            if !value.is_empty() {
+                filter.exclude_text.push(value.to_owned());
+            }
+        }
+        "target" => filter.target = Some(value.to_owned()),
+        "target!" => filter.exclude_targets.push(value.to_owned()),
+        other => {
+            let Some(field) = other.strip_prefix("field.") else {
+                return Ok(false);
+            };
+            let (path, excluded) = match field.strip_suffix('!') {
+                Some(path) => (path, true),
+                None => (field, false),
+            };
+            if path.is_empty() || path.split('.').any(str::is_empty) {
+                return Ok(false);
+            }
+            let path = path.split('.').map(str::to_owned).collect();
+            if excluded {
+                filter.exclude_fields.push((path, value.to_owned()));
+            } else {
+                filter.fields.push((path, value.to_owned()));
+            }
+        }
+    }
+    Ok(true)
 }
 
 fn parse_limit(value: &str) -> Result<usize, ApiError> {

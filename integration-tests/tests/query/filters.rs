@@ -181,3 +181,53 @@ fn bad_parameters_get_400_naming_the_parameter() {
     }
     assert_eq!(c.get("/logs?service=a,../b").0, 400);
 }
+
+#[test]
+fn exclusions_leave_out_exactly_what_they_name_on_every_endpoint() {
+    let c = loaded();
+    assert_eq!(ids(&c, "q!=timeout"), expected(|i| i % 7 != 0));
+    assert_eq!(
+        ids(&c, "q!=timeout&q!=event%201"),
+        expected(|i| i % 7 != 0 && !i.to_string().starts_with('1')),
+        "repeated exclusions all apply"
+    );
+    assert_eq!(ids(&c, "target!=shop::db"), expected(|i| i % 4 != 0));
+    assert_eq!(
+        ids(&c, "target!=shop::d"),
+        expected(|_| true),
+        "target exclusions match whole path segments"
+    );
+    assert_eq!(ids(&c, "field.user_id!=5"), expected(|i| i % 11 != 5));
+    assert_eq!(
+        ids(&c, "field.fields.cache!=hit&field.user_id=3"),
+        expected(|i| i % 2 == 1 && i % 11 == 3)
+    );
+    assert_eq!(
+        ids(&c, "field.no_such_key!=1"),
+        expected(|_| true),
+        "entries without the field are kept"
+    );
+    // Percent-encoded `!` (as browsers' URLSearchParams write it) is the same parameter.
+    assert_eq!(ids(&c, "field.user_id%21=5"), expected(|i| i % 11 != 5));
+
+    let (status, merged) = c.get("/logs?service=a,b&limit=10000&level=error&q!=timeout");
+    assert_eq!(status, 200, "{merged}");
+    let want = (0..600)
+        .filter(|i| i % 3 != 2 && i % 5 == 4 && i % 7 != 0)
+        .count();
+    assert_eq!(merged["count"], want);
+
+    let window = "since=2026-11-20T00:00:00Z&until=2026-11-21T00:00:00Z&bucket=1h";
+    let (status, histogram) = c.get(&format!("/histogram?service=a&{window}&q!=timeout"));
+    assert_eq!(status, 200, "{histogram}");
+    assert_eq!(histogram["total"], expected(|i| i % 7 != 0).len());
+    let (status, facets) = c.get(&format!(
+        "/facets?service=a&{window}&field=user_id&field.user_id!=0&top=20"
+    ));
+    assert_eq!(status, 200, "{facets}");
+    assert_eq!(facets["distinct"], 10, "user 0 left out: {facets}");
+    assert_eq!(facets["entries"], expected(|i| i % 11 != 0).len());
+
+    let (status, bad) = c.get("/logs/a?level!=error");
+    assert_eq!(status, 400, "exclusions exist only where documented: {bad}");
+}

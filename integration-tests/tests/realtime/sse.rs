@@ -37,6 +37,28 @@ fn tail_replays_the_last_n_then_follows_without_duplicates() {
 }
 
 #[test]
+fn field_target_and_exclusion_filters_apply_to_streams() {
+    let collector = Collector::start();
+    let url = format!(
+        "{}/logs/stream?field.user=7&target!=app::health&q!=noise",
+        collector.url
+    );
+    let stream = SseReader::open(&url);
+    let entries = json!([
+        {"service": "a", "user": 7, "target": "app::health", "message": "probe"},
+        {"service": "a", "user": 8, "target": "app::http", "message": "other user"},
+        {"service": "b", "user": 7, "target": "app::http", "message": "noise"},
+        {"service": "b", "user": 7, "target": "app::http", "message": "kept"},
+        {"service": "a", "user": 7, "message": "kept without target"}
+    ]);
+    assert_eq!(collector.post_json(&entries).0, 201);
+    assert_eq!(stream.next_json(WAIT)["message"], "kept");
+    assert_eq!(stream.next_json(WAIT)["message"], "kept without target");
+    let (status, bad) = collector.get("/logs/stream?field.=1");
+    assert_eq!(status, 400, "{bad}");
+}
+
+#[test]
 fn level_and_text_filters_apply_to_the_all_services_stream() {
     let collector = Collector::start();
     let stream = SseReader::open(&format!("{}/logs/stream?level=warn&q=disk", collector.url));
