@@ -89,20 +89,34 @@ pub fn conditions(filter: &LineFilter) -> String {
         ));
     }
     if let Some(target) = &filter.target {
-        parts.push(format!(
-            "(target = {} OR startsWith(target, {}))",
-            string(target),
-            string(&format!("{target}::"))
-        ));
+        parts.push(target_within(target));
     }
     for (path, expected) in &filter.fields {
         parts.push(field_equals(path, expected));
+    }
+    for text in &filter.exclude_text {
+        parts.push(format!("position(line, {}) = 0", string(text)));
+    }
+    for target in &filter.exclude_targets {
+        parts.push(format!("NOT {}", target_within(target)));
+    }
+    for (path, excluded) in &filter.exclude_fields {
+        parts.push(format!("NOT {}", field_equals(path, excluded)));
     }
     if parts.is_empty() {
         "1".into()
     } else {
         parts.join(" AND ")
     }
+}
+
+/// An entry whose `target` is `target` or nested in it (after `::`).
+fn target_within(target: &str) -> String {
+    format!(
+        "(target = {} OR startsWith(target, {}))",
+        string(target),
+        string(&format!("{target}::"))
+    )
 }
 
 /// An entry whose attribute at `path` is the string `expected`, or the number, bool or

@@ -90,6 +90,8 @@ fn files_and_clickhouse_answer_the_same_queries_the_same_way() {
         "/logs?limit=13&order=desc&target=app::http".to_owned(),
         format!("/logs?limit=8&{window}&field.fields.user=u2"),
         "/logs/nobody?limit=5".to_owned(),
+        "/logs/alpha?limit=6&q!=entry%201&target!=app::db".to_owned(),
+        "/logs?limit=10&field.fields.user!=u1&field.fields.code!=3&order=asc".to_owned(),
     ];
     for query in &queries {
         let expected = walk(&files, query, "files");
@@ -110,6 +112,7 @@ fn files_and_clickhouse_answer_the_same_queries_the_same_way() {
         format!("/histogram?service=alpha,beta&{window}&bucket=1s"),
         format!("/histogram?{window}&bucket=5s&level=warn"),
         format!("/histogram?service=beta&{window}&bucket=2s&field.fields.user=u0"),
+        format!("/histogram?{window}&bucket=1s&target!=app&q!=entry%202"),
     ] {
         let (_, f_backend, f) = get(&files, &query);
         let (_, c_backend, c) = get(&clickhouse, &query);
@@ -126,6 +129,7 @@ fn files_and_clickhouse_answer_the_same_queries_the_same_way() {
         format!("/facets?field=fields.user&{window}"),
         format!("/facets?field=target&service=alpha&{window}&level=warn"),
         format!("/facets?field=fields.code&{window}&top=3"),
+        format!("/facets?field=level&{window}&field.fields.ok!=true"),
     ] {
         let (_, _, f) = get(&files, &query);
         let (_, _, c) = get(&clickhouse, &query);
