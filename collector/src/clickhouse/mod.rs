@@ -13,7 +13,21 @@ pub mod sql;
 
 use std::time::Duration;
 
-use crate::forward::http::Auth;
+/// A ClickHouse user and password (HTTP basic authentication).
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// The user; `None` for ClickHouse's `default` user without a password.
+    pub user: Option<String>,
+    /// The password (may be empty).
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    // Never print the password into logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({:?}, ..)", self.user)
+    }
+}
 
 /// Where the table is and how to reach it.
 #[derive(Debug, Clone)]
@@ -24,8 +38,8 @@ pub struct ClickHouseConfig {
     pub database: String,
     /// The table's name.
     pub table: String,
-    /// Basic authentication (ClickHouse's user and password).
-    pub auth: Auth,
+    /// ClickHouse's user and password.
+    pub credentials: Credentials,
     /// Whether the forwarder creates the table when it is missing.
     pub create_table: bool,
     /// This collector's name, stored with each row (part of its stream position).
@@ -39,13 +53,12 @@ impl ClickHouseConfig {
     ///
     /// ```
     /// use estuary_collector::clickhouse::ClickHouseConfig;
-    /// use estuary_collector::forward::http::Auth;
     ///
     /// let config = ClickHouseConfig {
     ///     url: "http://ch:8123".into(),
     ///     database: "logs".into(),
     ///     table: "entries".into(),
-    ///     auth: Auth::None,
+    ///     credentials: Default::default(),
     ///     create_table: true,
     ///     collector: "c1".into(),
     /// };
@@ -111,7 +124,10 @@ impl Client {
     /// [`reqwest::Error`] when the HTTP client cannot be built.
     pub fn new(config: &ClickHouseConfig, timeout: Duration) -> Result<Self, reqwest::Error> {
         Ok(Client {
-            http: crate::forward::http::client(timeout)?,
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .pool_max_idle_per_host(2)
+                .build()?,
             config: config.clone(),
         })
     }
@@ -152,9 +168,10 @@ impl Client {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<String, ClickHouseError> {
-        let request = match &self.config.auth {
-            Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
-            _ => request,
+        let credentials = &self.config.credentials;
+        let request = match &credentials.user {
+            Some(user) => request.basic_auth(user, Some(&credentials.password)),
+            None => request,
         };
         let unreachable = |e: reqwest::Error| ClickHouseError::Unreachable {
             url: self.config.url.clone(),

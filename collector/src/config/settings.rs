@@ -8,7 +8,7 @@ use super::{FsyncArg, QueryBackendArg, ServeArgs};
 use crate::api::auth::AccessSettings;
 use crate::api::protect::Limits;
 use crate::api::ApiSettings;
-use crate::clickhouse::ClickHouseConfig;
+use crate::clickhouse::{ClickHouseConfig, Credentials};
 use crate::fanout::{FanoutLimits, FanoutSettings};
 use crate::forward::elasticsearch::{ElasticsearchConfig, IndexTemplate};
 use crate::forward::http::Auth;
@@ -150,11 +150,10 @@ impl ServeArgs {
             url: url.trim_end_matches('/').to_owned(),
             database: flags.clickhouse_database.clone(),
             table: flags.clickhouse_table.clone(),
-            auth: Auth::from_options(
-                flags.clickhouse_user.as_deref(),
-                flags.clickhouse_password.as_deref(),
-                None,
-            ),
+            credentials: Credentials {
+                user: flags.clickhouse_user.clone().filter(|u| !u.is_empty()),
+                password: flags.clickhouse_password.clone().unwrap_or_default(),
+            },
             create_table: flags.clickhouse_create_table,
             collector,
         }))
@@ -269,12 +268,15 @@ impl ServeArgs {
 
 /// This machine's host name (`localhost` when it cannot be read).
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
+    let name = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name
+    }
 }
 
 /// `secs` seconds, or `None` for 0 (no limit).
