@@ -329,6 +329,39 @@ mod tests {
     }
 
     #[test]
+    fn clickhouse_flags_reach_the_forwarder_and_the_query_backend() {
+        let args = ServeArgs::parse_from([
+            "serve",
+            "--port",
+            "9001",
+            "--clickhouse-url",
+            "http://ch:8123/",
+            "--clickhouse-user",
+            "estuary",
+            "--clickhouse-create-table",
+            "false",
+            "--query-backend",
+            "clickhouse",
+        ]);
+        let settings = args.settings().unwrap();
+        let forward = settings.forward.clickhouse.unwrap();
+        assert_eq!(forward.url, "http://ch:8123");
+        assert_eq!(forward.qualified(), "`default`.`estuary_logs`");
+        assert_eq!(forward.credentials.user.as_deref(), Some("estuary"));
+        assert!(!forward.create_table);
+        assert!(forward.collector.ends_with(":9001"), "{}", forward.collector);
+        assert!(matches!(
+            settings.query_backend,
+            QueryBackendSettings::ClickHouse(_)
+        ));
+        let args = ServeArgs::parse_from(["serve", "--query-backend", "clickhouse"]);
+        assert!(matches!(
+            args.settings(),
+            Err(SettingsError::QueryBackendWithoutClickHouse)
+        ));
+    }
+
+    #[test]
     fn a_bad_value_names_its_flag() {
         let args = ServeArgs::parse_from(["serve", "--redis-url", "localhost:6379"]);
         let err = args.settings().unwrap_err().to_string();
