@@ -72,13 +72,12 @@ pub async fn names(state: &AppState, spec: &QuerySpec) -> Result<Vec<ServiceName
     }
     match &state.backend {
         QueryBackend::Files => super::services::names(&state.store).await,
-        QueryBackend::ClickHouse(reader) => reader
-            .services()
+        QueryBackend::ClickHouse(reader) => Ok(reader
+            .service_names()
             .await?
-            .into_iter()
-            .filter_map(|row| ServiceName::parse(&row.service).ok())
-            .map(Ok)
-            .collect(),
+            .iter()
+            .filter_map(|name| ServiceName::parse(name).ok())
+            .collect()),
     }
 }
 

@@ -42,6 +42,10 @@ struct Args {
     /// Entries stored and forwarded.
     #[arg(long, default_value_t = 1_000_000)]
     entries: u64,
+    /// `--forward-batch-entries` of the forwarding collector (its default when absent);
+    /// `--forward-batch-bytes` is set to 512 bytes per entry of it.
+    #[arg(long)]
+    batch_entries: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,7 +61,7 @@ fn main() -> anyhow::Result<()> {
     let ingest = started.elapsed();
     files.terminate();
 
-    let forwarding = [
+    let mut forwarding = vec![
         "--clickhouse-url".to_owned(),
         server.url(),
         "--clickhouse-database".into(),
@@ -65,6 +69,14 @@ fn main() -> anyhow::Result<()> {
         "--collector-name".into(),
         "bench".into(),
     ];
+    if let Some(batch) = args.batch_entries {
+        forwarding.extend([
+            "--forward-batch-entries".into(),
+            batch.to_string(),
+            "--forward-batch-bytes".into(),
+            (batch * 512).to_string(),
+        ]);
+    }
     let args: Vec<&str> = forwarding.iter().map(String::as_str).collect();
     let spawned = Instant::now();
     let files = Collector::try_start_in(dir.path(), files.addr().port(), &args, &[])?;
@@ -77,7 +89,7 @@ fn main() -> anyhow::Result<()> {
     let forward = spawned.elapsed();
     let client = client_insert(&server, &db, n)?;
 
-    let mut reader_args = args[..4].to_vec();
+    let mut reader_args = forwarding[..4].iter().map(String::as_str).collect::<Vec<_>>();
     reader_args.extend(["--query-backend", "clickhouse", "--collector-name", "reader"]);
     let reader_dir = tempfile::tempdir()?;
     let reader = Collector::try_start_in(
