@@ -2,9 +2,10 @@
 //! JSON string, and the columns the queries filter on are read from its top-level keys
 //! (and, for `field.*` filters, every scalar at a dotted path of objects).
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::io::Write;
 
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::filter::EntryFacts;
@@ -41,8 +42,10 @@ pub struct Origin<'a> {
 /// assert_eq!(row["attr_values"][0], "j7");
 /// ```
 pub fn write_row(out: &mut Vec<u8>, origin: Origin<'_>, offset: u64, line: &[u8]) {
-    let top: BTreeMap<String, &RawValue> = serde_json::from_slice(line).unwrap_or_default();
-    let get = |key: &str| top.get(key).copied();
+    let top = serde_json::from_slice::<Fields<'_>>(line)
+        .unwrap_or_default()
+        .0;
+    let get = |key: &str| top.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v);
     let facts = EntryFacts::from_raw(get("level"), get("severity"), get("timestamp"));
     let ts = facts.timestamp.unwrap_or(0).max(0);
     let (secs, nanos) = (ts / 1_000_000_000, ts % 1_000_000_000);
@@ -70,6 +73,8 @@ pub fn write_row(out: &mut Vec<u8>, origin: Origin<'_>, offset: u64, line: &[u8]
     for (key, value) in top.iter().filter(|(key, _)| !key.contains('.')) {
         collect(key, value, 1, &mut attrs);
     }
+    // A key given twice counts once, with its last value, as when the line is parsed.
+    dedup_last(&mut attrs);
     out.extend_from_slice(b",\"attr_keys\":[");
     for (i, (key, _)) in attrs.iter().enumerate() {
         if i > 0 {
@@ -99,7 +104,9 @@ fn collect(path: &str, raw: &RawValue, depth: usize, out: &mut Vec<(String, Stri
     let text = raw.get();
     match text.as_bytes().first() {
         Some(b'{') if depth < MAX_DEPTH => {
-            let inner: BTreeMap<String, &RawValue> = serde_json::from_str(text).unwrap_or_default();
+            let inner = serde_json::from_str::<Fields<'_>>(text)
+                .unwrap_or_default()
+                .0;
             for (key, value) in &inner {
                 if !key.contains('.') {
                     collect(&format!("{path}.{key}"), value, depth + 1, out);
@@ -120,9 +127,73 @@ fn collect(path: &str, raw: &RawValue, depth: usize, out: &mut Vec<(String, Stri
     }
 }
 
+/// Keeps the last of each attribute's values, in key order.
+fn dedup_last(attrs: &mut Vec<(String, String)>) {
+    // A stable sort keeps each key's values in document order; the last one wins.
+    attrs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut kept: Vec<(String, String)> = Vec::with_capacity(attrs.len());
+    for attr in attrs.drain(..) {
+        match kept.last_mut() {
+            Some(last) if last.0 == attr.0 => *last = attr,
+            _ => kept.push(attr),
+        }
+    }
+    *attrs = kept;
+}
+
+/// An object's keys and raw values, in document order, borrowing whatever needs no
+/// unescaping.
+#[derive(Default)]
+struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+/// A key, borrowed unless it holds escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((key, value)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    fields.push((key.0, value));
+                }
+                Ok(Fields(fields))
+            }
+        }
+        d.deserialize_map(FieldsVisitor)
+    }
+}
+
 /// The text of a JSON string value.
 fn string_of(raw: &RawValue) -> Option<String> {
-    serde_json::from_str::<String>(raw.get()).ok()
+    match serde_json::from_str::<&str>(raw.get()) {
+        Ok(text) => Some(text.to_owned()),
+        Err(_) => serde_json::from_str::<String>(raw.get()).ok(),
+    }
 }
 
 fn string(out: &mut Vec<u8>, text: &str) {

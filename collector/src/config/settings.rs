@@ -349,7 +349,11 @@ mod tests {
         assert_eq!(forward.qualified(), "`default`.`estuary_logs`");
         assert_eq!(forward.credentials.user.as_deref(), Some("estuary"));
         assert!(!forward.create_table);
-        assert!(forward.collector.ends_with(":9001"), "{}", forward.collector);
+        assert!(
+            forward.collector.ends_with(":9001"),
+            "{}",
+            forward.collector
+        );
         assert!(matches!(
             settings.query_backend,
             QueryBackendSettings::ClickHouse(_)

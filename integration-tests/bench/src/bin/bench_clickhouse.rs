@@ -54,8 +54,10 @@ fn main() -> anyhow::Result<()> {
     let server = ClickHouseServer::try_start().context("starting clickhouse-server")?;
     let db = server.database("bench");
     let dir = tempfile::tempdir()?;
-    let mut files = Collector::try_start_in(dir.path(), estuary_test_support::free_port(), &[], &[])
-        .context("starting estuary (build it with cargo build --release -p estuary-collector)")?;
+    let mut files =
+        Collector::try_start_in(dir.path(), estuary_test_support::free_port(), &[], &[]).context(
+            "starting estuary (build it with cargo build --release -p estuary-collector)",
+        )?;
     let started = Instant::now();
     load(&files, n)?;
     let ingest = started.elapsed();
@@ -89,8 +91,16 @@ fn main() -> anyhow::Result<()> {
     let forward = spawned.elapsed();
     let client = client_insert(&server, &db, n)?;
 
-    let mut reader_args = forwarding[..4].iter().map(String::as_str).collect::<Vec<_>>();
-    reader_args.extend(["--query-backend", "clickhouse", "--collector-name", "reader"]);
+    let mut reader_args = forwarding[..4]
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>();
+    reader_args.extend([
+        "--query-backend",
+        "clickhouse",
+        "--collector-name",
+        "reader",
+    ]);
     let reader_dir = tempfile::tempdir()?;
     let reader = Collector::try_start_in(
         reader_dir.path(),
@@ -100,9 +110,18 @@ fn main() -> anyhow::Result<()> {
     )?;
     let queries = [
         ("`GET /logs/svc-1?limit=100`", "/logs/svc-1?limit=100"),
-        ("`GET /logs?limit=100` (4 services merged)", "/logs?limit=100"),
-        ("`GET /logs/svc-1?limit=100&level=error`", "/logs/svc-1?limit=100&level=error"),
-        ("`GET /histogram?service=svc-1` (24 h, 100 buckets)", "/histogram?service=svc-1"),
+        (
+            "`GET /logs?limit=100` (4 services merged)",
+            "/logs?limit=100",
+        ),
+        (
+            "`GET /logs/svc-1?limit=100&level=error`",
+            "/logs/svc-1?limit=100&level=error",
+        ),
+        (
+            "`GET /histogram?service=svc-1` (24 h, 100 buckets)",
+            "/histogram?service=svc-1",
+        ),
         ("`GET /histogram` (24 h, all services)", "/histogram"),
     ];
     println!("## ClickHouse: forwarding and queries, {n} entries\n");
@@ -158,14 +177,20 @@ fn load(collector: &Collector, n: u64) -> anyhow::Result<()> {
                             .header("content-type", "application/x-ndjson")
                             .body(body)
                             .send()?;
-                        ensure!(answer.status().as_u16() == 201, "POST /logs: {}", answer.status());
+                        ensure!(
+                            answer.status().as_u16() == 201,
+                            "POST /logs: {}",
+                            answer.status()
+                        );
                     }
                     Ok(())
                 })
             })
             .collect();
         for worker in workers {
-            worker.join().map_err(|_| anyhow::anyhow!("loader panicked"))??;
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("loader panicked"))??;
         }
         Ok(())
     })
@@ -218,14 +243,20 @@ fn client_insert(server: &ClickHouseServer, db: &str, n: u64) -> anyhow::Result<
     let started = Instant::now();
     let status = Command::new("clickhouse-client")
         .args(["--port", &server.tcp_port.to_string()])
-        .args(["--query", &format!("INSERT INTO {db}.client_copy FORMAT JSONEachRow")])
+        .args([
+            "--query",
+            &format!("INSERT INTO {db}.client_copy FORMAT JSONEachRow"),
+        ])
         .stdin(std::fs::File::open(&path)?)
         .stdout(Stdio::null())
         .status()
         .context("running clickhouse-client (is it installed? .ci/run installs it)")?;
     let took = started.elapsed();
     ensure!(status.success(), "clickhouse-client failed");
-    ensure!(count(server, &format!("{db}.client_copy")) == n, "client rows");
+    ensure!(
+        count(server, &format!("{db}.client_copy")) == n,
+        "client rows"
+    );
     Ok(took)
 }
 
