@@ -97,7 +97,7 @@ pub const DEFAULT_FORWARD_RETRY_MAX_MS: u64 = 30_000;
 /// Default seconds one forwarding request may take.
 pub const DEFAULT_FORWARD_TIMEOUT_SECS: u64 = 30;
 
-/// Forwarding to Grafana Loki and Elasticsearch/OpenSearch (see `forward`). Each
+/// Forwarding to Grafana Loki, Elasticsearch/OpenSearch and ClickHouse (see `forward`). Each
 /// destination whose URL is set gets its own forwarder; both may run at once.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ForwardArgs {

@@ -1,5 +1,5 @@
-//! Forwarding to cluster-wide engines (Grafana Loki, Elasticsearch/OpenSearch), at least
-//! once, from the files.
+//! Forwarding to cluster-wide engines (Grafana Loki, Elasticsearch/OpenSearch, ClickHouse),
+//! at least once, from the files.
 //!
 //! Each forwarder is a task ([`task`]) that reads every service's stored entries through
 //! the store's forward reader ([`crate::store::StreamReader`]) from its saved position

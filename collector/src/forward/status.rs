@@ -15,7 +15,7 @@ use crate::service::ServiceName;
 pub struct ForwarderStatus {
     /// Its name, also its checkpoint file's name.
     pub name: String,
-    /// The destination kind (`loki`, `elasticsearch`).
+    /// The destination kind (`loki`, `elasticsearch`, `clickhouse`).
     pub kind: &'static str,
     /// The destination's base URL (without credentials).
     pub url: String,
