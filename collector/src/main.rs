@@ -64,13 +64,21 @@ fn client(
     Ok(runtime.block_on(command)?)
 }
 
+/// Threads for blocking work (file writes and reads): enough for many slow disks at once.
+const MAX_BLOCKING_THREADS: usize = 64;
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing();
+    // Before the settings, whose open-file bound defaults to a share of the limit.
+    estuary_collector::store::raise_open_file_limit();
     let settings = args.settings()?;
     // `rediss://` URLs use rustls; it needs one process-wide crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Commits, queries and segment work run on the blocking pool: a bound keeps a flood of
+    // services from starting hundreds of threads (each with its stack and arena).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async {

@@ -8,8 +8,8 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `estuary_ingested_entries_total` | counter | `service` |
-//! | `estuary_ingested_bytes_total` | counter | `service` |
+//! | `estuary_ingested_entries_total` | counter | `service` (the first 1,000 services; the rest as `(other)`) |
+//! | `estuary_ingested_bytes_total` | counter | `service` (as above) |
 //! | `estuary_rejected_requests_total` | counter | `reason`, `status` |
 //! | `estuary_commit_duration_seconds` | histogram | |
 //! | `estuary_storage_failing_services` | gauge | |
@@ -150,12 +150,46 @@ impl Tally {
 
     /// Adds the counts to the ingestion counters.
     pub fn record(self) {
+        self.record_stored(|_| true);
+    }
+
+    /// Adds the counts of the services `stored` says were stored.
+    pub fn record_stored(self, stored: impl Fn(&str) -> bool) {
         for (service, entries, bytes) in self.0 {
-            let labels = [("service", service)];
+            if !stored(&service) {
+                continue;
+            }
+            let labels = [("service", service_label(service))];
             metrics::counter!(INGESTED_ENTRIES, &labels).increment(entries);
             metrics::counter!(INGESTED_BYTES, &labels).increment(bytes);
         }
     }
+}
+
+/// The most services with series of their own: each series stays in memory for the life
+/// of the process, so a flood of distinct services must not grow it without bound.
+pub const MAX_SERVICE_SERIES: usize = 1000;
+
+/// The label value under which services beyond [`MAX_SERVICE_SERIES`] are counted (not a
+/// valid service name, so it never collides with one).
+pub const OTHER_SERVICES: &str = "(other)";
+
+/// `service` itself while it has, or can get, a series of its own; else [`OTHER_SERVICES`].
+fn service_label(service: String) -> String {
+    static LABELLED: OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        OnceLock::new();
+    let mut labelled = LABELLED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if labelled.contains(&service) {
+        return service;
+    }
+    if labelled.len() < MAX_SERVICE_SERIES {
+        labelled.insert(service.clone());
+        return service;
+    }
+    OTHER_SERVICES.to_owned()
 }
 
 /// Counts a request refused with `status` for `reason` (a short snake_case word).

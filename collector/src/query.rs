@@ -9,6 +9,10 @@
 //! its service's stream that never changes (rotation, compression and retention do not
 //! move it), so a cursor stays valid while entries arrive.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
 use crate::filter::LineFilter;
 use crate::timefmt::Nanos;
 
@@ -64,6 +68,80 @@ pub struct PageRequest {
     pub direction: Direction,
     /// Where the previous page stopped (a stream position), if any.
     pub cursor: Option<u64>,
+    /// What the scan may spend.
+    pub budget: ScanBudget,
+}
+
+/// What one request may spend scanning, and whether anyone still wants the answer. A
+/// scan that runs out stops with what it found and a cursor to continue from.
+///
+/// # Examples
+///
+/// ```
+/// use estuary_collector::query::{ScanBudget, Stop};
+///
+/// let budget = ScanBudget { max_bytes: Some(1000), ..ScanBudget::default() };
+/// assert_eq!(budget.check(999), None);
+/// assert_eq!(budget.check(1000), Some(Stop::Bytes));
+/// budget.cancel();
+/// assert_eq!(ScanBudget::default().check(u64::MAX), None);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ScanBudget {
+    /// Most bytes to read; `None`: no limit.
+    pub max_bytes: Option<u64>,
+    /// When to stop; `None`: no limit.
+    pub deadline: Option<Instant>,
+    /// Set when the client went away or the collector is shutting down.
+    pub cancelled: Arc<AtomicBool>,
+}
+
+/// Why a scan stopped before it had its page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// It read `max_bytes`.
+    Bytes,
+    /// It reached its deadline.
+    Time,
+    /// Nobody wants the answer any more.
+    Cancelled,
+}
+
+impl Stop {
+    /// How an answer names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stop::Bytes => "scan_bytes",
+            Stop::Time => "scan_time",
+            Stop::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl ScanBudget {
+    /// Whether a scan that has read `read` bytes must stop, and why.
+    pub fn check(&self, read: u64) -> Option<Stop> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Some(Stop::Cancelled);
+        }
+        if self.max_bytes.is_some_and(|max| read >= max) {
+            return Some(Stop::Bytes);
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some(Stop::Time);
+        }
+        None
+    }
+
+    /// Whether the scan was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Tells every scan under this budget to stop.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
 }
 
 impl PageRequest {
@@ -82,6 +160,7 @@ impl PageRequest {
             limit,
             direction: Direction::Backward,
             cursor: None,
+            budget: ScanBudget::default(),
         }
     }
 }
@@ -127,6 +206,21 @@ pub struct Page {
     /// The end of the service's stream when the query started: a live follower skips
     /// commits ending at or before it (it has seen them in the page).
     pub stream_end: u64,
+    /// Set when the scan stopped at its budget before it had its page: `next_cursor`
+    /// continues from where it stopped.
+    pub stopped: Option<Stopped>,
+}
+
+/// Where a scan that ran out of budget stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Why.
+    pub reason: Stop,
+    /// The instant of the last entry it examined, when it examined any with a time: every
+    /// entry before it in the walk was examined.
+    pub last_examined: Option<Nanos>,
+    /// Whether it examined any entry.
+    pub examined_any: bool,
 }
 
 /// One service's place in a paged query, as carried by a cursor.

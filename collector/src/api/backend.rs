@@ -123,5 +123,5 @@ pub async fn clickhouse_page(
         lines.reverse();
     }
     let next = page.next.map(|key| key.encode(direction));
-    Ok(super::query::render(head, lines, next, &page.work))
+    Ok(super::query::render(head, lines, next, &page.work, None))
 }

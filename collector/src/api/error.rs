@@ -51,6 +51,18 @@ pub enum ApiError {
     /// Storage failed or is shutting down (503); nothing was written.
     #[error("storage is unavailable; the entries were not stored, retry later")]
     StorageUnavailable,
+    /// Storage failed for some services of the request after others were written (the
+    /// status of `cause`): the answer names both, and a retry of the same body stores
+    /// only the rest.
+    #[error("{cause} for {} of the request's services; the others were stored and a retry of the same request stores only the rest", not_stored.len())]
+    PartlyStored {
+        /// Why the rest was not stored.
+        cause: Box<ApiError>,
+        /// Entries stored per service (in this attempt or an earlier one).
+        stored: Vec<(String, usize)>,
+        /// Entries not stored per service.
+        not_stored: Vec<(String, usize)>,
+    },
     /// No such route (404).
     #[error("no such endpoint")]
     NotFound,
@@ -102,6 +114,7 @@ impl ApiError {
             | ApiError::UnsupportedFormat(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::PartlyStored { cause, .. } => cause.status(),
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -128,6 +141,7 @@ impl ApiError {
             | ApiError::UnsupportedFormat(_) => "unsupported_media_type",
             ApiError::StorageFull => "storage_full",
             ApiError::StorageUnavailable => "storage_unavailable",
+            ApiError::PartlyStored { .. } => "partly_stored",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unauthorized => "unauthorized",
@@ -170,6 +184,16 @@ impl IntoResponse for ApiError {
             },
             retry_after: match &self {
                 ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+                _ => None,
+            },
+            stored: match &self {
+                ApiError::PartlyStored { stored, .. } => Some(stored.iter().cloned().collect()),
+                _ => None,
+            },
+            not_stored: match &self {
+                ApiError::PartlyStored { not_stored, .. } => {
+                    Some(not_stored.iter().cloned().collect())
+                }
                 _ => None,
             },
         };
@@ -223,6 +247,8 @@ pub fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
         index: None,
         parameter: None,
         retry_after: None,
+        stored: None,
+        not_stored: None,
     };
     (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
@@ -239,6 +265,11 @@ pub async fn on_blocking_pool<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(value)) => Ok(value),
+        // A cancelled query: its client is gone or the collector is stopping.
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::Interrupted => {
+            tracing::debug!(%err, "{what} stopped");
+            Err(ApiError::StorageUnavailable)
+        }
         Ok(Err(err)) => {
             tracing::error!(%err, "{what} failed");
             Err(ApiError::StorageUnavailable)

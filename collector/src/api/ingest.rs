@@ -20,6 +20,7 @@ use super::openapi::Logged;
 use super::{ApiError, AppState};
 use crate::body::{parse_body, BodyFormat, ServiceLines};
 use crate::metrics::Tally;
+use crate::service::ServiceName;
 
 /// Bodies larger than this are parsed on the blocking pool, so one big batch never holds
 /// up the async workers.
@@ -56,7 +57,7 @@ async fn ingest(
     let format = body_format(&headers)?;
     let form = is_form(&headers);
     let max_entry = state.settings.max_entry_bytes;
-    let parsed = receive(&state, &headers, body, move |decoded| {
+    let (parsed, raw) = receive(&state, &headers, body, move |decoded| {
         parse_body(decoded, format, max_entry, &now_rfc3339()).map_err(|err| {
             let err = ApiError::from(err);
             if form && err.status() == StatusCode::BAD_REQUEST {
@@ -69,7 +70,7 @@ async fn ingest(
     .await?;
     let single = parsed.single;
     let accepted = parsed.entries();
-    store(&state, &grant, parsed.per_service).await?;
+    store(&state, &grant, parsed.per_service, &raw).await?;
     let body = Logged {
         status: "logged",
         accepted: (!single).then_some(accepted),
@@ -80,7 +81,9 @@ async fn ingest(
 /// Receives a request body the way `POST /logs` does — under the body deadline, refused
 /// past the size limit (413), gunzipped when `Content-Encoding: gzip` with the same limit on
 /// the inflated size — and runs `decode` on it, on the blocking pool when the body is large
-/// or compressed. The protocol adapters (OTLP, Loki push, `_bulk`) share it.
+/// or compressed. Returns what `decode` made and the body as received (what tells a retry
+/// of the same request apart, see [`store`]). The protocol adapters (OTLP, Loki push,
+/// `_bulk`) share it.
 ///
 /// # Errors
 ///
@@ -90,7 +93,7 @@ pub(crate) async fn receive<T, F>(
     headers: &HeaderMap,
     body: Body,
     decode: F,
-) -> Result<T, ApiError>
+) -> Result<(T, Bytes), ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&[u8]) -> Result<T, ApiError> + Send + 'static,
@@ -102,6 +105,7 @@ where
         .read_body(read_limited(headers, body, limit))
         .await?;
     let inline = !gzipped && raw.len() <= INLINE_PARSE_BYTES;
+    let received = raw.clone();
     let work = move || -> Result<T, ApiError> {
         let decoded = if gzipped {
             Cow::Owned(gunzip_limited(&raw, limit)?)
@@ -110,18 +114,23 @@ where
         };
         decode(&decoded)
     };
-    if inline {
-        work()
+    let value = if inline {
+        work()?
     } else {
         tokio::task::spawn_blocking(work)
             .await
-            .map_err(|_| ApiError::StorageUnavailable)?
-    }
+            .map_err(|_| ApiError::StorageUnavailable)??
+    };
+    Ok((value, received))
 }
 
 /// Stores per-service lines the way `POST /logs` does: the token's service limits are
 /// checked on every batch first (403, nothing stored), then the store appends and
 /// acknowledges after the write, and the ingestion counters are updated.
+///
+/// A body with several services is stored whole or the answer says which services were
+/// stored ([`ApiError::PartlyStored`]): the request is then remembered by its `raw` body
+/// ([`super::partial`]), and a retry of it stores only the services still missing.
 ///
 /// # Errors
 ///
@@ -130,15 +139,58 @@ pub(crate) async fn store(
     state: &AppState,
     grant: &Grant,
     batches: Vec<ServiceLines>,
+    raw: &[u8],
 ) -> Result<(), ApiError> {
     if batches.is_empty() {
         return Ok(());
     }
     grant.check_batches(&batches)?;
+    let ledger = state.protect.partly_stored();
+    let retry = ledger.stored_before(raw);
+    let (mut stored, batches): (Vec<_>, Vec<_>) = match &retry {
+        Some((_, before)) if !before.is_empty() => batches
+            .into_iter()
+            .partition(|b| before.contains(&b.service)),
+        _ => (Vec::new(), batches),
+    };
+    let mut stored: Vec<(ServiceName, usize)> =
+        stored.drain(..).map(|b| (b.service, b.entries)).collect();
+    let counts: Vec<usize> = batches.iter().map(|b| b.entries).collect();
     let tally = Tally::of(&batches);
-    state.store.append_all(batches).await?;
-    tally.record();
-    Ok(())
+    let outcomes = state.store.append_each(batches).await;
+    let mut not_stored = Vec::new();
+    let mut cause = None;
+    for ((service, outcome), entries) in outcomes.into_iter().zip(counts) {
+        match outcome {
+            Ok(()) => stored.push((service, entries)),
+            Err(err) => {
+                cause.get_or_insert(err);
+                not_stored.push((service, entries));
+            }
+        }
+    }
+    tally.record_stored(|service| !not_stored.iter().any(|(s, _)| s.as_str() == service));
+    let Some(cause) = cause else {
+        if let Some((key, _)) = retry {
+            ledger.forget(key);
+        }
+        return Ok(());
+    };
+    if stored.is_empty() {
+        return Err(cause.into());
+    }
+    let key = retry.map_or_else(|| ledger.key(raw), |(key, _)| key);
+    ledger.remember(key, stored.iter().map(|(s, _)| s.clone()).collect());
+    let named = |list: Vec<(ServiceName, usize)>| {
+        list.into_iter()
+            .map(|(s, n)| (s.as_str().to_owned(), n))
+            .collect()
+    };
+    Err(ApiError::PartlyStored {
+        cause: Box::new(cause.into()),
+        stored: named(stored),
+        not_stored: named(not_stored),
+    })
 }
 
 /// The current time as RFC 3339 UTC with always 9 fraction digits, e.g.

@@ -18,6 +18,7 @@ pub mod loki_push;
 pub mod metrics;
 pub mod openapi;
 pub mod otlp;
+pub mod partial;
 pub mod protect;
 pub mod query;
 pub mod query_params;

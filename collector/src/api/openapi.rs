@@ -55,6 +55,12 @@ pub struct ErrorBody {
     /// Seconds to wait before retrying (with 429).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// When storage failed for part of a request: entries stored per service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<std::collections::BTreeMap<String, usize>>,
+    /// When storage failed for part of a request: entries not stored per service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_stored: Option<std::collections::BTreeMap<String, usize>>,
 }
 
 /// The answer to an accepted `POST /logs`.
@@ -86,6 +92,9 @@ pub struct LogsPage {
     pub files_scanned: u64,
     /// Segments skipped because their time range cannot match.
     pub segments_skipped: u64,
+    /// Present when the scan stopped at its budget (`scan_bytes`, `scan_time`) before the
+    /// page was full: `next_cursor` continues from where it stopped.
+    pub stopped: Option<String>,
 }
 
 /// One page of `GET /logs` (several services merged by timestamp).
@@ -107,6 +116,9 @@ pub struct MergedPage {
     pub files_scanned: u64,
     /// Segments skipped because their time range cannot match.
     pub segments_skipped: u64,
+    /// Present when the scan stopped at its budget (`scan_bytes`, `scan_time`) before the
+    /// page was full: `next_cursor` continues from where it stopped.
+    pub stopped: Option<String>,
 }
 
 /// `GET /services`.

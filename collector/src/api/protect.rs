@@ -52,6 +52,12 @@ pub struct Limits {
     pub max_connections: usize,
     /// Live streams open at once.
     pub max_streams: usize,
+    /// Queries scanning at once (0 counts as 1).
+    pub max_queries: usize,
+    /// Bytes one query may read; `None` = no limit.
+    pub max_scan_bytes: Option<u64>,
+    /// How long one query may scan; `None` = no limit.
+    pub max_scan_time: Option<Duration>,
 }
 
 /// The limits in force. Shared by every request.
@@ -67,6 +73,13 @@ pub struct Protection {
     body_timeout: Option<Duration>,
     /// How long a client has to send a request head; `None` = no limit.
     header_timeout: Option<Duration>,
+    /// Requests stored in part, so their retries store only the rest.
+    partly_stored: super::partial::PartlyStored,
+    /// One permit per query that may scan at once.
+    queries: Arc<Semaphore>,
+    max_queries: usize,
+    max_scan_bytes: Option<u64>,
+    max_scan_time: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -98,7 +111,43 @@ impl Protection {
             max_streams: limits.max_streams,
             body_timeout: limits.body_timeout,
             header_timeout: limits.header_timeout,
+            partly_stored: super::partial::PartlyStored::default(),
+            queries: Arc::new(Semaphore::new(
+                limits.max_queries.clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            max_queries: limits.max_queries.clamp(1, Semaphore::MAX_PERMITS),
+            max_scan_bytes: limits.max_scan_bytes,
+            max_scan_time: limits.max_scan_time,
         }
+    }
+
+    /// A fresh budget for one query request, from the configured limits.
+    pub fn scan_budget(&self) -> crate::query::ScanBudget {
+        crate::query::ScanBudget {
+            max_bytes: self.max_scan_bytes,
+            deadline: self.max_scan_time.map(|t| std::time::Instant::now() + t),
+            cancelled: Arc::default(),
+        }
+    }
+
+    /// Waits for a query slot: at most the configured number of queries scan at once.
+    pub async fn query_slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.queries
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the query slots are never closed")
+    }
+
+    /// Queries scanning now.
+    pub fn queries_running(&self) -> usize {
+        self.max_queries
+            .saturating_sub(self.queries.available_permits())
+    }
+
+    /// The ledger of requests stored in part.
+    pub fn partly_stored(&self) -> &super::partial::PartlyStored {
+        &self.partly_stored
     }
 
     /// How long a client has to send a request head (applied by

@@ -15,9 +15,8 @@ use super::backend::{self, QueryBackend};
 use super::query_params::{self, decode_position, QuerySpec};
 use super::{ApiError, AppState};
 use crate::filter::order_keys;
-use crate::query::{Hit, Order, Page, PageRequest, Position, Work};
+use crate::query::{Hit, Order, Page, PageRequest, Position, ScanBudget, Stop, Work};
 use crate::service::ServiceName;
-use crate::store::Store;
 use crate::timefmt::Nanos;
 
 pub use super::query_params::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -83,12 +82,22 @@ async fn query_service(
             })
         }
     };
-    let page = run_query(&state.store, service.clone(), request).await?;
+    let budget = state.protect.scan_budget();
+    let _cancel = CancelOnDrop(budget.clone());
+    request.budget = budget;
+    let page = run_query(&state, service.clone(), request).await?;
     let next = page
         .next_cursor
         .map(|c| Position::At(c).encode(spec.request.direction));
     let lines: Vec<&[u8]> = page.hits.iter().map(|h| h.line.as_slice()).collect();
-    Ok(render(&head, ordered(lines, spec.order), next, &page.work))
+    let stopped = page.stopped.map(|s| s.reason);
+    Ok(render(
+        &head,
+        ordered(lines, spec.order),
+        next,
+        &page.work,
+        stopped,
+    ))
 }
 
 /// Several services (all when `service` is absent) merged by timestamp.
@@ -118,8 +127,21 @@ async fn query_merged(State(state): State<AppState>, pairs: Pairs) -> Result<Res
     let positions = merged_positions(&spec, &services)?;
     let mut per_service = Vec::new();
     let mut cost = Work::default();
+    // One budget for the whole request: each service gets what the previous left, and at
+    // least an equal share, so that every service's walk moves on.
+    let budget = state.protect.scan_budget();
+    let _cancel = CancelOnDrop(budget.clone());
+    let share = budget
+        .max_bytes
+        .map(|max| max / services.len().max(1) as u64);
     for (service, position) in services.iter().zip(&positions) {
         let mut request = spec.request.clone();
+        request.budget = budget.clone();
+        request.budget.max_bytes = budget.max_bytes.map(|max| {
+            max.saturating_sub(cost.scanned_bytes)
+                .max(share.unwrap_or(0))
+                .max(1)
+        });
         request.cursor = match position {
             // Kept (with nothing) so the next cursor still says it is done, rather than
             // dropping it and starting it over.
@@ -130,13 +152,22 @@ async fn query_merged(State(state): State<AppState>, pairs: Pairs) -> Result<Res
             Position::Start => None,
             Position::At(offset) => Some(*offset),
         };
-        let page = run_query(&state.store, service.clone(), request).await?;
+        let page = run_query(&state, service.clone(), request).await?;
         cost.add(page.work);
         per_service.push((service.clone(), *position, page));
     }
+    let stopped = per_service
+        .iter()
+        .find_map(|(_, _, page)| page.stopped.map(|s| s.reason));
     let (taken, next) = merge(per_service, &spec);
     let lines: Vec<&[u8]> = taken.iter().map(|(_, h)| h.line.as_slice()).collect();
-    Ok(render(&head, ordered(lines, spec.order), next, &cost))
+    Ok(render(
+        &head,
+        ordered(lines, spec.order),
+        next,
+        &cost,
+        stopped,
+    ))
 }
 
 /// The page of a service whose walk is over.
@@ -146,6 +177,7 @@ fn finished_page() -> Page {
         next_cursor: None,
         work: Work::default(),
         stream_end: 0,
+        stopped: None,
     }
 }
 
@@ -202,6 +234,9 @@ fn merge(
                 comes_first(ka, kb, backward).then(a.cmp(&b))
             });
         let Some(k) = next else { break };
+        if blocked_by_a_stopped_scan(&per_service, &heads, keys[k][heads[k]], backward) {
+            break;
+        }
         let (service, _, page) = &per_service[k];
         all.push((service.clone(), page.hits[heads[k]].clone()));
         heads[k] += 1;
@@ -219,6 +254,31 @@ fn merge(
     }
     let next = more.then(|| parts.join(","));
     (all, next)
+}
+
+/// Whether an entry at `key` must wait: a service whose scan stopped at its budget, and
+/// whose matches are all taken, may still hold entries that come before it (it examined
+/// its entries only down to its last examined one).
+fn blocked_by_a_stopped_scan(
+    per_service: &[(ServiceName, Position, Page)],
+    heads: &[usize],
+    key: Option<Nanos>,
+    backward: bool,
+) -> bool {
+    per_service.iter().zip(heads).any(|((_, _, page), &head)| {
+        let Some(stopped) = page.stopped else {
+            return false;
+        };
+        if head < page.hits.len() {
+            return false;
+        }
+        match stopped.last_examined {
+            Some(boundary) if stopped.examined_any => {
+                comes_first(key, Some(boundary), backward) == std::cmp::Ordering::Greater
+            }
+            _ => true,
+        }
+    })
 }
 
 /// The order keys of a page's hits, in the page's order.
@@ -257,13 +317,34 @@ fn next_position(start: Position, outcome: &Page, taken: &[&Hit], backward: bool
     }
 }
 
+/// Cancels a request's scans when it is dropped: when its client goes away mid-query, the
+/// handler is dropped, and the scan stops at its next look at the budget.
+struct CancelOnDrop(ScanBudget);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Runs one page scan on the blocking pool once a query slot is free; at shutdown, tells
+/// the scan to stop and answers 503.
 async fn run_query(
-    store: &Store,
+    state: &AppState,
     service: ServiceName,
     request: PageRequest,
 ) -> Result<Page, ApiError> {
-    let store = store.clone();
-    super::error::on_blocking_pool("query", move || store.query(&service, &request)).await
+    let _slot = state.protect.query_slot().await;
+    let store = state.store.clone();
+    let budget = request.budget.clone();
+    let scan = super::error::on_blocking_pool("query", move || store.query(&service, &request));
+    tokio::select! {
+        page = scan => page,
+        () = state.shutdown.cancelled() => {
+            budget.cancel();
+            Err(ApiError::StorageUnavailable)
+        }
+    }
 }
 
 /// Scans return newest first for backward orders; the seed's form lists oldest first.
@@ -282,6 +363,7 @@ pub(super) fn render(
     lines: Vec<&[u8]>,
     next_cursor: Option<String>,
     cost: &Work,
+    stopped: Option<Stop>,
 ) -> Response {
     let valid: Vec<&[u8]> = lines
         .into_iter()
@@ -299,6 +381,9 @@ pub(super) fn render(
     out.extend_from_slice(b"]");
     if let Some(cursor) = next_cursor {
         out.extend_from_slice(format!(",\"next_cursor\":{}", json!(cursor)).as_bytes());
+    }
+    if let Some(stop) = stopped {
+        out.extend_from_slice(format!(",\"stopped\":\"{}\"", stop.name()).as_bytes());
     }
     let stats = format!(
         ",\"scanned_bytes\":{},\"files_scanned\":{},\"segments_skipped\":{}}}",

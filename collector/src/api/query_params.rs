@@ -59,6 +59,7 @@ pub fn parse(pairs: &[(String, String)]) -> Result<QuerySpec, ApiError> {
         limit,
         direction: order.direction(),
         cursor: None,
+        budget: crate::query::ScanBudget::default(),
     };
     Ok(QuerySpec {
         request,

@@ -82,7 +82,28 @@ pub struct ProtectArgs {
     /// Live streams (SSE) open at once; more are refused with 503.
     #[arg(long, env = "ESTUARY_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS)]
     pub max_streams: usize,
+
+    /// Bytes one query request may read before it answers with what it found, a
+    /// `next_cursor` and `"stopped":"scan_bytes"` (the client continues if it wants). 0 = no
+    /// limit.
+    #[arg(long, env = "ESTUARY_MAX_SCAN_BYTES", default_value_t = DEFAULT_MAX_SCAN_BYTES)]
+    pub max_scan_bytes: u64,
+
+    /// Seconds one query request may scan before it answers the same way
+    /// (`"stopped":"scan_time"`). 0 = no limit.
+    #[arg(long, env = "ESTUARY_MAX_SCAN_SECS", default_value_t = DEFAULT_MAX_SCAN_SECS)]
+    pub max_scan_secs: u64,
+
+    /// Queries (pages, histograms, facets) scanning at once; more wait their turn, so
+    /// ingestion keeps its CPU under query load. 0 = the number of CPUs.
+    #[arg(long, env = "ESTUARY_MAX_QUERIES", default_value_t = 0)]
+    pub max_queries: usize,
 }
+
+/// Default bytes one query may read: 2 GiB.
+pub const DEFAULT_MAX_SCAN_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Default seconds one query may scan.
+pub const DEFAULT_MAX_SCAN_SECS: u64 = 10;
 
 /// Default entries per forwarded request.
 pub const DEFAULT_FORWARD_BATCH_ENTRIES: usize = 10_000;

@@ -253,6 +253,16 @@ pub struct ServeArgs {
     #[arg(long, env = "ESTUARY_WRITER_QUEUE", default_value_t = DEFAULT_WRITER_QUEUE, help_heading = "Storage")]
     pub writer_queue: usize,
 
+    /// Most files the writers keep open together; beyond, the least recently used writer
+    /// closes its files first. Default: half the process's open-file limit (raised to its
+    /// hard limit at start-up).
+    #[arg(long, env = "ESTUARY_MAX_OPEN_FILES", value_parser = clap::value_parser!(u64).range(2..), help_heading = "Storage")]
+    pub max_open_files: Option<u64>,
+
+    /// Seconds a service's writer may sit idle before it closes its files.
+    #[arg(long, env = "ESTUARY_WRITER_IDLE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Storage")]
+    pub writer_idle_secs: u64,
+
     /// Most bytes one group commit writes at once.
     #[arg(long, env = "ESTUARY_MAX_COMMIT_BYTES", default_value_t = DEFAULT_MAX_COMMIT_BYTES, help_heading = "Storage")]
     pub max_commit_bytes: usize,

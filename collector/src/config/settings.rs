@@ -184,6 +184,12 @@ impl ServeArgs {
                 compress: self.compress_segments,
             },
             count_index: self.count_index,
+            max_open_files: self
+                .max_open_files
+                .map_or_else(crate::store::default_max_open_files, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                }),
+            writer_idle: Duration::from_secs(self.writer_idle_secs),
         }
     }
 
@@ -215,6 +221,12 @@ impl ServeArgs {
             header_timeout: seconds(protect.header_timeout_secs),
             max_connections: protect.max_connections,
             max_streams: protect.max_streams,
+            max_queries: match protect.max_queries {
+                0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                n => n,
+            },
+            max_scan_bytes: (protect.max_scan_bytes > 0).then_some(protect.max_scan_bytes),
+            max_scan_time: seconds(protect.max_scan_secs),
         }
     }
 

@@ -34,14 +34,14 @@ mod segments;
 mod source;
 mod usage;
 mod writer;
+mod writers;
 
 #[cfg(test)]
 mod property_tests;
 
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -54,6 +54,7 @@ use crate::query::{FacetRequest, Facets, Histogram, HistogramRequest, Page, Page
 use crate::service::ServiceName;
 use health::{probe_writable, WriteHealth};
 use writer::{Append, Writer};
+use writers::Writers;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use reader::{StreamChunk, StreamReader};
@@ -107,11 +108,17 @@ pub struct StoreConfig {
     /// Whether the count index is written (off only to measure what it costs: without it,
     /// histograms and time windows read the files).
     pub count_index: bool,
+    /// Most files the writers keep open together (each writer holds its active file and,
+    /// with the count index, the index beside it): beyond, the least recently used writer
+    /// closes its files before another opens.
+    pub max_open_files: usize,
+    /// A writer with nothing to write for this long closes its files.
+    pub writer_idle: Duration,
 }
 
 impl StoreConfig {
     /// The defaults for `dir`: no fsync, 1,024 queued appends per writer, 8 MiB commits,
-    /// no rotation.
+    /// no rotation, 1,024 open files, writers closing after a minute idle.
     ///
     /// # Examples
     ///
@@ -127,8 +134,42 @@ impl StoreConfig {
             max_commit_bytes: 8 * 1024 * 1024,
             rotation: RotationPolicy::default(),
             count_index: true,
+            max_open_files: 1024,
+            writer_idle: Duration::from_secs(60),
         }
     }
+
+    /// How many writers may hold their files open together.
+    fn max_writers(&self) -> usize {
+        let per_writer = if self.count_index { 2 } else { 1 };
+        (self.max_open_files / per_writer).max(1)
+    }
+}
+
+/// Raises the process's open-file limit to its hard limit, where allowed, and returns the
+/// soft limit now in force.
+pub fn raise_open_file_limit() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.maximum != limit.current {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(err) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!(%err, "cannot raise the open-file limit");
+        }
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+/// The default of [`StoreConfig::max_open_files`] for this process: half its open-file
+/// limit, leaving the rest to connections, queries and segment work.
+pub fn default_max_open_files() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1 << 20);
+    usize::try_from(limit / 2).unwrap_or(usize::MAX).max(2)
 }
 
 /// Why an append failed; the bytes were not kept (a partial write is rolled back).
@@ -208,9 +249,9 @@ struct Inner {
     config: StoreConfig,
     /// Who hears about commits (fan-out, live streams).
     listeners: Arc<[Arc<dyn CommitListener>]>,
-    /// Senders to each service's writer; created on a service's first append. A std mutex
-    /// is enough: it is held only to look up or insert, never across an await.
-    writers: Mutex<HashMap<ServiceName, mpsc::Sender<Append>>>,
+    /// Each service's writer, started on demand, retired when idle or to stay within the
+    /// open-file bound.
+    writers: Arc<Writers>,
     /// The writer tasks and segment-finishing jobs, awaited on close so every queued
     /// append is written first.
     tasks: TaskTracker,
@@ -259,11 +300,12 @@ impl Store {
             config.count_index,
         )
         .map_err(dir_error)?;
+        let writers = Writers::new(config.max_writers(), config.writer_idle);
         let store = Store {
             inner: Arc::new(Inner {
                 config,
                 listeners: listeners.into(),
-                writers: Mutex::default(),
+                writers,
                 tasks: TaskTracker::new(),
                 files,
                 health: Arc::default(),
@@ -329,7 +371,33 @@ impl Store {
     ///
     /// An I/O error reading the directory.
     pub fn services(&self) -> io::Result<Vec<ServiceName>> {
-        segments::services(self.dir())
+        self.with_descriptors("listing services", || segments::services(self.dir()))
+    }
+
+    /// Runs `read`; when it fails for want of a file descriptor, closes the least recently
+    /// used writers and tries again, for up to a second: reads never fail for it while
+    /// writers hold files that can be given back.
+    fn with_descriptors<T>(
+        &self,
+        doing: &str,
+        mut read: impl FnMut() -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut attempts = 0;
+        loop {
+            match read() {
+                Err(err) if health::out_of_descriptors(&err) && attempts < 50 => {
+                    self.inner.health.short_of_descriptors(doing);
+                    let writers = &self.inner.writers;
+                    if writers.running() == 0 {
+                        return Err(err);
+                    }
+                    writers.shed((writers.running() / 4).max(1));
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// One page of `service`'s entries (blocking: call it off the async workers).
@@ -338,7 +406,9 @@ impl Store {
     ///
     /// An I/O error reading the files.
     pub fn query(&self, service: &ServiceName, request: &PageRequest) -> io::Result<Page> {
-        scan::scan(self.dir(), service, &self.inner.files, request)
+        self.with_descriptors("a query", || {
+            scan::scan(self.dir(), service, &self.inner.files, request)
+        })
     }
 
     /// Counts `service`'s entries per time bucket and level: from the count index where its
@@ -352,7 +422,9 @@ impl Store {
         service: &ServiceName,
         request: &HistogramRequest,
     ) -> io::Result<Histogram> {
-        counts::histogram(self.dir(), service, &self.inner.files, request)
+        self.with_descriptors("a histogram", || {
+            counts::histogram(self.dir(), service, &self.inner.files, request)
+        })
     }
 
     /// Counts the values of a field among `service`'s matching entries, newest first,
@@ -414,7 +486,7 @@ impl Store {
     ///
     /// An I/O error reading the segments folder.
     pub fn usage(&self, service: &ServiceName) -> io::Result<Usage> {
-        usage::usage(self.dir(), service)
+        self.with_descriptors("reading usage", || usage::usage(self.dir(), service))
     }
 
     /// Applies `policy` once, keeping what `needed` says a reader still needs; returns how
@@ -470,9 +542,20 @@ impl Store {
         self.inner.health.failures()
     }
 
-    /// The number of services with a running writer.
+    /// Says when the process last ran out of file descriptors, if that was in the last
+    /// few seconds (`/health` reports it as `degraded`).
+    pub fn descriptor_shortage(&self) -> Option<String> {
+        self.inner.health.descriptor_shortage()
+    }
+
+    /// The most writers that hold their files open together.
+    pub fn max_open_writers(&self) -> usize {
+        self.inner.config.max_writers()
+    }
+
+    /// The number of services with a running writer (each holds its files open).
     pub fn open_writers(&self) -> usize {
-        self.lock_writers().len()
+        self.inner.writers.running()
     }
 
     /// Appends every batch and waits until all are written.
@@ -481,70 +564,83 @@ impl Store {
     ///
     /// The first [`AppendError`] among the batches.
     pub async fn append_all(&self, batches: Vec<ServiceLines>) -> Result<(), AppendError> {
+        self.append_each(batches)
+            .await
+            .into_iter()
+            .find_map(|(_, outcome)| outcome.err())
+            .map_or(Ok(()), Err)
+    }
+
+    /// Appends every batch and waits until all are written or failed; returns each
+    /// batch's service and outcome, in order. Batches go to different files, so some may
+    /// be written while others fail.
+    pub async fn append_each(
+        &self,
+        batches: Vec<ServiceLines>,
+    ) -> Vec<(ServiceName, Result<(), AppendError>)> {
         let mut acks = Vec::with_capacity(batches.len());
         for batch in batches {
-            acks.push(self.enqueue(batch).await?);
+            let service = batch.service.clone();
+            acks.push((service, self.enqueue(batch).await));
         }
-        let mut result = Ok(());
-        for ack in acks {
-            let outcome = ack.await.unwrap_or(Err(AppendError::Closed));
-            if result.is_ok() {
-                result = outcome;
-            }
+        let mut outcomes = Vec::with_capacity(acks.len());
+        for (service, ack) in acks {
+            let outcome = match ack {
+                Ok(acked) => acked.await.unwrap_or(Err(AppendError::Closed)),
+                Err(err) => Err(err),
+            };
+            outcomes.push((service, outcome));
         }
-        result
+        outcomes
     }
 
     async fn enqueue(
         &self,
         batch: ServiceLines,
     ) -> Result<oneshot::Receiver<Result<(), AppendError>>, AppendError> {
-        let sender = self.writer_for(&batch.service);
         let (ack, acked) = oneshot::channel();
-        let append = Append {
+        let mut append = Append {
             lines: batch.lines,
             entries: batch.entries,
             facts: batch.facts,
             ack,
         };
-        sender.send(append).await.map_err(|_| AppendError::Closed)?;
-        Ok(acked)
-    }
-
-    fn writer_for(&self, service: &ServiceName) -> mpsc::Sender<Append> {
-        let mut writers = self.lock_writers();
-        if let Some(sender) = writers.get(service) {
-            return sender.clone();
+        loop {
+            let sender = self.writer_for(&batch.service)?;
+            match sender.send(append).await {
+                Ok(()) => return Ok(acked),
+                // That writer retired between the lookup and the send: the next one of
+                // this service takes the append.
+                Err(mpsc::error::SendError(back)) => append = back,
+            }
         }
-        let (sender, receiver) = mpsc::channel(self.inner.config.queue.max(1));
-        let writer = Writer::new(
-            service.clone(),
-            segments::active_path(self.dir(), service),
-            &self.inner.config,
-            self.inner.listeners.clone(),
-            self.inner.files.clone(),
-            self.inner.tasks.clone(),
-            receiver,
-        )
-        .reporting_to(self.inner.health.clone());
-        self.inner.tasks.spawn(writer.run());
-        writers.insert(service.clone(), sender.clone());
-        sender
     }
 
-    fn lock_writers(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<ServiceName, mpsc::Sender<Append>>> {
-        self.inner
+    fn writer_for(&self, service: &ServiceName) -> Result<mpsc::Sender<Append>, AppendError> {
+        let inner = &self.inner;
+        inner
             .writers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .sender_for(service, inner.config.queue, |receiver, lifecycle| {
+                let writer = Writer::new(
+                    service.clone(),
+                    segments::active_path(&inner.config.dir, service),
+                    &inner.config,
+                    inner.listeners.clone(),
+                    inner.files.clone(),
+                    inner.tasks.clone(),
+                    receiver,
+                )
+                .reporting_to(inner.health.clone())
+                .retiring_by(lifecycle);
+                inner.tasks.spawn(writer.run());
+            })
+            .ok_or(AppendError::Closed)
     }
 
     /// Stops accepting appends, lets every writer finish its queue, and waits for them and
     /// for the segments they closed to be finished.
     pub async fn close(&self) {
-        self.lock_writers().clear();
+        self.inner.writers.close();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
     }

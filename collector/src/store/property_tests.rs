@@ -143,6 +143,7 @@ fn check(store: &Store, service: &ServiceName, rng: &mut Rng, end: Nanos) {
                         limit: 100_000,
                         direction,
                         cursor: None,
+                        budget: crate::query::ScanBudget::default(),
                     },
                 )
                 .expect("query");

@@ -14,7 +14,8 @@ use std::sync::{Arc, RwLock};
 use super::reader::StreamReader;
 use super::source::{self, Source};
 use super::usage;
-use crate::query::{Direction, Hit, Page, PageRequest};
+use crate::filter::timestamp_nanos;
+use crate::query::{Direction, Hit, Page, PageRequest, ScanBudget, Stop, Stopped};
 use crate::service::ServiceName;
 
 /// Bytes read per step, at most.
@@ -24,6 +25,62 @@ const CHUNK: usize = 256 * 1024;
 const FIRST_STEP: usize = 32 * 1024;
 /// Entries read per step of a filtered oldest-first page.
 const FORWARD_ENTRIES: usize = 4096;
+/// Lines examined between two looks at the budget.
+const CHECK_EVERY: u32 = 256;
+
+/// A scan's spending: bytes examined so far and the last entry examined, checked against
+/// the request's budget every [`CHECK_EVERY`] lines.
+struct Spending<'b> {
+    budget: &'b ScanBudget,
+    examined: u64,
+    since_check: u32,
+    last_line: Option<Vec<u8>>,
+}
+
+impl<'b> Spending<'b> {
+    fn new(budget: &'b ScanBudget) -> Self {
+        Spending {
+            budget,
+            examined: 0,
+            since_check: 0,
+            last_line: None,
+        }
+    }
+
+    /// Counts one examined line; says whether the budget is spent (looked at every
+    /// [`CHECK_EVERY`] lines).
+    fn examined(&mut self, line: &[u8]) -> Option<Stop> {
+        self.examined += line.len() as u64 + 1;
+        self.since_check += 1;
+        if self.since_check < CHECK_EVERY {
+            return None;
+        }
+        self.since_check = 0;
+        let stop = self.budget.check(self.examined);
+        if stop.is_some() {
+            self.last_line = Some(line.to_vec());
+        }
+        stop
+    }
+
+    /// Says whether the budget is spent, between reads. Until it has examined something,
+    /// a scan stops only when cancelled: every page makes progress, however little is left.
+    fn check(&self) -> Option<Stop> {
+        if self.examined == 0 {
+            return self.budget.is_cancelled().then_some(Stop::Cancelled);
+        }
+        self.budget.check(self.examined)
+    }
+
+    fn stopped(&self, reason: Stop, last_line: Option<&[u8]>) -> Stopped {
+        let line = last_line.or(self.last_line.as_deref());
+        Stopped {
+            reason,
+            last_examined: line.and_then(timestamp_nanos),
+            examined_any: self.examined > 0,
+        }
+    }
+}
 
 /// Runs `request` over `service`'s files. `files` (the store's file lock) is held (shared)
 /// only while files are located and opened, so a concurrent rotation, compression or
@@ -38,7 +95,14 @@ pub fn scan(
         Direction::Backward => scan_backward(log_dir, service, files, request)?,
         Direction::Forward => scan_forward(log_dir, service, files, request)?,
     };
+    if page.stopped.is_some_and(|s| s.reason == Stop::Cancelled) {
+        return Err(io::Error::new(
+            io::ErrorKind::Interrupted,
+            "the query was cancelled",
+        ));
+    }
     if page.hits.len() > request.limit {
+        page.stopped = None;
         let extra = page.hits.pop().expect("limit + 1 hits");
         page.next_cursor = Some(match request.direction {
             Direction::Backward => page.hits.last().map_or(extra.position, |h| h.position),
@@ -67,7 +131,14 @@ fn scan_forward(
     let want = request.limit + 1;
     let mut from = request.cursor.unwrap_or(0);
     let mut step = FIRST_STEP;
+    let mut spending = Spending::new(&request.budget);
+    let mut last: Option<Vec<u8>> = None;
     while page.hits.len() < want {
+        if let Some(reason) = spending.check() {
+            page.stopped = Some(spending.stopped(reason, last.as_deref()));
+            page.next_cursor = Some(from);
+            break;
+        }
         // Unfiltered, exactly the entries still wanted; filtered, a good stride.
         let room = want - page.hits.len();
         let entries = if filter.is_empty() {
@@ -80,6 +151,7 @@ fn scan_forward(
         page.work.scanned_bytes += chunk.read_bytes;
         page.work.files_scanned += chunk.files_opened;
         page.work.segments_skipped += chunk.segments_skipped;
+        spending.examined += chunk.read_bytes;
         let lines = (0..chunk.lines.len()).map(|i| (chunk.positions[i], chunk.line(i)));
         for (position, line) in lines.filter(|(_, line)| matcher.matches(line)) {
             page.hits.push(Hit {
@@ -89,6 +161,9 @@ fn scan_forward(
             if page.hits.len() == want {
                 break;
             }
+        }
+        if let Some(i) = chunk.lines.len().checked_sub(1) {
+            last = Some(chunk.line(i).to_vec());
         }
         if chunk.next == from {
             break;
@@ -116,6 +191,7 @@ fn scan_backward(
     let matcher = filter.prepared();
     let want = request.limit + 1;
     let high = request.cursor.unwrap_or(u64::MAX);
+    let mut spending = Spending::new(&request.budget);
     for source in sources.files.iter().rev() {
         let ranges: Vec<(u64, u64)> = source
             .ranges(filter.since, filter.until)
@@ -130,8 +206,24 @@ fn scan_backward(
         for &(low, end) in ranges.iter().rev() {
             let left = want - page.hits.len();
             let mut found = Vec::new();
+            if let Some(reason) = spending.check() {
+                page.stopped = Some(spending.stopped(reason, None));
+                page.next_cursor = Some(end);
+                return Ok(page);
+            }
+            let mut stop = None;
             page.work.scanned_bytes += if source.compressed {
-                newest_of(source, low, end, &matcher, left, &mut found)?
+                let read = newest_of(
+                    source,
+                    low,
+                    end,
+                    &matcher,
+                    left,
+                    &mut found,
+                    &request.budget,
+                )?;
+                spending.examined += read;
+                read
             } else {
                 let mut keep = |position: u64, line: &[u8]| {
                     if matcher.matches(line) {
@@ -140,12 +232,31 @@ fn scan_backward(
                             line: line.to_vec(),
                         });
                     }
-                    found.len() < left
+                    if found.len() >= left {
+                        return false;
+                    }
+                    match spending.examined(line) {
+                        Some(reason) => {
+                            stop = Some((reason, position));
+                            false
+                        }
+                        None => true,
+                    }
                 };
                 backward(&source.file, source.start, low, end, &mut keep)?
             };
             page.hits.extend(found);
             if page.hits.len() >= want {
+                return Ok(page);
+            }
+            if request.budget.is_cancelled() {
+                page.stopped = Some(spending.stopped(Stop::Cancelled, None));
+                return Ok(page);
+            }
+            if let Some((reason, position)) = stop {
+                // Everything from `position` up was examined: the next page goes on below.
+                page.stopped = Some(spending.stopped(reason, None));
+                page.next_cursor = Some(position);
                 return Ok(page);
             }
         }
@@ -162,9 +273,15 @@ fn newest_of(
     matcher: &crate::filter::Matcher<'_>,
     want: usize,
     found: &mut Vec<Hit>,
+    budget: &ScanBudget,
 ) -> io::Result<u64> {
     let mut ring = std::collections::VecDeque::new();
+    let mut lines = 0u32;
     let read = source.for_each_line(low, high, &mut |position, line| {
+        lines = lines.wrapping_add(1);
+        if lines % CHECK_EVERY == 0 && budget.is_cancelled() {
+            return false;
+        }
         if matcher.matches(line) {
             ring.push_back(Hit {
                 position,

@@ -8,6 +8,7 @@ use tokio_util::task::TaskTracker;
 
 use super::file::LogFile;
 use super::rotate::{self, RotationPolicy};
+use super::writers::Lifecycle;
 use super::{segments, AppendError, CommitListener, Committed, FsyncPolicy, StoreConfig};
 use crate::body::LineFacts;
 use crate::service::ServiceName;
@@ -45,6 +46,8 @@ pub(super) struct Writer {
     file: Option<LogFile>,
     /// Told about each commit's outcome, for `/health`.
     health: Arc<super::WriteHealth>,
+    /// How this writer takes its slot and retires; `None` runs until the queue closes.
+    lifecycle: Option<Lifecycle>,
 }
 
 impl Writer {
@@ -71,7 +74,14 @@ impl Writer {
             receiver,
             file: None,
             health: Arc::default(),
+            lifecycle: None,
         }
+    }
+
+    /// Takes a slot before opening files, and retires when idle or asked to.
+    pub(super) fn retiring_by(mut self, lifecycle: Lifecycle) -> Self {
+        self.lifecycle = Some(lifecycle);
+        self
     }
 
     /// Reports each commit's outcome to `health`.
@@ -80,28 +90,76 @@ impl Writer {
         self
     }
 
-    /// Runs until every sender is gone and the queue is drained.
+    /// Runs until every sender is gone and the queue is drained, or until it retires: then
+    /// it writes what was queued, closes its files and gives its slot back.
     pub(super) async fn run(mut self) {
+        let mut lifecycle = self.lifecycle.take();
+        let slot = match lifecycle.as_mut() {
+            Some(lifecycle) => Some(lifecycle.start().await),
+            None => None,
+        };
         let mut group = Vec::new();
+        loop {
+            let next = match &lifecycle {
+                None => self.receiver.recv().await,
+                Some(lifecycle) => self.next_unless_retiring(lifecycle).await,
+            };
+            let Some(first) = next else { break };
+            self.commit_group(first, &mut group).await;
+        }
+        // Out of the registry (or the store is closing): nothing new arrives; an append
+        // sent meanwhile comes back to its sender, which finds the next writer.
+        self.receiver.close();
         while let Some(first) = self.receiver.recv().await {
-            group.push(first);
-            self.gather(&mut group);
-            let entries = group.iter().map(|a| a.entries).sum();
-            let (lines, facts) = take_lines(&mut group);
-            let result = self.commit(lines, facts).await;
-            self.health
-                .record(&self.service, result.as_ref().map(|_| ()));
-            let outcome = result
-                .as_ref()
-                .map(|_| ())
-                .map_err(|e| AppendError::from(clone_io(e)));
-            for append in group.drain(..) {
-                // The requester may have gone away; its entries are written all the same.
-                let _ = append.ack.send(outcome.clone());
+            self.commit_group(first, &mut group).await;
+        }
+        drop(self.file.take());
+        drop(slot);
+        if let Some(lifecycle) = lifecycle {
+            lifecycle.finished();
+        }
+    }
+
+    /// The next append, or `None` once this writer retires: asked to, or idle with an
+    /// empty queue.
+    async fn next_unless_retiring(&mut self, lifecycle: &Lifecycle) -> Option<Append> {
+        if lifecycle.retire.asked() {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                biased;
+                next = self.receiver.recv() => return next,
+                () = lifecycle.retire.requested() => return None,
+                () = tokio::time::sleep(lifecycle.idle()) => {
+                    let receiver = &self.receiver;
+                    if lifecycle.leave_if(|| receiver.is_empty()) {
+                        return None;
+                    }
+                }
             }
-            if let Ok((lines, end_offset)) = result {
-                self.announce(lines, entries, end_offset);
-            }
+        }
+    }
+
+    /// Commits `first` and whatever else is queued, and answers each append.
+    async fn commit_group(&mut self, first: Append, group: &mut Vec<Append>) {
+        group.push(first);
+        self.gather(group);
+        let entries = group.iter().map(|a| a.entries).sum();
+        let (lines, facts) = take_lines(group);
+        let result = self.commit(lines, facts).await;
+        self.health
+            .record(&self.service, result.as_ref().map(|_| ()));
+        let outcome = result
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| AppendError::from(clone_io(e)));
+        for append in group.drain(..) {
+            // The requester may have gone away; its entries are written all the same.
+            let _ = append.ack.send(outcome.clone());
+        }
+        if let Ok((lines, end_offset)) = result {
+            self.announce(lines, entries, end_offset);
         }
     }
 

@@ -74,6 +74,8 @@ pub struct Collector {
     /// Extra environment it was started with (kept for `restart`).
     env: Vec<(String, String)>,
     child: Option<Child>,
+    /// The open-file limit (soft and hard) it runs under, when the test sets one.
+    open_file_limit: Option<u64>,
     /// Keeps the temporary `LOG_DIR` alive for the collector's lifetime.
     _tmp: Option<tempfile::TempDir>,
     /// Holds the collector's stderr (outside `LOG_DIR`, so it never looks like a log).
@@ -137,11 +139,39 @@ impl Collector {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             child: None,
+            open_file_limit: None,
             _tmp: None,
             stderr_dir: tempfile::tempdir()?,
         };
         collector.spawn()?;
         Ok(collector)
+    }
+
+    /// Starts a collector as [`Collector::start_with`] does, under an open-file limit of
+    /// `limit` (soft and hard, like `ulimit -n`), on a fresh temporary `LOG_DIR`.
+    ///
+    /// # Panics
+    ///
+    /// As [`Collector::start_in`].
+    pub fn start_with_open_file_limit(limit: u64, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut collector = Collector {
+            url: String::new(),
+            port: free_port(),
+            dir: tmp.path().to_path_buf(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+            open_file_limit: Some(limit),
+            _tmp: Some(tmp),
+            stderr_dir: tempfile::tempdir().expect("tempdir"),
+        };
+        collector.url = format!("http://127.0.0.1:{}", collector.port);
+        collector.spawn().unwrap_or_else(|err| panic!("{err}"));
+        collector
     }
 
     fn spawn(&mut self) -> io::Result<()> {
@@ -160,6 +190,24 @@ impl Collector {
             .stderr(self.stderr_file()?);
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        if let Some(limit) = self.open_file_limit {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
+            #[allow(unsafe_code)]
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                });
+            }
         }
         self.child = Some(cmd.spawn()?);
         self.wait_healthy()

@@ -253,3 +253,87 @@ fn a_full_disk_answers_507_leaves_no_partial_line_and_recovers() {
         .collect();
     assert_eq!(ids, vec![json!(0), json!(100)]);
 }
+
+/// One request with entries for two services, the second too big for its file.
+fn two_service_request() -> serde_json::Value {
+    json!([
+        {"service": "part-a", "i": 1},
+        {"service": "part-b", "i": 2, "pad": "p".repeat(300_000)}
+    ])
+}
+
+#[test]
+fn a_request_stored_in_part_says_which_services_and_its_retries_never_duplicate() {
+    let collector = Collector::start();
+    assert_eq!(
+        collector.post_json(&json!({"service": "part-b", "i": 0})).0,
+        201
+    );
+    limit_file_size(collector.pid(), 100_000);
+
+    for attempt in 0..3 {
+        let (status, answer) = collector.post_json(&two_service_request());
+        assert_eq!(status, 507, "attempt {attempt}: {answer}");
+        assert_eq!(answer["stored"], json!({"part-a": 1}), "{answer}");
+        assert_eq!(answer["not_stored"], json!({"part-b": 1}), "{answer}");
+        assert!(answer["error"].as_str().expect("error").contains("retry"));
+        assert_eq!(
+            collector.lines("part-a").len(),
+            1,
+            "attempt {attempt} duplicated part-a"
+        );
+    }
+
+    limit_file_size(collector.pid(), libc::RLIM_INFINITY);
+    let (status, answer) = collector.post_json(&two_service_request());
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(
+        collector.lines("part-a").len(),
+        1,
+        "the retry stored part-a again"
+    );
+    assert_eq!(collector.lines("part-b").len(), 2);
+    // Stored whole, the request is forgotten: sending it again is a new request.
+    assert_eq!(collector.post_json(&two_service_request()).0, 201);
+    assert_eq!(collector.lines("part-a").len(), 2);
+}
+
+#[test]
+fn out_of_descriptors_a_resent_request_stores_each_entry_once() {
+    // Few descriptors and no writer bound to protect them: writers fail to open files.
+    let collector = Collector::start_with_open_file_limit(
+        48,
+        &["--max-open-files", "100000", "--writer-idle-secs", "1"],
+        &[],
+    );
+    let body: Vec<_> = (0..40)
+        .map(|i| json!({"service": format!("fd-{i:02}"), "i": i}))
+        .collect();
+    let body = json!(body);
+    let mut refusals = 0;
+    let mut degraded = false;
+    wait_until(
+        Duration::from_secs(60),
+        "the request to be stored whole",
+        || {
+            let (status, answer) = collector.post_json(&body);
+            if status == 201 {
+                return true;
+            }
+            assert_eq!(status, 503, "{answer}");
+            refusals += 1;
+            degraded |= collector.get("/health").1["status"] == "degraded";
+            std::thread::sleep(Duration::from_millis(300));
+            false
+        },
+    );
+    assert!(
+        refusals > 0,
+        "the limit was never reached: the test proves nothing"
+    );
+    assert!(degraded, "/health said degraded while descriptors ran out");
+    for i in 0..40 {
+        let service = format!("fd-{i:02}");
+        assert_eq!(collector.lines(&service).len(), 1, "{service}");
+    }
+}

@@ -7,6 +7,7 @@ mod connections;
 mod hostile;
 mod limits;
 mod metrics;
+mod open_files;
 mod openapi;
 
 use std::io::{Read, Write};

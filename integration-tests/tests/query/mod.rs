@@ -1,5 +1,6 @@
 //! Queries, rotation and retention against the real binary.
 
+mod budget;
 mod cli;
 mod counts;
 mod filters;

@@ -158,12 +158,12 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let max_entry = state.settings.max_entry_bytes;
-    let (batches, items) = receive(state, headers, body, move |bytes| {
+    let ((batches, items), raw) = receive(state, headers, body, move |bytes| {
         let actions = decode::parse(bytes, path_index.as_deref())?;
         Ok(apply(&actions, max_entry, crate::timefmt::now()))
     })
     .await?;
-    store(state, grant, batches.into_inner()).await?;
+    store(state, grant, batches.into_inner(), &raw).await?;
     let errors = items.iter().any(item_failed);
     Ok(Json(json!({
         "took": started.elapsed().as_millis() as u64,

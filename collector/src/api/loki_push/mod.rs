@@ -52,7 +52,7 @@ async fn push(
     let encoding = decode::PushEncoding::of(&headers)?;
     let max_entry = state.settings.max_entry_bytes;
     let limit = state.settings.max_body_bytes;
-    let batches = receive(&state, &headers, body, move |bytes| {
+    let (batches, raw) = receive(&state, &headers, body, move |bytes| {
         let streams = encoding.decode(bytes, limit)?;
         let mut batches = Batches::new(max_entry);
         let mut refused = Refusals::default();
@@ -66,6 +66,6 @@ async fn push(
         Ok(batches)
     })
     .await?;
-    store(&state, &grant, batches.into_inner()).await?;
+    store(&state, &grant, batches.into_inner(), &raw).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

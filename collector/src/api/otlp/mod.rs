@@ -94,7 +94,7 @@ async fn export(
 ) -> Result<Response, ApiError> {
     let encoding = OtlpEncoding::of(headers)?;
     let max_entry = state.settings.max_entry_bytes;
-    let (batches, refused) = receive(state, headers, body, move |bytes| {
+    let ((batches, refused), raw) = receive(state, headers, body, move |bytes| {
         let request = encoding.decode(bytes)?;
         let mut batches = Batches::new(max_entry);
         let mut refused = Refusals::default();
@@ -110,7 +110,7 @@ async fn export(
     if refused.count > 0 {
         tracing::debug!(refused = refused.count, "OTLP records refused");
     }
-    store(state, grant, batches.into_inner()).await?;
+    store(state, grant, batches.into_inner(), &raw).await?;
     Ok(answer(encoding, &refused))
 }
 

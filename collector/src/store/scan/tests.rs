@@ -2,6 +2,7 @@ use std::io::Write;
 
 use super::*;
 use crate::filter::{LineFilter, Severity};
+use crate::query::ScanBudget;
 use crate::store::segments::{self, Segment};
 use crate::timefmt::parse_rfc3339;
 
@@ -70,23 +71,71 @@ fn ids(outcome: &Page) -> Vec<u64> {
 }
 
 fn walk(direction: Direction, filter: LineFilter, limit: usize) -> Vec<u64> {
+    walk_within(direction, filter, limit, &ScanBudget::default()).0
+}
+
+/// Every page of a query, each under `budget`; and how many pages stopped at it.
+fn walk_within(
+    direction: Direction,
+    filter: LineFilter,
+    limit: usize,
+    budget: &ScanBudget,
+) -> (Vec<u64>, usize) {
     let (dir, service) = fixture();
     let mut all = Vec::new();
     let mut cursor = None;
+    let mut stopped = 0;
     loop {
         let request = PageRequest {
             filter: filter.clone(),
             limit,
             direction,
             cursor,
+            budget: budget.clone(),
         };
         let outcome = run(dir.path(), &service, &request);
+        stopped += usize::from(outcome.stopped.is_some());
         all.extend(ids(&outcome));
         match outcome.next_cursor {
             Some(next) => cursor = Some(next),
-            None => return all,
+            None => return (all, stopped),
         }
     }
+}
+
+#[test]
+fn a_scan_stops_at_its_budget_and_its_cursor_continues_without_gaps_or_repeats() {
+    let budget = ScanBudget {
+        max_bytes: Some(1),
+        ..ScanBudget::default()
+    };
+    let errors = LineFilter {
+        min_level: Some(Severity::Error),
+        ..LineFilter::default()
+    };
+    let (backward, stopped) = walk_within(Direction::Backward, errors.clone(), 50, &budget);
+    assert_eq!(
+        backward,
+        (0..400).rev().filter(|i| i % 10 == 0).collect::<Vec<_>>()
+    );
+    assert!(stopped >= 2, "pages stopped at the budget: {stopped}");
+    let (forward, stopped) = walk_within(Direction::Forward, errors, 50, &budget);
+    assert_eq!(
+        forward,
+        (0..400).filter(|i| i % 10 == 0).collect::<Vec<_>>()
+    );
+    // The fixture fits one forward read: the budget stops the walk once, after it.
+    assert!(stopped >= 1, "pages stopped at the budget: {stopped}");
+}
+
+#[test]
+fn a_cancelled_scan_ends_with_an_error_rather_than_a_page() {
+    let (dir, service) = fixture();
+    let request = PageRequest::newest(10);
+    request.budget.cancel();
+    let err =
+        scan(dir.path(), &service, &Arc::new(RwLock::new(())), &request).expect_err("cancelled");
+    assert_eq!(err.kind(), io::ErrorKind::Interrupted);
 }
 
 #[test]
@@ -128,6 +177,7 @@ fn a_time_window_skips_segments_that_cannot_match() {
         limit: 1000,
         direction: Direction::Forward,
         cursor: None,
+        budget: ScanBudget::default(),
     };
     let outcome = run(dir.path(), &service, &request);
     assert_eq!(ids(&outcome), (120..=150).collect::<Vec<_>>());
@@ -145,6 +195,7 @@ fn the_default_page_reads_only_the_end_of_the_active_file() {
         limit: 10,
         direction: Direction::Backward,
         cursor: None,
+        budget: ScanBudget::default(),
     };
     let outcome = run(dir.path(), &service, &request);
     assert_eq!(ids(&outcome), (390..400).rev().collect::<Vec<_>>());
@@ -165,6 +216,7 @@ fn backward_reads_join_lines_across_chunk_boundaries() {
         limit: 700,
         direction: Direction::Backward,
         cursor: None,
+        budget: ScanBudget::default(),
     };
     let outcome = run(dir.path(), &service, &request);
     assert!(
