@@ -114,6 +114,7 @@ const SERVE_EXAMPLES: &str = "Examples, by group:
   Access      ESTUARY_INGEST_TOKENS=i1 ESTUARY_QUERY_TOKENS=q1 estuary serve
   Protection  estuary serve --rate-limit 200 --max-body-bytes 5000000
   Forwarding  estuary serve --loki-url http://loki:3100 --loki-labels service,level
+  Cluster     estuary serve --clickhouse-url http://clickhouse:8123 --query-backend clickhouse
 
 Every flag can also be set by the environment variable shown with it.";
 
