@@ -13,6 +13,9 @@ use crate::query::{Direction, FacetRequest, Facets, Histogram, HistogramRequest,
 use crate::timefmt::Nanos;
 
 const SECOND: Nanos = 1_000_000_000;
+/// The windows (seconds back from the newest entry) a backward page tries before reading
+/// everything: an hour, a day, thirty days.
+const WINDOWS: [u32; 3] = [3_600, 86_400, 30 * 86_400];
 
 /// A row's place in the merged order: time, service, collector, stream position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,14 +233,67 @@ impl Reader {
     ///
     /// [`ClickHouseError`] when the server does not answer.
     pub async fn page(&self, query: &PageQuery) -> Result<PageRows, ClickHouseError> {
+        if query.direction == Direction::Forward {
+            return self.page_within(query, None).await;
+        }
+        // 18.16 cannot stop reading once it has the newest rows (it has no read-in-order),
+        // so the newest page is looked for in growing windows back from the newest time:
+        // the rows of a window are exactly the newest ones, so a window holding more than
+        // `limit` rows answers the page.
+        let end = match (&query.after, query.filter.until) {
+            (Some(key), _) => key.secs,
+            (None, Some(until)) => u32::try_from(until.max(0) / SECOND).unwrap_or(u32::MAX),
+            (None, None) => self.newest_second(query.services.as_deref()).await?,
+        };
+        let mut work = Work::default();
+        for window in WINDOWS {
+            let from = end.saturating_sub(window);
+            if from == 0 {
+                break;
+            }
+            let mut page = self.page_within(query, Some(from)).await?;
+            work.add(page.work);
+            if page.next.is_some() {
+                page.work = work;
+                return Ok(page);
+            }
+        }
+        let mut page = self.page_within(query, None).await?;
+        work.add(page.work);
+        page.work = work;
+        Ok(page)
+    }
+
+    /// The newest second of `services` (0 for none); copies do not matter, so no `FINAL`.
+    async fn newest_second(&self, services: Option<&[String]>) -> Result<u32, ClickHouseError> {
+        #[derive(Deserialize)]
+        struct Row {
+            secs: u32,
+        }
+        let sql = format!(
+            "SELECT toUInt32(max(ts)) AS secs FROM {} WHERE {}",
+            self.client.config().qualified(),
+            sql::services(services)
+        );
+        let answer: Answer<Row> = self.json(&sql).await?;
+        Ok(answer.data.first().map_or(0, |r| r.secs))
+    }
+
+    /// One page, reading only rows at or after second `from` when given.
+    async fn page_within(
+        &self,
+        query: &PageQuery,
+        from: Option<u32>,
+    ) -> Result<PageRows, ClickHouseError> {
         let (op, dir) = match query.direction {
             Direction::Backward => ("<", "DESC"),
             Direction::Forward => (">", "ASC"),
         };
         let after = query.after.as_ref().map_or("1".into(), |key| key.sql(op));
+        let window = from.map_or("1".into(), |from| format!("ts >= toDateTime({from})"));
         let sql = format!(
             "SELECT line, toUInt32(ts) AS secs, ns, service, collector, toString(stream_offset) AS offset \
-             FROM {} WHERE {} AND {} AND {} \
+             FROM {} WHERE {} AND {} AND {} AND {window} \
              ORDER BY ts {dir}, ns {dir}, service {dir}, collector {dir}, stream_offset {dir} LIMIT {}",
             self.from(),
             sql::services(query.services.as_deref()),

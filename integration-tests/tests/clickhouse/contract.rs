@@ -26,6 +26,26 @@ fn data() -> Vec<Value> {
         .collect()
 }
 
+/// Entries of `gamma` over 45 days, then ten a minute apart: backward pages from
+/// ClickHouse look in growing windows back from the newest entry, and this walks them all.
+fn spread() -> Vec<Value> {
+    let base = 1_790_812_800i64; // 2026-10-01T00:00:00Z
+    (0..100i64)
+        .map(|n| {
+            let at = if n < 90 {
+                base + n * 43_200
+            } else {
+                base + 89 * 43_200 + (n - 89) * 60
+            };
+            let time = time::OffsetDateTime::from_unix_timestamp(at)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap();
+            json!({"service": "gamma", "timestamp": time, "level": if n % 3 == 0 { "error" } else { "info" }, "n": n})
+        })
+        .collect()
+}
+
 /// Every page of `path` (which has a `limit`), following `next_cursor`; panics when the
 /// answer is not 200 or names another backend.
 fn walk(collector: &Collector, path: &str, backend: &str) -> Vec<Value> {
@@ -66,7 +86,8 @@ fn files_and_clickhouse_answer_the_same_queries_the_same_way() {
         &forwarding(server, &db, "c-reader"),
         &["--query-backend", "clickhouse"],
     );
-    let all = data();
+    let mut all = data();
+    all.extend(spread());
     for chunk in all.chunks(40) {
         post(&files, chunk.to_vec());
     }
@@ -90,6 +111,9 @@ fn files_and_clickhouse_answer_the_same_queries_the_same_way() {
         "/logs?limit=13&order=desc&target=app::http".to_owned(),
         format!("/logs?limit=8&{window}&field.fields.user=u2"),
         "/logs/nobody?limit=5".to_owned(),
+        "/logs/gamma?limit=7".to_owned(),
+        "/logs/gamma?limit=4&level=error".to_owned(),
+        "/logs?service=gamma,alpha&limit=9&order=desc".to_owned(),
         "/logs/alpha?limit=6&q!=entry%201&target!=app::db".to_owned(),
         "/logs?limit=10&field.fields.user!=u1&field.fields.code!=3&order=asc".to_owned(),
     ];
