@@ -240,15 +240,18 @@ impl Reader {
         // so the newest page is looked for in growing windows back from the newest time:
         // the rows of a window are exactly the newest ones, so a window holding more than
         // `limit` rows answers the page.
+        let (oldest, newest) = self.span(query.services.as_deref()).await?;
         let end = match (&query.after, query.filter.until) {
             (Some(key), _) => key.secs,
             (None, Some(until)) => u32::try_from(until.max(0) / SECOND).unwrap_or(u32::MAX),
-            (None, None) => self.newest_second(query.services.as_deref()).await?,
-        };
+            (None, None) => newest,
+        }
+        .min(newest);
         let mut work = Work::default();
         for window in WINDOWS {
             let from = end.saturating_sub(window);
-            if from == 0 {
+            // A window reaching back past the oldest row is the whole read: do it once.
+            if from <= oldest {
                 break;
             }
             let mut page = self.page_within(query, Some(from)).await?;
@@ -264,19 +267,21 @@ impl Reader {
         Ok(page)
     }
 
-    /// The newest second of `services` (0 for none); copies do not matter, so no `FINAL`.
-    async fn newest_second(&self, services: Option<&[String]>) -> Result<u32, ClickHouseError> {
+    /// The oldest and newest second of `services` (0 for none); copies do not matter, so
+    /// no `FINAL`.
+    async fn span(&self, services: Option<&[String]>) -> Result<(u32, u32), ClickHouseError> {
         #[derive(Deserialize)]
         struct Row {
-            secs: u32,
+            oldest: u32,
+            newest: u32,
         }
         let sql = format!(
-            "SELECT toUInt32(max(ts)) AS secs FROM {} WHERE {}",
+            "SELECT toUInt32(min(ts)) AS oldest, toUInt32(max(ts)) AS newest FROM {} WHERE {}",
             self.client.config().qualified(),
             sql::services(services)
         );
         let answer: Answer<Row> = self.json(&sql).await?;
-        Ok(answer.data.first().map_or(0, |r| r.secs))
+        Ok(answer.data.first().map_or((0, 0), |r| (r.oldest, r.newest)))
     }
 
     /// One page, reading only rows at or after second `from` when given.
