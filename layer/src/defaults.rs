@@ -27,7 +27,7 @@ pub const QUEUE_MAX_ENTRIES: usize = 128_000;
 pub const QUEUE_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// Larger entries are dropped (and counted): the collector rejects them with `413` anyway.
-pub const MAX_ENTRY_BYTES: usize = 1024 * 1024;
+pub const MAX_ENTRY_BYTES: usize = 2 * 1024 * 1024;
 
 /// How long dropping the guard (or `flush`) waits for queued entries to be delivered.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);

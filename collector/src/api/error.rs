@@ -36,6 +36,16 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The request holds more entries than one request may (413).
+    #[error(
+        "the request holds {entries} entries; at most {limit} are accepted per request: split it"
+    )]
+    TooManyEntries {
+        /// Entries in the request.
+        entries: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The content type is not one the collector reads (415).
     #[error("unsupported content type {0:?}: send application/json or application/x-ndjson")]
     UnsupportedContentType(String),
@@ -102,9 +112,9 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Entry(EntryError::TooLarge { .. }) | ApiError::BodyTooLarge { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            ApiError::Entry(EntryError::TooLarge { .. })
+            | ApiError::BodyTooLarge { .. }
+            | ApiError::TooManyEntries { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Entry(_)
             | ApiError::ServiceName(_)
             | ApiError::Parameter { .. }
@@ -136,6 +146,7 @@ impl ApiError {
             ApiError::Parameter { .. } => "invalid_parameter",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::TooManyEntries { .. } => "too_many_entries",
             ApiError::UnsupportedContentType(_)
             | ApiError::UnsupportedEncoding(_)
             | ApiError::UnsupportedFormat(_) => "unsupported_media_type",

@@ -124,8 +124,9 @@ where
     Ok((value, received))
 }
 
-/// Stores per-service lines the way `POST /logs` does: the token's service limits are
-/// checked on every batch first (403, nothing stored), then the store appends and
+/// Stores per-service lines the way `POST /logs` does: the entry count is checked against
+/// the per-request bound (413) and the token's service limits on every batch (403), nothing
+/// stored on either, then the store appends and
 /// acknowledges after the write, and the ingestion counters are updated.
 ///
 /// A body with several services is stored whole or the answer says which services were
@@ -143,6 +144,11 @@ pub(crate) async fn store(
 ) -> Result<(), ApiError> {
     if batches.is_empty() {
         return Ok(());
+    }
+    let entries = batches.iter().map(|b| b.entries).sum::<usize>();
+    let limit = state.settings.max_request_entries;
+    if entries > limit {
+        return Err(ApiError::TooManyEntries { entries, limit });
     }
     grant.check_batches(&batches)?;
     let ledger = state.protect.partly_stored();

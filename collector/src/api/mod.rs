@@ -57,6 +57,8 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// Largest single entry.
     pub max_entry_bytes: usize,
+    /// Most entries in one request.
+    pub max_request_entries: usize,
     /// Time between heartbeat comments on idle live streams.
     pub sse_heartbeat: std::time::Duration,
 }
@@ -68,7 +70,8 @@ impl Default for ApiSettings {
             service_name: "logging-service".into(),
             cors_origins: Vec::new(),
             max_body_bytes: 10 * 1024 * 1024,
-            max_entry_bytes: 1024 * 1024,
+            max_entry_bytes: 2 * 1024 * 1024,
+            max_request_entries: 100_000,
             sse_heartbeat: std::time::Duration::from_secs(15),
         }
     }

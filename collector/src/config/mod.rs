@@ -28,7 +28,9 @@ pub const DEFAULT_SERVICE_NAME: &str = "logging-service";
 /// Default cap on a request body, after decompression: 10 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// Default cap on one entry: 1 MiB.
-pub const DEFAULT_MAX_ENTRY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_ENTRY_BYTES: usize = 2 * 1024 * 1024;
+/// Default most entries one request may hold.
+pub const DEFAULT_MAX_REQUEST_ENTRIES: usize = 100_000;
 /// Default number of appends a service's writer queues before callers wait.
 pub const DEFAULT_WRITER_QUEUE: usize = 1024;
 /// Default cap on the bytes one group commit writes at once: 8 MiB.
@@ -249,6 +251,11 @@ pub struct ServeArgs {
     /// Largest accepted single entry in bytes (413 beyond it).
     #[arg(long, env = "ESTUARY_MAX_ENTRY_BYTES", default_value_t = DEFAULT_MAX_ENTRY_BYTES, help_heading = "Protection")]
     pub max_entry_bytes: usize,
+
+    /// Most entries one request may hold (413 beyond it), whatever their size: 9 MiB of
+    /// `{}` lines would otherwise be three million entries.
+    #[arg(long, env = "ESTUARY_MAX_REQUEST_ENTRIES", default_value_t = DEFAULT_MAX_REQUEST_ENTRIES, help_heading = "Protection")]
+    pub max_request_entries: usize,
 
     /// Appends a service's writer queues before new requests wait for room.
     #[arg(long, env = "ESTUARY_WRITER_QUEUE", default_value_t = DEFAULT_WRITER_QUEUE, help_heading = "Storage")]

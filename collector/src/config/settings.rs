@@ -165,6 +165,7 @@ impl ServeArgs {
             cors_origins: self.cors_origins.clone(),
             max_body_bytes: self.max_body_bytes,
             max_entry_bytes: self.max_entry_bytes,
+            max_request_entries: self.max_request_entries.max(1),
             sse_heartbeat: Duration::from_secs(self.sse_heartbeat_secs.max(1)),
         }
     }

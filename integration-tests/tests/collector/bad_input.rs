@@ -144,6 +144,50 @@ fn oversized_bodies_entries_and_gzip_bombs_get_413() {
 }
 
 #[test]
+fn amplifying_bodies_get_413_for_their_entry_count() {
+    let collector = Collector::start();
+    // 300 KB of `{}` lines would be 100,001 entries, each stored with a timestamp.
+    let empties = "{}\n".repeat(100_001).into_bytes();
+    let answer = refused(
+        &collector,
+        "application/x-ndjson",
+        None,
+        empties.clone(),
+        413,
+    );
+    assert!(
+        answer["error"].as_str().expect("error").contains("100000"),
+        "{answer}"
+    );
+    // Compressed, the same body is 1 KB.
+    let small = gzip_best(&empties);
+    assert!(small.len() < 2_000, "{}", small.len());
+    refused(&collector, "application/x-ndjson", Some("gzip"), small, 413);
+    // At the bound, it is stored.
+    let (status, answer) = collector.post_raw(
+        "application/x-ndjson",
+        None,
+        "{\"service\":\"many\"}\n".repeat(100_000).into_bytes(),
+    );
+    assert_eq!((status, answer["accepted"].as_u64()), (201, Some(100_000)));
+}
+
+#[test]
+fn the_defaults_store_a_one_mebibyte_message_with_its_fields() {
+    let collector = Collector::start();
+    // Control characters escape to six bytes each: ~1.08 MB once stored.
+    let message: String = (0..1024 * 1024)
+        .map(|i| if i % 64 == 0 { '\u{1}' } else { 'm' })
+        .collect();
+    let entry = json!({"service": "big", "message": message, "user": 7, "fields": {"a": 1}});
+    let (status, answer) = collector.post_json(&entry);
+    assert_eq!(status, 201, "{answer}");
+    let (_, page) = collector.get("/logs/big?field.user=7");
+    assert_eq!(page["logs"][0]["message"], json!(message));
+    assert_eq!(page["logs"][0]["fields"]["a"], 1);
+}
+
+#[test]
 fn unsupported_content_types_and_encodings_get_415_and_bad_gzip_400() {
     let collector = Collector::start();
     let body = br#"{"m":1}"#.to_vec();

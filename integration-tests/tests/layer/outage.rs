@@ -108,13 +108,13 @@ fn a_collector_killed_and_restarted_gets_what_fit_in_the_queue_and_a_drop_report
 #[test]
 fn an_entry_the_collector_finds_too_large_is_dropped_and_its_batch_delivered() {
     let collector = Collector::start();
-    // Let a 1.5 MiB entry through the layer so the collector's own 1 MiB limit answers 413.
+    // Let a 2.5 MB entry through the layer so the collector's own 2 MiB limit answers 413.
     let builder = layer(&collector.url, "layer-413").max_entry_bytes(4 << 20);
     let (layer, guard) = builder.build().unwrap();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info!(i = 0u64, "before");
-        tracing::info!(blob = "x".repeat(1_500_000), "too large");
+        tracing::info!(blob = "x".repeat(2_500_000), "too large");
         tracing::info!(i = 1u64, "after");
     });
     guard.flush().unwrap();

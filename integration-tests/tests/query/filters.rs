@@ -231,3 +231,42 @@ fn exclusions_leave_out_exactly_what_they_name_on_every_endpoint() {
     let (status, bad) = c.get("/logs/a?level!=error");
     assert_eq!(status, 400, "exclusions exist only where documented: {bad}");
 }
+
+#[test]
+fn odd_values_elsewhere_in_an_entry_never_hide_it_from_a_filter() {
+    let c = Collector::start();
+    let body = concat!(
+        r#"{"service":"odd","user":"u1","n":1e999999,"level":"error","timestamp":"2026-11-20T00:00:00Z"}"#,
+        "\n",
+        r#"{"service":"odd","user":"u1","n":1E400,"level":"error","timestamp":"2026-11-20T00:00:01Z"}"#,
+        "\n",
+        r#"{"service":"odd","user":"u1","s":"\ud800","level":"error","timestamp":"2026-11-20T00:00:02Z"}"#,
+        "\n",
+        r#"{"service":"odd","user":"u2","s":"\udfff","deep":{"x":[1e999999]},"level":"info","timestamp":"2026-11-20T00:00:03Z"}"#,
+        "\n"
+    );
+    let (status, answer) = c.post_raw("application/x-ndjson", None, body.as_bytes().to_vec());
+    assert_eq!(status, 201, "{answer}");
+    for (query, count) in [
+        ("field.user=u1", 3),
+        ("field.user!=u1", 1),
+        ("field.user=u2&field.deep.x=1", 0),
+        ("level=error", 3),
+        ("since=2026-11-20T00:00:01Z", 3),
+        ("field.n=1e999999", 1),
+        ("field.s=%5Cud800", 1),
+    ] {
+        // The answer holds the entries as stored, `1e999999` included, which the test's
+        // own JSON parser refuses: read the count from the text.
+        let answer = crate::support::http()
+            .get(format!("{}/logs/odd?{query}", c.url))
+            .send()
+            .expect("query");
+        assert_eq!(answer.status(), 200, "{query}");
+        let text = answer.text().expect("body");
+        assert!(
+            text.starts_with(&format!(r#"{{"service":"odd","count":{count},"#)),
+            "{query}: {text}"
+        );
+    }
+}

@@ -4,6 +4,9 @@
 
 use serde_json::Value;
 
+mod field;
+pub use field::{field_equals, value_at};
+
 use crate::timefmt::{parse_epoch, parse_instant, Nanos};
 
 /// A log severity, ordered from least to most severe: the one mapping from what producers
@@ -272,28 +275,30 @@ impl LineFilter {
             return true;
         }
         // Only the few top-level keys the filters read are parsed; the rest is skipped
-        // without building anything. Field filters need the whole tree.
-        let Ok(head) = serde_json::from_slice::<Head<'_>>(line) else {
-            return false;
-        };
-        if !self.matches_head(&head) {
-            return false;
+        // without building anything. Field filters walk to their value the same way
+        // ([`field`]); with only those, the head is not read at all.
+        let head_filters = self.min_level.is_some()
+            || self.has_time()
+            || self.target.is_some()
+            || !self.exclude_targets.is_empty();
+        if head_filters || self.fields.is_empty() {
+            let Ok(head) = serde_json::from_slice::<Head<'_>>(line) else {
+                return false;
+            };
+            if !self.matches_head(&head) {
+                return false;
+            }
         }
         if self.fields.is_empty() && self.exclude_fields.is_empty() {
             return true;
         }
-        match serde_json::from_slice::<Value>(line) {
-            Ok(entry) => {
-                self.fields
-                    .iter()
-                    .all(|(path, expected)| field_equals(&entry, path, expected))
-                    && !self
-                        .exclude_fields
-                        .iter()
-                        .any(|(path, excluded)| field_equals(&entry, path, excluded))
-            }
-            Err(_) => false,
-        }
+        self.fields
+            .iter()
+            .all(|(path, expected)| field::field_equals(line, path, expected))
+            && !self
+                .exclude_fields
+                .iter()
+                .any(|(path, excluded)| field::field_equals(line, path, excluded))
     }
 
     fn matches_head(&self, head: &Head<'_>) -> bool {
@@ -478,21 +483,6 @@ fn text_of(raw: Option<&serde_json::value::RawValue>) -> Option<std::borrow::Cow
         Err(_) => serde_json::from_str::<String>(raw)
             .ok()
             .map(std::borrow::Cow::Owned),
-    }
-}
-
-fn field_equals(entry: &Value, path: &[String], expected: &str) -> bool {
-    let mut value = entry;
-    for key in path {
-        match value.get(key) {
-            Some(inner) => value = inner,
-            None => return false,
-        }
-    }
-    match value {
-        Value::String(s) => s == expected,
-        Value::Array(_) | Value::Object(_) => false,
-        other => serde_json::from_str::<Value>(expected).is_ok_and(|e| e == *other),
     }
 }
 
