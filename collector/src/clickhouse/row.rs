@@ -115,14 +115,17 @@ fn collect(path: &str, raw: &RawValue, depth: usize, out: &mut Vec<(String, Stri
         }
         Some(b'{' | b'[') | None => {}
         Some(b'"') => {
-            if let Some(s) = string_of(raw) {
-                out.push((path.to_owned(), format!("s{s}")));
-            }
+            // A lone surrogate escape cannot be decoded: its escaped text stands for it, as
+            // in the files' field filter.
+            let text = string_of(raw).unwrap_or_else(|| text[1..text.len() - 1].to_owned());
+            out.push((path.to_owned(), format!("s{text}")));
         }
         Some(_) => {
-            if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
-                out.push((path.to_owned(), format!("j{value}")));
-            }
+            // Numbers, bools and null by their canonical JSON; a number serde cannot hold
+            // (`1e999999`) by its text.
+            let json = serde_json::from_str::<serde_json::Value>(text)
+                .map_or_else(|_| text.to_owned(), |value| value.to_string());
+            out.push((path.to_owned(), format!("j{json}")));
         }
     }
 }
