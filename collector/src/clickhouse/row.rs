@@ -202,3 +202,28 @@ fn string_of(raw: &RawValue) -> Option<String> {
 fn string(out: &mut Vec<u8>, text: &str) {
     serde_json::to_writer(&mut *out, text).expect("writing to memory cannot fail");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_serde_cannot_hold_are_kept_by_their_text() {
+        let mut out = Vec::new();
+        let origin = Origin {
+            service: "s",
+            collector: "c",
+        };
+        let line = br#"{"big":1e999999,"odd":"\ud800","n":1.50,"a.b":1,"x":{"y":"z"}}"#;
+        write_row(&mut out, origin, 0, line);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#""attr_keys":["big","n","odd","x.y"]"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""attr_values":["j1e999999","j1.5","s\\ud800","sz"]"#),
+            "{text}"
+        );
+    }
+}
