@@ -9,7 +9,7 @@
 //!                                                                    │ after each commit:
 //!                                        live (SSE, estuary tail) ◀──┤
 //!                                      fanout (Redis pub/sub)     ◀──┤
-//!                                      forward (Loki, ES) ◀── reads the store from a checkpoint
+//!                                      forward (Loki, ES, ClickHouse) ◀── reads the store from a checkpoint
 //!  GET /logs… ─▶ api::query ─▶ query::PageRequest ─▶ store ─▶ query::Page (lines as stored)
 //!  GET /histogram, /facets ─▶ api::counts ─▶ query::HistogramRequest ─▶ store (count index)
 //! ```
@@ -39,8 +39,11 @@
 //! - After each commit, in-process and outward:
 //!   [`live`] is the in-process ring behind live streams (local commits and those of peer
 //!   collectors); [`fanout`] publishes to Redis and, in [`fanout::peers`], brings peer
-//!   collectors' commits into [`live`]; [`forward`] ships stored entries to Loki and
-//!   Elasticsearch from a checkpoint (at least once).
+//!   collectors' commits into [`live`]; [`forward`] ships stored entries to Loki,
+//!   Elasticsearch and ClickHouse from a checkpoint (at least once).
+//! - [`clickhouse`]: the ClickHouse table several collectors share — its schema per server
+//!   version, the rows the forwarder inserts, and the reads behind `--query-backend
+//!   clickhouse` ([`api::backend`] picks files or ClickHouse for every query endpoint).
 //! - [`metrics`]: the collector's own Prometheus metrics (`GET /metrics`).
 //! - [`cli`]: `estuary tail`, `estuary query` and `estuary stats`, clients of a running collector: the
 //!   token, fmt-like lines ([`cli::render`]), and errors that say what to do.
@@ -67,6 +70,7 @@
 pub mod api;
 pub mod body;
 pub mod cli;
+pub mod clickhouse;
 pub mod config;
 pub mod fanout;
 pub mod filter;

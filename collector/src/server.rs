@@ -49,6 +49,27 @@ pub enum ServerError {
     Forward(#[from] crate::forward::ForwardError),
 }
 
+/// The query backend the settings ask for. A ClickHouse that does not answer yet is only
+/// logged: queries answer 503 until it does, while ingestion goes on.
+async fn query_backend(settings: &Settings) -> Result<api::backend::QueryBackend, ServerError> {
+    let crate::config::QueryBackendSettings::ClickHouse(config) = &settings.query_backend else {
+        return Ok(api::backend::QueryBackend::Files);
+    };
+    let client = crate::clickhouse::Client::new(config, settings.forward.request_timeout)
+        .map_err(crate::forward::ForwardError::from)?;
+    match client.version().await {
+        Ok(version) => {
+            tracing::info!(url = %config.url, ?version, "queries are answered from ClickHouse")
+        }
+        Err(err) => {
+            tracing::error!(%err, "queries are answered from ClickHouse, which does not answer yet")
+        }
+    }
+    Ok(api::backend::QueryBackend::ClickHouse(Arc::new(
+        crate::clickhouse::reader::Reader::new(client),
+    )))
+}
+
 /// The stop signal of each shutdown stage, in order.
 #[derive(Default)]
 struct Stages {
@@ -136,6 +157,7 @@ pub async fn run(
         access,
         metrics: crate::metrics::install(),
         forwarders: forward_status,
+        backend: query_backend(&settings).await?,
     };
     let header_timeout = state.protect.header_timeout();
     let serving = connections::serve(

@@ -2,6 +2,7 @@
 //! `redis-server`. Built as one test binary (one link); the launchers and helpers are the
 //! `estuary-test-support` crate (`integration-tests/support`), which the benchmarks share.
 
+mod clickhouse;
 mod collector;
 mod console;
 mod forward;

@@ -9,6 +9,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::backend::QueryBackend;
 use super::query_params::{self, QuerySpec};
 use super::{ApiError, AppState};
 use crate::query::{FacetRequest, Facets, Histogram, HistogramRequest, LevelCounts};
@@ -97,14 +98,7 @@ fn split(pairs: Pairs) -> Result<(QuerySpec, Extra), ApiError> {
 }
 
 async fn services(state: &AppState, spec: &QuerySpec) -> Result<Vec<ServiceName>, ApiError> {
-    match spec.services.as_deref() {
-        Some(list) => list
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| ServiceName::parse(s).map_err(ApiError::from))
-            .collect(),
-        None => super::services::names(&state.store).await,
-    }
+    super::backend::names(state, spec).await
 }
 
 /// The window: `since` (default 24 h ago) to `until` (default now).
@@ -197,6 +191,11 @@ async fn histogram(State(state): State<AppState>, pairs: Pairs) -> Result<Json<V
         bucket,
     };
     let names = services(&state, &spec).await?;
+    if let QueryBackend::ClickHouse(reader) = &state.backend {
+        let only = super::backend::restriction(&spec, &names);
+        let total = reader.histogram(only.as_deref(), &request).await?;
+        return Ok(Json(histogram_body(&names, &request, &total)));
+    }
     let store = state.store.clone();
     let (services, asked) = (names.clone(), request.clone());
     let total = super::error::on_blocking_pool("histogram", move || {
@@ -289,8 +288,23 @@ async fn facets(State(state): State<AppState>, pairs: Pairs) -> Result<Json<Valu
         budget_bytes: DEFAULT_FACET_BUDGET,
     };
     let names = services(&state, &spec).await?;
+    let counted = match &state.backend {
+        QueryBackend::ClickHouse(reader) => {
+            let only = super::backend::restriction(&spec, &names);
+            reader.facets(only.as_deref(), &request).await?
+        }
+        QueryBackend::Files => files_facets(&state, names, request).await?,
+    };
+    facets_body(&field, since, until, top, &counted)
+}
+
+async fn files_facets(
+    state: &AppState,
+    names: Vec<ServiceName>,
+    request: FacetRequest,
+) -> Result<Facets, ApiError> {
     let store = state.store.clone();
-    let counted = super::error::on_blocking_pool("facets", move || {
+    super::error::on_blocking_pool("facets", move || {
         let mut facets = Facets {
             exhaustive: true,
             ..Facets::default()
@@ -301,7 +315,16 @@ async fn facets(State(state): State<AppState>, pairs: Pairs) -> Result<Json<Valu
         }
         Ok(facets)
     })
-    .await?;
+    .await
+}
+
+fn facets_body(
+    field: &str,
+    since: Nanos,
+    until: Nanos,
+    top: usize,
+    counted: &Facets,
+) -> Result<Json<Value>, ApiError> {
     let mut values: Vec<(&String, &u64)> = counted.values.iter().collect();
     values.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
     let listed: Vec<Value> = values

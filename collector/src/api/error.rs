@@ -103,6 +103,9 @@ pub enum ApiError {
         /// The configured cap.
         limit: usize,
     },
+    /// The query backend (ClickHouse) did not answer (503); the reason is logged.
+    #[error("the query backend is unavailable; retry later")]
+    BackendUnavailable,
 }
 
 impl ApiError {
@@ -128,7 +131,9 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::TooManyStreams { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyStreams { .. } | ApiError::BackendUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -155,7 +160,15 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::RequestTimeout { .. } => "timeout",
             ApiError::TooManyStreams { .. } => "too_many_streams",
+            ApiError::BackendUnavailable => "backend_unavailable",
         }
+    }
+}
+
+impl From<crate::clickhouse::ClickHouseError> for ApiError {
+    fn from(err: crate::clickhouse::ClickHouseError) -> Self {
+        tracing::error!(%err, "ClickHouse query failed");
+        ApiError::BackendUnavailable
     }
 }
 

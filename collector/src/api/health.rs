@@ -13,17 +13,24 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Status for load balancers and operators; always open. `status` is `healthy`, or
-/// `degraded` while writes fail (`storage.failing` says which services and why) or for a
-/// few seconds after the process ran out of file descriptors; it is
+/// `degraded` while writes fail (`storage.failing` says which services and why), for a
+/// few seconds after the process ran out of file descriptors, or while a forwarder's
+/// attempts fail (`forwarders[].last_error` says why); it is
 /// answered with 200 either way, so the collector stays reachable for reads.
 #[utoipa::path(get, path = "/health", tag = "status", responses((status = 200, description = "The collector is up: `healthy`, or `degraded` with the reason", body = Object)))]
 async fn health(State(state): State<AppState>) -> Json<Value> {
     let failing = state.store.write_failures();
     let shortage = state.store.descriptor_shortage();
     let (status, reason) = match failing.first() {
-        None => match &shortage {
-            None => ("healthy", None),
-            Some(shortage) => ("degraded", Some(shortage.clone())),
+        None => match (&shortage, state.forwarders.failing()) {
+            (Some(shortage), _) => ("degraded", Some(shortage.clone())),
+            (None, Some((name, err))) => (
+                "degraded",
+                Some(format!(
+                    "forwarder {name} is failing (entries wait in the files): {err}"
+                )),
+            ),
+            (None, None) => ("healthy", None),
         },
         Some((service, err)) => (
             "degraded",

@@ -6,6 +6,7 @@
 //! [`console`] serves the web console, open like `/health`, beside the API it reads.
 
 pub mod auth;
+pub mod backend;
 pub mod bulk;
 pub mod connections;
 pub mod console;
@@ -101,6 +102,8 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Each forwarder's progress and lag, for `/health`.
     pub forwarders: crate::forward::ForwardStatus,
+    /// Where queries are answered from.
+    pub backend: backend::QueryBackend,
 }
 
 /// The whole API: health, ingestion and queries, with CORS and tracing.
@@ -124,6 +127,7 @@ pub struct AppState {
 ///     protect: Arc::new(Protection::new(Limits { max_streams: 8, ..Limits::default() })),
 ///     metrics: estuary_collector::metrics::install(),
 ///     forwarders: Default::default(),
+///     backend: Default::default(),
 /// };
 /// let app: axum::Router = api::router(state);
 /// ```
@@ -132,8 +136,11 @@ pub fn router(state: AppState) -> Router {
     // Every route but `/health` sits behind a gate (token scope, rate limit): new read
     // routes go in `read`.
     let read = OpenApiRouter::new()
-        .merge(query::router())
-        .merge(counts::router())
+        .merge(
+            query::router()
+                .merge(counts::router())
+                .route_layer(from_fn_with_state(state.clone(), backend::name_backend)),
+        )
         .merge(live::router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_query));
     let (routes, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

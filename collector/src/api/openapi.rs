@@ -258,8 +258,9 @@ pub enum ReadErrors {
     /// Rate limited.
     #[response(status = 429, description = "Rate limited")]
     TooManyRequests(ErrorBody),
-    /// The files could not be read.
-    #[response(status = 503, description = "Storage unavailable")]
+    /// The files could not be read, or (with `--query-backend clickhouse`) ClickHouse did
+    /// not answer.
+    #[response(status = 503, description = "Storage or query backend unavailable")]
     Unavailable(ErrorBody),
 }
 

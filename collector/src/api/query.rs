@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::backend::{self, QueryBackend};
 use super::query_params::{self, decode_position, QuerySpec};
 use super::{ApiError, AppState};
 use crate::filter::order_keys;
@@ -60,6 +61,11 @@ async fn query_service(
     let Path(service) = service.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let service = ServiceName::parse(&service)?;
     let spec = parse_spec(pairs)?;
+    let head = format!("{{\"service\":\"{service}\",");
+    if let QueryBackend::ClickHouse(reader) = &state.backend {
+        let only = Some(vec![service.as_str().to_owned()]);
+        return backend::clickhouse_page(reader, only, &spec, &head).await;
+    }
     let mut request = spec.request.clone();
     request.cursor = match spec
         .cursor
@@ -84,7 +90,6 @@ async fn query_service(
         .next_cursor
         .map(|c| Position::At(c).encode(spec.request.direction));
     let lines: Vec<&[u8]> = page.hits.iter().map(|h| h.line.as_slice()).collect();
-    let head = format!("{{\"service\":\"{service}\",");
     let stopped = page.stopped.map(|s| s.reason);
     Ok(render(
         &head,
@@ -112,14 +117,13 @@ async fn query_service(
 )]
 async fn query_merged(State(state): State<AppState>, pairs: Pairs) -> Result<Response, ApiError> {
     let spec = parse_spec(pairs)?;
-    let services = match spec.services.as_deref() {
-        Some(list) => list
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(ServiceName::parse)
-            .collect::<Result<Vec<_>, _>>()?,
-        None => super::services::names(&state.store).await?,
-    };
+    let services = backend::names(&state, &spec).await?;
+    let names: Vec<&str> = services.iter().map(ServiceName::as_str).collect();
+    let head = format!("{{\"services\":{},", json!(names));
+    if let QueryBackend::ClickHouse(reader) = &state.backend {
+        let only = backend::restriction(&spec, &services);
+        return backend::clickhouse_page(reader, only, &spec, &head).await;
+    }
     let positions = merged_positions(&spec, &services)?;
     let mut per_service = Vec::new();
     let mut cost = Work::default();
@@ -157,8 +161,6 @@ async fn query_merged(State(state): State<AppState>, pairs: Pairs) -> Result<Res
         .find_map(|(_, _, page)| page.stopped.map(|s| s.reason));
     let (taken, next) = merge(per_service, &spec);
     let lines: Vec<&[u8]> = taken.iter().map(|(_, h)| h.line.as_slice()).collect();
-    let names: Vec<&str> = services.iter().map(ServiceName::as_str).collect();
-    let head = format!("{{\"services\":{},", json!(names));
     Ok(render(
         &head,
         ordered(lines, spec.order),
@@ -356,7 +358,7 @@ fn ordered(mut lines: Vec<&[u8]>, order: Order) -> Vec<&[u8]> {
 /// Writes `<head>"count":N,"logs":[…],"next_cursor":…,"scanned_bytes":…}` with each stored
 /// line spliced in as is. A line that is not valid JSON (a hand-edited file) is skipped, so
 /// the answer always is.
-fn render(
+pub(super) fn render(
     head: &str,
     lines: Vec<&[u8]>,
     next_cursor: Option<String>,

@@ -32,6 +32,24 @@ pub async fn names(store: &Store) -> Result<Vec<ServiceName>, ApiError> {
     security((), ("bearer" = []), ("token_header" = []))
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Json<ServiceList>, ApiError> {
+    if let super::backend::QueryBackend::ClickHouse(reader) = &state.backend {
+        let services: Vec<ServiceInfo> = reader
+            .services()
+            .await?
+            .into_iter()
+            .map(|row| ServiceInfo {
+                service: row.service,
+                bytes: row.bytes,
+                active_bytes: 0,
+                segments: 0,
+                last_timestamp: row.last.map(crate::timefmt::format_rfc3339),
+            })
+            .collect();
+        return Ok(Json(ServiceList {
+            count: services.len(),
+            services,
+        }));
+    }
     let store = state.store.clone();
     let services =
         super::error::on_blocking_pool("describing services", move || describe_all(&store)).await?;

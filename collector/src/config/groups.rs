@@ -125,7 +125,7 @@ pub const DEFAULT_FORWARD_RETRY_MAX_MS: u64 = 30_000;
 /// Default seconds one forwarding request may take.
 pub const DEFAULT_FORWARD_TIMEOUT_SECS: u64 = 30;
 
-/// Forwarding to Grafana Loki and Elasticsearch/OpenSearch (see `forward`). Each
+/// Forwarding to Grafana Loki, Elasticsearch/OpenSearch and ClickHouse (see `forward`). Each
 /// destination whose URL is set gets its own forwarder; both may run at once.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ForwardArgs {
@@ -174,6 +174,38 @@ pub struct ForwardArgs {
     /// Elasticsearch bearer token or API key value (used when no user name is set).
     #[arg(long, env = "ESTUARY_ELASTICSEARCH_TOKEN", hide_env_values = true)]
     pub elasticsearch_token: Option<String>,
+
+    /// ClickHouse HTTP interface URL (`http://clickhouse:8123`): entries are inserted into
+    /// `--clickhouse-database`.`--clickhouse-table`, which `--query-backend clickhouse`
+    /// reads too.
+    #[arg(long, env = "ESTUARY_CLICKHOUSE_URL")]
+    pub clickhouse_url: Option<String>,
+
+    /// ClickHouse database.
+    #[arg(long, env = "ESTUARY_CLICKHOUSE_DATABASE", default_value = crate::forward::clickhouse::DEFAULT_DATABASE)]
+    pub clickhouse_database: String,
+
+    /// ClickHouse table.
+    #[arg(long, env = "ESTUARY_CLICKHOUSE_TABLE", default_value = crate::forward::clickhouse::DEFAULT_TABLE)]
+    pub clickhouse_table: String,
+
+    /// ClickHouse user.
+    #[arg(long, env = "ESTUARY_CLICKHOUSE_USER")]
+    pub clickhouse_user: Option<String>,
+
+    /// ClickHouse password.
+    #[arg(long, env = "ESTUARY_CLICKHOUSE_PASSWORD", hide_env_values = true)]
+    pub clickhouse_password: Option<String>,
+
+    /// Create the ClickHouse table when it is missing (`false` to leave DDL to operators).
+    #[arg(long, env = "ESTUARY_CLICKHOUSE_CREATE_TABLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub clickhouse_create_table: bool,
+
+    /// This collector's name in ClickHouse rows; with the stream position it identifies a
+    /// row, so every collector writing to one table needs its own. Default:
+    /// `<hostname>:<port>`.
+    #[arg(long, env = "ESTUARY_COLLECTOR_NAME")]
+    pub collector_name: Option<String>,
 
     /// Most entries per forwarded request.
     #[arg(long, env = "ESTUARY_FORWARD_BATCH_ENTRIES", default_value_t = DEFAULT_FORWARD_BATCH_ENTRIES)]

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub use groups::*;
-pub use settings::{Settings, SettingsError};
+pub use settings::{QueryBackendSettings, Settings, SettingsError};
 
 /// Default TCP port.
 pub const DEFAULT_PORT: u16 = 8005;
@@ -116,6 +116,7 @@ const SERVE_EXAMPLES: &str = "Examples, by group:
   Access      ESTUARY_INGEST_TOKENS=i1 ESTUARY_QUERY_TOKENS=q1 estuary serve
   Protection  estuary serve --rate-limit 200 --max-body-bytes 5000000
   Forwarding  estuary serve --loki-url http://loki:3100 --loki-labels service,level
+  Cluster     estuary serve --clickhouse-url http://clickhouse:8123 --query-backend clickhouse
 
 Every flag can also be set by the environment variable shown with it.";
 
@@ -292,9 +293,27 @@ pub struct ServeArgs {
     #[command(flatten, next_help_heading = "Protection")]
     pub protect: ProtectArgs,
 
-    /// Forwarding to Loki and Elasticsearch.
-    #[command(flatten, next_help_heading = "Forwarding (Loki, Elasticsearch)")]
+    /// Forwarding to Loki, Elasticsearch and ClickHouse.
+    #[command(
+        flatten,
+        next_help_heading = "Forwarding (Loki, Elasticsearch, ClickHouse)"
+    )]
     pub forward: ForwardArgs,
+
+    /// Where queries, histograms, facets and `/services` are answered from: this
+    /// collector's files, or the ClickHouse table every collector forwards to (needs
+    /// `--clickhouse-url`).
+    #[arg(long, env = "ESTUARY_QUERY_BACKEND", value_enum, default_value_t = QueryBackendArg::Files, help_heading = "Storage")]
+    pub query_backend: QueryBackendArg,
+}
+
+/// `--query-backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryBackendArg {
+    /// This collector's files.
+    Files,
+    /// The ClickHouse table of `--clickhouse-url` (all collectors' entries).
+    Clickhouse,
 }
 
 /// `--fsync`: when a write counts as done (see `store::FsyncPolicy`).

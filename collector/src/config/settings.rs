@@ -4,10 +4,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{FsyncArg, ServeArgs};
+use super::{FsyncArg, QueryBackendArg, ServeArgs};
 use crate::api::auth::AccessSettings;
 use crate::api::protect::Limits;
 use crate::api::ApiSettings;
+use crate::clickhouse::{ClickHouseConfig, Credentials};
 use crate::fanout::{FanoutLimits, FanoutSettings};
 use crate::forward::elasticsearch::{ElasticsearchConfig, IndexTemplate};
 use crate::forward::http::Auth;
@@ -37,8 +38,19 @@ pub struct Settings {
     pub access: AccessSettings,
     /// Rate limits, timeouts, connection and stream caps.
     pub protect: Limits,
-    /// Forwarding to Loki and Elasticsearch.
+    /// Forwarding to Loki, Elasticsearch and ClickHouse.
     pub forward: ForwardSettings,
+    /// Where queries are answered from.
+    pub query_backend: QueryBackendSettings,
+}
+
+/// Where queries are answered from.
+#[derive(Debug, Clone)]
+pub enum QueryBackendSettings {
+    /// This collector's files.
+    Files,
+    /// A ClickHouse table (the same the forwarder writes).
+    ClickHouse(ClickHouseConfig),
 }
 
 /// A flag whose value cannot be used.
@@ -55,6 +67,9 @@ pub enum SettingsError {
     /// A forwarding flag is invalid.
     #[error(transparent)]
     Forward(#[from] ForwardError),
+    /// `--query-backend clickhouse` without a ClickHouse to read.
+    #[error("--query-backend clickhouse needs --clickhouse-url (ESTUARY_CLICKHOUSE_URL)")]
+    QueryBackendWithoutClickHouse,
 }
 
 impl ServeArgs {
@@ -77,6 +92,7 @@ impl ServeArgs {
     /// assert!(settings.fanout.is_none());
     /// ```
     pub fn settings(&self) -> Result<Settings, SettingsError> {
+        let forward = self.forward()?;
         Ok(Settings {
             listen: self.listen_addr(),
             api: self.api(),
@@ -96,8 +112,51 @@ impl ServeArgs {
                 metrics_token_required: self.access.metrics_token_required,
             },
             protect: self.limits(),
-            forward: self.forward()?,
+            forward: forward.clone(),
+            query_backend: match (self.query_backend, forward.clickhouse) {
+                (QueryBackendArg::Files, _) => QueryBackendSettings::Files,
+                (QueryBackendArg::Clickhouse, Some(config)) => {
+                    QueryBackendSettings::ClickHouse(config)
+                }
+                (QueryBackendArg::Clickhouse, None) => {
+                    return Err(SettingsError::QueryBackendWithoutClickHouse)
+                }
+            },
         })
+    }
+
+    /// The ClickHouse table's settings, when `--clickhouse-url` is set.
+    fn clickhouse(&self) -> Result<Option<ClickHouseConfig>, ForwardError> {
+        let flags = &self.forward;
+        let Some(url) = non_empty(&flags.clickhouse_url) else {
+            return Ok(None);
+        };
+        for (flag, given) in [
+            ("database", &flags.clickhouse_database),
+            ("table", &flags.clickhouse_table),
+        ] {
+            if !crate::clickhouse::sql::valid_identifier(given) {
+                return Err(ForwardError::ClickHouseName {
+                    flag,
+                    given: given.clone(),
+                });
+            }
+        }
+        let collector = match flags.collector_name.as_deref().map(str::trim) {
+            Some(name) if !name.is_empty() => name.to_owned(),
+            _ => format!("{}:{}", hostname(), self.port),
+        };
+        Ok(Some(ClickHouseConfig {
+            url: url.trim_end_matches('/').to_owned(),
+            database: flags.clickhouse_database.clone(),
+            table: flags.clickhouse_table.clone(),
+            credentials: Credentials {
+                user: flags.clickhouse_user.clone().filter(|u| !u.is_empty()),
+                password: flags.clickhouse_password.clone().unwrap_or_default(),
+            },
+            create_table: flags.clickhouse_create_table,
+            collector,
+        }))
     }
 
     fn api(&self) -> ApiSettings {
@@ -202,6 +261,7 @@ impl ServeArgs {
         Ok(ForwardSettings {
             loki,
             elasticsearch,
+            clickhouse: self.clickhouse()?,
             batch: BatchSettings {
                 max_entries: flags.forward_batch_entries.max(1),
                 max_bytes: flags.forward_batch_bytes.max(1),
@@ -217,6 +277,19 @@ impl ServeArgs {
             request_timeout: Duration::from_secs(flags.forward_timeout_secs.max(1)),
             retain_cap: flags.forward_retain_cap_bytes,
         })
+    }
+}
+
+/// This machine's host name (`localhost` when it cannot be read).
+fn hostname() -> String {
+    let name = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name
     }
 }
 
@@ -267,6 +340,43 @@ mod tests {
         // The longest retry is never shorter than the first.
         assert_eq!(settings.forward.batch.retry_max, Duration::from_millis(500));
         assert!(settings.forward.elasticsearch.is_none());
+    }
+
+    #[test]
+    fn clickhouse_flags_reach_the_forwarder_and_the_query_backend() {
+        let args = ServeArgs::parse_from([
+            "serve",
+            "--port",
+            "9001",
+            "--clickhouse-url",
+            "http://ch:8123/",
+            "--clickhouse-user",
+            "estuary",
+            "--clickhouse-create-table",
+            "false",
+            "--query-backend",
+            "clickhouse",
+        ]);
+        let settings = args.settings().unwrap();
+        let forward = settings.forward.clickhouse.unwrap();
+        assert_eq!(forward.url, "http://ch:8123");
+        assert_eq!(forward.qualified(), "`default`.`estuary_logs`");
+        assert_eq!(forward.credentials.user.as_deref(), Some("estuary"));
+        assert!(!forward.create_table);
+        assert!(
+            forward.collector.ends_with(":9001"),
+            "{}",
+            forward.collector
+        );
+        assert!(matches!(
+            settings.query_backend,
+            QueryBackendSettings::ClickHouse(_)
+        ));
+        let args = ServeArgs::parse_from(["serve", "--query-backend", "clickhouse"]);
+        assert!(matches!(
+            args.settings(),
+            Err(SettingsError::QueryBackendWithoutClickHouse)
+        ));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Forwarding to cluster-wide engines (Grafana Loki, Elasticsearch/OpenSearch), at least
-//! once, from the files.
+//! Forwarding to cluster-wide engines (Grafana Loki, Elasticsearch/OpenSearch, ClickHouse),
+//! at least once, from the files.
 //!
 //! Each forwarder is a task ([`task`]) that reads every service's stored entries through
 //! the store's forward reader ([`crate::store::StreamReader`]) from its saved position
@@ -8,8 +8,9 @@
 //! destination accepted it. The files are the queue: a destination outage of any
 //! length, or a collector crash, only delays delivery. Commits wake the tasks; a timer
 //! wakes them too. Destinations live in one folder each with the same files
-//! (`mod.rs`, `config.rs`, `sink.rs`): [`loki`], [`elasticsearch`].
+//! (`mod.rs`, `config.rs`, `sink.rs`): [`loki`], [`elasticsearch`], [`clickhouse`].
 
+pub mod clickhouse;
 pub mod elasticsearch;
 pub mod http;
 pub mod loki;
@@ -98,6 +99,8 @@ pub struct ForwardSettings {
     pub loki: Option<loki::LokiConfig>,
     /// Elasticsearch or OpenSearch, when set.
     pub elasticsearch: Option<elasticsearch::ElasticsearchConfig>,
+    /// ClickHouse, when set.
+    pub clickhouse: Option<crate::clickhouse::ClickHouseConfig>,
     /// Batching and retries.
     pub batch: task::BatchSettings,
     /// How long one request may take.
@@ -118,6 +121,14 @@ pub enum ForwardError {
     /// A Loki label would be a high-cardinality field.
     #[error("--loki-labels: {0:?} has a value per entry; Loki labels must be low-cardinality (keep it in the line)")]
     HighCardinalityLabel(String),
+    /// A ClickHouse database or table name that is not a plain identifier.
+    #[error("--clickhouse-{flag}: {given:?} must be ASCII letters, digits and _ (not starting with a digit)")]
+    ClickHouseName {
+        /// `database` or `table`.
+        flag: &'static str,
+        /// What was given.
+        given: String,
+    },
 }
 
 /// Makes a built forwarder's task once the store is open: loads its checkpoint and returns
@@ -172,6 +183,10 @@ impl Forwarders {
         if let Some(config) = &settings.elasticsearch {
             let sink = elasticsearch::ElasticsearchSink::new(config, settings.request_timeout)?;
             statuses.push(forwarders.add("elasticsearch", &config.url, sink, settings.batch));
+        }
+        if let Some(config) = &settings.clickhouse {
+            let sink = clickhouse::ClickHouseSink::new(config, settings.request_timeout)?;
+            statuses.push(forwarders.add("clickhouse", &config.url, sink, settings.batch));
         }
         forwarders.status = ForwardStatus(statuses.into());
         Ok(forwarders)

@@ -15,7 +15,7 @@ use crate::service::ServiceName;
 pub struct ForwarderStatus {
     /// Its name, also its checkpoint file's name.
     pub name: String,
-    /// The destination kind (`loki`, `elasticsearch`).
+    /// The destination kind (`loki`, `elasticsearch`, `clickhouse`).
     pub kind: &'static str,
     /// The destination's base URL (without credentials).
     pub url: String,
@@ -77,6 +77,15 @@ impl ForwarderStatus {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .last_error = Some(error);
+    }
+
+    /// The error of the last failed attempt, while no attempt has succeeded since.
+    pub fn last_error(&self) -> Option<String> {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_error
+            .clone()
     }
 
     /// Records `service`'s first undelivered offset.
@@ -143,5 +152,13 @@ impl ForwardStatus {
     /// The JSON list shown in `/health`.
     pub fn snapshot(&self) -> Value {
         Value::Array(self.0.iter().map(|f| f.snapshot()).collect())
+    }
+
+    /// The first forwarder whose last attempt failed, and why (`/health` is `degraded`
+    /// until it delivers again).
+    pub fn failing(&self) -> Option<(String, String)> {
+        self.0
+            .iter()
+            .find_map(|f| f.last_error().map(|err| (f.name.clone(), err)))
     }
 }

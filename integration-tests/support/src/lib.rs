@@ -20,6 +20,7 @@
 //! ```
 
 pub mod chromedriver;
+pub mod clickhouse_server;
 pub mod collector;
 pub mod fake_sink;
 pub mod live;
@@ -29,6 +30,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 pub use chromedriver::ChromeDriver;
+pub use clickhouse_server::ClickHouseServer;
 pub use collector::{estuary_bin, try_estuary_bin, Collector};
 
 /// A loopback port nobody listens on right now.

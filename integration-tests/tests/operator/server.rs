@@ -282,7 +282,7 @@ fn help_has_headings_examples_and_no_doc_test() {
         "Live streams:",
         "Access:",
         "Protection:",
-        "Forwarding (Loki, Elasticsearch):",
+        "Forwarding (Loki, Elasticsearch, ClickHouse):",
         "Examples, by group:",
     ] {
         assert!(serve.stdout.contains(heading), "{heading} in serve --help");

@@ -95,6 +95,7 @@ impl TestApi {
             protect: Arc::new(Protection::new(limits)),
             metrics: crate::metrics::install(),
             forwarders: Default::default(),
+            backend: Default::default(),
         };
         TestApi {
             app: router(state),
