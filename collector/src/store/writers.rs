@@ -263,8 +263,11 @@ mod tests {
     async fn the_least_recently_used_writer_retires_at_the_bound() {
         let writers = Writers::new(2, Duration::from_secs(3600));
         let mut started = Vec::new();
+        // The queues' receiving ends, kept open as running writers would.
+        let mut queues = Vec::new();
         for service in ["a", "b", "a", "c"] {
-            writers.sender_for(&name(service), 4, |_, lifecycle| {
+            writers.sender_for(&name(service), 4, |queue, lifecycle| {
+                queues.push(queue);
                 started.push((service, lifecycle.retire.clone()))
             });
         }
@@ -348,6 +351,21 @@ mod tests {
         }
         assert_eq!(total, 8 * 150);
         assert!(last.iter().all(|&i| i == 149));
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_ended_without_retiring_is_replaced() {
+        let writers = Writers::new(2, Duration::from_secs(3600));
+        let mut starts = 0;
+        for _ in 0..2 {
+            // The receiving end is dropped at once, as by a writer that panicked.
+            let sender = writers.sender_for(&name("a"), 4, |_, _| starts += 1);
+            assert!(sender.is_some());
+        }
+        assert_eq!(
+            starts, 2,
+            "the dead writer's queue was not handed out again"
+        );
     }
 
     #[tokio::test]
