@@ -74,22 +74,22 @@ impl<'de> DeserializeSeed<'de> for PathSeed<'_> {
     }
 }
 
-/// A key, borrowed from the line unless it has escapes.
-struct Key<'de>(Cow<'de, str>);
+/// A JSON string (a key or a value), borrowed from the line unless it has escapes.
+pub(crate) struct BorrowedStr<'de>(pub(crate) Cow<'de, str>);
 
-impl<'de> serde::Deserialize<'de> for Key<'de> {
+impl<'de> serde::Deserialize<'de> for BorrowedStr<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct KeyVisitor;
         impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
+            type Value = BorrowedStr<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a key")
+                f.write_str("a string")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
+                Ok(BorrowedStr(Cow::Borrowed(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
+                Ok(BorrowedStr(Cow::Owned(v.to_owned())))
             }
         }
         deserializer.deserialize_str(KeyVisitor)
@@ -105,7 +105,7 @@ impl<'de> Visitor<'de> for PathSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
-        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+        while let Some(BorrowedStr(key)) = map.next_key::<BorrowedStr<'de>>()? {
             if found.is_none() && key == self.path[0].as_str() {
                 found = map.next_value_seed(PathSeed {
                     path: &self.path[1..],

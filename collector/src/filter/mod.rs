@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 mod field;
+pub(crate) use field::BorrowedStr;
 pub use field::{field_equals, value_at};
 
 use crate::timefmt::{parse_epoch, parse_instant, Nanos};

@@ -129,7 +129,14 @@ impl Collector {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> io::Result<Self> {
-        let mut collector = Collector {
+        let mut collector = Self::unstarted(dir, port, args, env)?;
+        collector.spawn()?;
+        Ok(collector)
+    }
+
+    /// A collector on `dir` and `port`, not running yet.
+    fn unstarted(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> io::Result<Self> {
+        Ok(Collector {
             url: format!("http://127.0.0.1:{port}"),
             port,
             dir: dir.to_path_buf(),
@@ -142,9 +149,7 @@ impl Collector {
             open_file_limit: None,
             _tmp: None,
             stderr_dir: tempfile::tempdir()?,
-        };
-        collector.spawn()?;
-        Ok(collector)
+        })
     }
 
     /// Starts a collector as [`Collector::start_with`] does, under an open-file limit of
@@ -155,21 +160,10 @@ impl Collector {
     /// As [`Collector::start_in`].
     pub fn start_with_open_file_limit(limit: u64, args: &[&str], env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let mut collector = Collector {
-            url: String::new(),
-            port: free_port(),
-            dir: tmp.path().to_path_buf(),
-            args: args.iter().map(|s| s.to_string()).collect(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            child: None,
-            open_file_limit: Some(limit),
-            _tmp: Some(tmp),
-            stderr_dir: tempfile::tempdir().expect("tempdir"),
-        };
-        collector.url = format!("http://127.0.0.1:{}", collector.port);
+        let mut collector =
+            Self::unstarted(tmp.path(), free_port(), args, env).expect("a temporary directory");
+        collector.open_file_limit = Some(limit);
+        collector._tmp = Some(tmp);
         collector.spawn().unwrap_or_else(|err| panic!("{err}"));
         collector
     }
