@@ -21,7 +21,9 @@
 //! - (c) `since`/`until` over a window of 1% of the entries, straddling the boundary of the
 //!   4th and 5th of the 8 segments: segments read (`files_scanned`) and skipped
 //!   (`segments_skipped`), the first page (`limit=100`) and all pages (`limit=10000`,
-//!   following `next_cursor`) timed; baseline: a plain read of the files the query must read.
+//!   following `next_cursor`) timed; baseline: a plain read of the files the query must read;
+//! - (d) `field.fields.order_id=<one id>` over (a)'s whole log beside `q=<that id>` (each
+//!   matches one line), alternating, 3 runs each, medians of MB/s.
 //!
 //! The files are written and synced before the collector starts, so they are in the page
 //! cache, as a log being written is. A full run takes about 30 s (`--quick`: a few seconds)
@@ -39,7 +41,7 @@ use estuary_benches::load;
 use estuary_benches::query::baseline;
 use estuary_benches::query::client::QueryClient;
 use estuary_benches::query::dataset::{self, Part, RARE_TOKEN};
-use estuary_benches::query::summary::{self, Results, Scan, Tail, Window};
+use estuary_benches::query::summary::{self, FieldScan, Results, Scan, Tail, Window};
 use estuary_benches::report;
 use estuary_benches::run::Run;
 use estuary_test_support::{free_port, Collector};
@@ -98,6 +100,7 @@ fn main() -> anyhow::Result<()> {
         tail: bench.tail(&log)?,
         scan: bench.scan(&log)?,
         window: bench.window(&parts)?,
+        field: bench.field(&log)?,
     };
     summary::print(&results, &run.machine());
     if args.keep {
@@ -162,6 +165,28 @@ impl Bench<'_> {
             ensure!(walk.count() == expected, "the query found {}", walk.count());
             scan.grep.push(grep);
             scan.walks.push(walk);
+        }
+        Ok(scan)
+    }
+
+    /// (d): a field filter and a text filter for the same single line, alternating.
+    fn field(&self, log: &Part) -> anyhow::Result<FieldScan> {
+        progress("(d) field.fields.order_id=<id> beside q=<id> over the whole log");
+        let id = format!("o-{:08}", log.first + 7);
+        let text = format!("/logs/{TAIL_SERVICE}?q=%22{id}%22&limit={PAGE_LIMIT}");
+        let field = format!("/logs/{TAIL_SERVICE}?field.fields.order_id={id}&limit={PAGE_LIMIT}");
+        let mut client = self.client()?;
+        let mut scan = FieldScan {
+            log: log.clone(),
+            text: Vec::new(),
+            field: Vec::new(),
+        };
+        for _ in 0..SCAN_RUNS {
+            for (target, runs) in [(&text, &mut scan.text), (&field, &mut scan.field)] {
+                let walk = self.runtime.block_on(client.walk(target))?;
+                ensure!(walk.count() == 1, "{target} found {}", walk.count());
+                runs.push(walk);
+            }
         }
         Ok(scan)
     }

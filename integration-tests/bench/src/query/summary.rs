@@ -16,6 +16,29 @@ use crate::run::Machine;
 const TAIL_TARGET: Duration = Duration::from_millis(5);
 /// (b)'s target: this share of grep's throughput.
 const SCAN_TARGET: f64 = 0.5;
+/// (d)'s target: a field filter scans at this share of a text filter's speed.
+const FIELD_TARGET: f64 = 0.5;
+
+/// (d): one field filter and one text filter over the same log, each matching one line.
+pub struct FieldScan {
+    /// The log scanned.
+    pub log: Part,
+    /// The text filter's runs.
+    pub text: Vec<Walk>,
+    /// The field filter's runs.
+    pub field: Vec<Walk>,
+}
+
+impl FieldScan {
+    fn median_mb_per_sec(walks: &[Walk]) -> f64 {
+        let mut speeds: Vec<f64> = walks
+            .iter()
+            .map(|w| w.scanned_bytes() as f64 / 1e6 / w.took().as_secs_f64().max(1e-9))
+            .collect();
+        speeds.sort_by(f64::total_cmp);
+        speeds.get(speeds.len() / 2).copied().unwrap_or_default()
+    }
+}
 
 /// (a): the tail query and `tail -n 100`.
 pub struct Tail {
@@ -161,6 +184,8 @@ pub struct Results {
     pub scan: Scan,
     /// (c).
     pub window: Window,
+    /// (d).
+    pub field: FieldScan,
 }
 
 /// Prints the table, the details and the machine notes as markdown.
@@ -169,6 +194,7 @@ pub fn print(results: &Results, machine: &Machine) {
         tail_row(&results.tail),
         scan_row(&results.scan),
         window_row(&results.window),
+        field_row(&results.field),
     ];
     println!("{}", report::table(&rows));
     print_details(results);
@@ -207,6 +233,23 @@ fn scan_row(scan: &Scan) -> Row {
         baseline: format!("`grep -c <rare token>`: {grep:.0} MB/s"),
         target: "≥ 0.5× grep",
         met: Some(ratio >= SCAN_TARGET),
+        peers: "—",
+    }
+}
+
+fn field_row(field: &FieldScan) -> Row {
+    let text = FieldScan::median_mb_per_sec(&field.text);
+    let ours = FieldScan::median_mb_per_sec(&field.field);
+    let ratio = ours / text.max(1e-9);
+    Row {
+        metric: format!(
+            "(d) `field.fields.order_id=<one id>` over the whole {} log, beside `q=<that id>`",
+            report::size(field.log.bytes)
+        ),
+        estuary: format!("{ours:.0} MB/s (**{ratio:.2}×** the text filter)"),
+        baseline: format!("`q=<that id>`: {text:.0} MB/s"),
+        target: "≥ 0.5× the text filter",
+        met: Some(ratio >= FIELD_TARGET),
         peers: "—",
     }
 }
