@@ -59,6 +59,19 @@ pub fn field_equals(line: &[u8], path: &[String], expected: &str) -> bool {
     }
 }
 
+/// Text that every line holding `expected` (as [`field_equals`] compares) contains, unless
+/// the line has escapes: the string itself, or the JSON of an integer, `true`, `false` or
+/// `null`. `None` where another spelling could be equal (a number with a fraction or an
+/// exponent, an empty value).
+pub(crate) fn hint(expected: &str) -> Option<memchr::memmem::Finder<'static>> {
+    let plain_number = expected.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+    let is_string = serde_json::from_str::<serde_json::Value>(expected)
+        .map_or(true, |v| v.is_string() || v.is_array() || v.is_object());
+    let usable = !expected.is_empty()
+        && (is_string || plain_number || matches!(expected, "true" | "false" | "null"));
+    usable.then(|| memchr::memmem::Finder::new(expected.as_bytes()).into_owned())
+}
+
 struct PathSeed<'p> {
     path: &'p [String],
 }
@@ -190,6 +203,24 @@ mod tests {
         }
         assert!(field_equals(br#"{"n":1e999999}"#, &path("n"), "1e999999"));
         assert!(field_equals(br#"{"s":"\ud800"}"#, &path("s"), "\\ud800"));
+    }
+
+    #[test]
+    fn the_text_prefilter_never_hides_a_value_spelled_with_escapes() {
+        let filter = crate::filter::LineFilter {
+            fields: vec![(path("id"), "o-1".into())],
+            exclude_fields: vec![(path("user"), "bob".into())],
+            ..Default::default()
+        };
+        let matcher = filter.prepared();
+        assert!(matcher.matches(br#"{"id":"o-1"}"#));
+        assert!(matcher.matches(br#"{"id":"\u006f-1"}"#), "spelled with an escape");
+        assert!(!matcher.matches(br#"{"id":"o-2"}"#));
+        assert!(!matcher.matches(br#"{"id":"o-1","user":"bob"}"#));
+        assert!(!matcher.matches(br#"{"id":"o-1","user":"\u0062ob"}"#));
+        assert!(matcher.matches(br#"{"id":"o-1","note":"bob","user":"al"}"#));
+        assert!(hint("1.5").is_none() && hint("1e2").is_none() && hint("").is_none());
+        assert!(hint("42").is_some() && hint("true").is_some() && hint("o-1").is_some());
     }
 
     #[test]

@@ -267,11 +267,23 @@ impl LineFilter {
                 .iter()
                 .map(|t| memchr::memmem::Finder::new(t.as_bytes()))
                 .collect(),
+            field_hints: self.fields.iter().map(|(_, v)| field::hint(v)).collect(),
+            exclusion_hints: self
+                .exclude_fields
+                .iter()
+                .map(|(_, v)| field::hint(v))
+                .collect(),
         }
     }
 
     /// The structural part of [`LineFilter::matches`]: level, time, target, fields.
     fn matches_structure(&self, line: &[u8]) -> bool {
+        self.matches_structure_where(line, |_| true)
+    }
+
+    /// [`LineFilter::matches_structure`], testing only the field exclusions for which
+    /// `may_exclude(i)` says the line can hold the value.
+    fn matches_structure_where(&self, line: &[u8], may_exclude: impl Fn(usize) -> bool) -> bool {
         if !self.needs_parsing() {
             return true;
         }
@@ -299,7 +311,10 @@ impl LineFilter {
             && !self
                 .exclude_fields
                 .iter()
-                .any(|(path, excluded)| field::field_equals(line, path, excluded))
+                .enumerate()
+                .any(|(i, (path, excluded))| {
+                    may_exclude(i) && field::field_equals(line, path, excluded)
+                })
     }
 
     fn matches_head(&self, head: &Head<'_>) -> bool {
@@ -423,6 +438,10 @@ pub struct Matcher<'f> {
     filter: &'f LineFilter,
     finder: Option<memchr::memmem::Finder<'f>>,
     excluded: Vec<memchr::memmem::Finder<'f>>,
+    /// Per field filter, text a line must contain to hold the value (see [`field::hint`]).
+    field_hints: Vec<Option<memchr::memmem::Finder<'static>>>,
+    /// The same for the field exclusions.
+    exclusion_hints: Vec<Option<memchr::memmem::Finder<'static>>>,
 }
 
 impl Matcher<'_> {
@@ -437,7 +456,20 @@ impl Matcher<'_> {
         if self.excluded.iter().any(|f| f.find(line).is_some()) {
             return false;
         }
-        self.filter.matches_structure(line)
+        if self.field_hints.is_empty() && self.exclusion_hints.is_empty() {
+            return self.filter.matches_structure(line);
+        }
+        // A line without the value's text (and no escape that could spell it otherwise)
+        // cannot hold it: no need to walk it.
+        let escaped = memchr::memchr(b'\\', line).is_some();
+        let cannot_hold = |hint: &Option<memchr::memmem::Finder<'static>>| {
+            !escaped && hint.as_ref().is_some_and(|h| h.find(line).is_none())
+        };
+        if self.field_hints.iter().any(cannot_hold) {
+            return false;
+        }
+        self.filter
+            .matches_structure_where(line, |i| !cannot_hold(&self.exclusion_hints[i]))
     }
 }
 
