@@ -214,7 +214,10 @@ mod tests {
         };
         let matcher = filter.prepared();
         assert!(matcher.matches(br#"{"id":"o-1"}"#));
-        assert!(matcher.matches(br#"{"id":"\u006f-1"}"#), "spelled with an escape");
+        assert!(
+            matcher.matches(br#"{"id":"\u006f-1"}"#),
+            "spelled with an escape"
+        );
         assert!(!matcher.matches(br#"{"id":"o-2"}"#));
         assert!(!matcher.matches(br#"{"id":"o-1","user":"bob"}"#));
         assert!(!matcher.matches(br#"{"id":"o-1","user":"\u0062ob"}"#));
