@@ -153,14 +153,16 @@ pub(crate) async fn store(
     grant.check_batches(&batches)?;
     let ledger = state.protect.partly_stored();
     let retry = ledger.stored_before(raw);
-    let (mut stored, batches): (Vec<_>, Vec<_>) = match &retry {
+    let (stored_before, batches): (Vec<_>, Vec<_>) = match &retry {
         Some((_, before)) if !before.is_empty() => batches
             .into_iter()
             .partition(|b| before.contains(&b.service)),
         _ => (Vec::new(), batches),
     };
-    let mut stored: Vec<(ServiceName, usize)> =
-        stored.drain(..).map(|b| (b.service, b.entries)).collect();
+    let mut stored: Vec<(ServiceName, usize)> = stored_before
+        .into_iter()
+        .map(|b| (b.service, b.entries))
+        .collect();
     let counts: Vec<usize> = batches.iter().map(|b| b.entries).collect();
     let tally = Tally::of(&batches);
     let outcomes = state.store.append_each(batches).await;

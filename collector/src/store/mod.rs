@@ -150,9 +150,9 @@ impl StoreConfig {
 /// just as it was sent to).
 const MAX_SEND_ATTEMPTS: usize = 8;
 
-/// Raises the process's open-file limit to its hard limit, where allowed, and returns the
-/// soft limit now in force.
-pub fn raise_open_file_limit() -> u64 {
+/// Raises the process's open-file limit to its hard limit, where allowed (the default of
+/// [`StoreConfig::max_open_files`] then follows from it: [`default_max_open_files`]).
+pub fn raise_open_file_limit() {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let limit = getrlimit(Resource::Nofile);
     if limit.maximum != limit.current {
@@ -164,7 +164,6 @@ pub fn raise_open_file_limit() -> u64 {
             tracing::debug!(%err, "cannot raise the open-file limit");
         }
     }
-    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
 /// The default of [`StoreConfig::max_open_files`] for this process: half its open-file
@@ -394,11 +393,11 @@ impl Store {
             match read() {
                 Err(err) if health::out_of_descriptors(&err) && attempts < 50 => {
                     self.inner.health.short_of_descriptors(doing);
-                    let writers = &self.inner.writers;
-                    if writers.running() == 0 {
+                    let running = self.inner.writers.running();
+                    if running == 0 {
                         return Err(err);
                     }
-                    writers.shed((writers.running() / 4).max(1));
+                    self.inner.writers.shed((running / 4).max(1));
                     attempts += 1;
                     std::thread::sleep(Duration::from_millis(20));
                 }

@@ -382,6 +382,36 @@ impl Collector {
             .expect("GET");
         json_answer(resp, path)
     }
+
+    /// Every page of a query (`path` with its query string), following `next_cursor`;
+    /// panics on any answer but 200.
+    pub fn pages(&self, path: &str) -> Vec<serde_json::Value> {
+        let mut pages = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (status, page) = self.get(&format!("{path}{cursor}"));
+            assert_eq!(status, 200, "{path}{cursor}: {page}");
+            let next = page["next_cursor"].as_str().map(str::to_owned);
+            pages.push(page);
+            match next {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => return pages,
+            }
+        }
+    }
+}
+
+/// The values of `key` in every entry of `pages`, in order.
+pub fn entry_numbers(pages: &[serde_json::Value], key: &str) -> Vec<u64> {
+    pages
+        .iter()
+        .flat_map(|page| page["logs"].as_array().expect("logs"))
+        .map(|entry| {
+            entry[key]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{key} in {entry}"))
+        })
+        .collect()
 }
 
 impl Drop for Collector {

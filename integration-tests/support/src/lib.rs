@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 pub use chromedriver::ChromeDriver;
 pub use clickhouse_server::ClickHouseServer;
-pub use collector::{estuary_bin, try_estuary_bin, Collector};
+pub use collector::{entry_numbers, estuary_bin, try_estuary_bin, Collector};
 
 /// A loopback port nobody listens on right now.
 ///

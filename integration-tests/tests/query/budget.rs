@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{wait_until, Collector};
+use crate::support::{entry_numbers, wait_until, Collector};
 
 /// 3,000 entries over services a and b, every tenth an error, one per second.
 fn fill(collector: &Collector) {
@@ -30,30 +30,17 @@ fn fill(collector: &Collector) {
 /// Walks every page of `query` newest first; returns the `i`s and how many pages stopped
 /// at the budget.
 fn walk(collector: &Collector, query: &str) -> (Vec<u64>, usize) {
-    let (mut all, mut stopped, mut cursor) = (Vec::new(), 0, String::new());
-    loop {
-        let (status, page) = collector.get(&format!("{query}&order=desc{cursor}"));
-        assert_eq!(status, 200, "{page}");
-        if page.get("stopped").is_some() {
-            assert_eq!(page["stopped"], "scan_bytes", "{page}");
-            assert!(
-                page["next_cursor"].is_string(),
-                "a stopped page continues: {page}"
-            );
-            stopped += 1;
-        }
-        all.extend(
-            page["logs"]
-                .as_array()
-                .expect("logs")
-                .iter()
-                .map(|l| l["i"].as_u64().expect("i")),
+    let pages = collector.pages(&format!("{query}&order=desc"));
+    let mut stopped = 0;
+    for page in pages.iter().filter(|page| page.get("stopped").is_some()) {
+        assert_eq!(page["stopped"], "scan_bytes", "{page}");
+        assert!(
+            page["next_cursor"].is_string(),
+            "a stopped page continues: {page}"
         );
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => return (all, stopped),
-        }
+        stopped += 1;
     }
+    (entry_numbers(&pages, "i"), stopped)
 }
 
 #[test]

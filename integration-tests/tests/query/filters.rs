@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::Collector;
+use crate::support::{entry_numbers, Collector};
 
 const LEVELS: [&str; 5] = ["TRACE", "debug", "INFO", "Warning", "ERROR"];
 
@@ -121,24 +121,10 @@ fn several_services_merge_by_timestamp_and_services_are_listed() {
         .collect();
     assert_eq!(got, want, "merged oldest first by timestamp");
 
-    let mut walked = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let (_, page) = c.get(&format!(
-            "/logs?service=a,b&level=error&limit=7&order=desc{cursor}"
-        ));
-        walked.extend(
-            page["logs"]
-                .as_array()
-                .expect("logs")
-                .iter()
-                .map(|l| l["i"].as_u64().expect("i")),
-        );
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => break,
-        }
-    }
+    let walked = entry_numbers(
+        &c.pages("/logs?service=a,b&level=error&limit=7&order=desc"),
+        "i",
+    );
     let mut desc = want;
     desc.reverse();
     assert_eq!(walked, desc);

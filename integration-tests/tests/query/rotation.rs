@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{free_port, wait_until, Collector};
+use crate::support::{entry_numbers, free_port, wait_until, Collector};
 
 fn segment_files(dir: &Path, service: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir.join("segments").join(service))
@@ -22,24 +22,10 @@ fn segment_files(dir: &Path, service: &str) -> Vec<String> {
 }
 
 fn all_seqs(collector: &Collector, service: &str) -> Vec<u64> {
-    let mut seqs = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let (status, page) =
-            collector.get(&format!("/logs/{service}?order=asc&limit=1000{cursor}"));
-        assert_eq!(status, 200, "{page}");
-        seqs.extend(
-            page["logs"]
-                .as_array()
-                .expect("logs")
-                .iter()
-                .map(|l| l["seq"].as_u64().expect("seq")),
-        );
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => return seqs,
-        }
-    }
+    entry_numbers(
+        &collector.pages(&format!("/logs/{service}?order=asc&limit=1000")),
+        "seq",
+    )
 }
 
 #[test]
