@@ -144,6 +144,68 @@ impl ScanBudget {
     }
 }
 
+/// What one scan has read, measured against its budget: the bytes every line, the clock
+/// and the cancel flag every [`ScanMeter::LINES_PER_LOOK`] lines (looking at the clock per
+/// line would cost more than a text filter).
+///
+/// # Examples
+///
+/// ```
+/// use estuary_collector::query::{ScanBudget, ScanMeter, Stop};
+///
+/// let mut meter = ScanMeter::new(ScanBudget { max_bytes: Some(1000), ..ScanBudget::default() });
+/// let mut lines = 0;
+/// while meter.read(100) {
+///     lines += 1;
+/// }
+/// assert_eq!(meter.stopped(), Some(Stop::Bytes));
+/// assert!(lines >= 9);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ScanMeter {
+    budget: ScanBudget,
+    read: u64,
+    since_look: u32,
+    stopped: Option<Stop>,
+}
+
+impl ScanMeter {
+    /// Lines read between two looks at the budget.
+    pub const LINES_PER_LOOK: u32 = 256;
+
+    /// A meter at zero for `budget`.
+    pub fn new(budget: ScanBudget) -> Self {
+        ScanMeter {
+            budget,
+            read: 0,
+            since_look: 0,
+            stopped: None,
+        }
+    }
+
+    /// Counts a line of `bytes` (its newline included); says whether the scan may go on.
+    pub fn read(&mut self, bytes: u64) -> bool {
+        self.read += bytes;
+        self.since_look += 1;
+        if self.since_look >= Self::LINES_PER_LOOK {
+            self.since_look = 0;
+            self.stopped = self.stopped.or(self.budget.check(self.read));
+        }
+        self.stopped.is_none()
+    }
+
+    /// Whether the scan may go on, looking at the budget now (between files or ranges).
+    pub fn may_go_on(&mut self) -> bool {
+        self.stopped = self.stopped.or(self.budget.check(self.read));
+        self.stopped.is_none()
+    }
+
+    /// Why the scan stopped, once it has.
+    pub fn stopped(&self) -> Option<Stop> {
+        self.stopped
+    }
+}
+
 impl PageRequest {
     /// The newest `limit` entries, unfiltered.
     ///
@@ -292,6 +354,8 @@ pub struct HistogramRequest {
     pub until: Nanos,
     /// The bucket width in nanoseconds; buckets start at multiples of it.
     pub bucket: Nanos,
+    /// What the entries the count index cannot answer for may cost to read.
+    pub budget: ScanBudget,
 }
 
 impl HistogramRequest {
@@ -324,6 +388,9 @@ pub struct Histogram {
     pub work: Work,
     /// Index blocks whose counts were used without reading their entries.
     pub index_blocks: usize,
+    /// Why counting stopped before the end of the window (the counts then cover part of
+    /// it); `None`: they are complete.
+    pub stopped: Option<Stop>,
 }
 
 impl Histogram {
@@ -339,6 +406,7 @@ impl Histogram {
         }
         self.work.add(other.work);
         self.index_blocks += other.index_blocks;
+        self.stopped = self.stopped.or(other.stopped);
     }
 }
 
@@ -349,8 +417,8 @@ pub struct FacetRequest {
     pub filter: LineFilter,
     /// The field, as a path of keys (`["fields", "user_id"]`).
     pub field: Vec<String>,
-    /// Bytes that may be read at most (across every service of one request).
-    pub budget_bytes: u64,
+    /// What reading may cost (across every service of one request).
+    pub budget: ScanBudget,
 }
 
 /// What a facet request counted.
@@ -363,6 +431,8 @@ pub struct Facets {
     pub entries: u64,
     /// Whether every entry of the window was read (false: stopped at the budget).
     pub exhaustive: bool,
+    /// Why reading stopped early, when it did.
+    pub stopped: Option<Stop>,
     /// The work done.
     pub work: Work,
 }

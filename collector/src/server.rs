@@ -47,6 +47,9 @@ pub enum ServerError {
     /// A forwarder could not be set up.
     #[error(transparent)]
     Forward(#[from] crate::forward::ForwardError),
+    /// The query threads could not start.
+    #[error("cannot start the query threads: {0}")]
+    QueryThreads(std::io::Error),
 }
 
 /// The query backend the settings ask for. A ClickHouse that does not answer yet is only
@@ -153,7 +156,7 @@ pub async fn run(
         live,
         fanout,
         shutdown: stages.http.clone(),
-        protect: Arc::new(Protection::new(settings.protect)),
+        protect: Arc::new(Protection::new(settings.protect).map_err(ServerError::QueryThreads)?),
         access,
         metrics: crate::metrics::install(),
         forwarders: forward_status,

@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::backend::QueryBackend;
 use super::query_params::{self, QuerySpec};
 use super::{ApiError, AppState};
-use crate::query::{FacetRequest, Facets, Histogram, HistogramRequest, LevelCounts};
+use crate::query::{FacetRequest, Facets, Histogram, HistogramRequest, LevelCounts, ScanMeter};
 use crate::service::ServiceName;
 use crate::timefmt::{self, Nanos};
 
@@ -27,8 +27,8 @@ const NICE_BUCKETS: [i128; 9] = [1, 5, 10, 30, 60, 300, 900, 3_600, 86_400];
 /// Values a facet answer lists by default, and at most.
 const DEFAULT_TOP: usize = 10;
 const MAX_TOP: usize = 1_000;
-/// Bytes a facet request reads at most by default: 256 MiB.
-const DEFAULT_FACET_BUDGET: u64 = 256 * 1024 * 1024;
+/// Bytes a facet request reads at most (less when `--max-scan-bytes` says so): 256 MiB.
+const FACET_BUDGET: u64 = 256 * 1024 * 1024;
 const SECOND: Nanos = 1_000_000_000;
 const LEVEL_NAMES: [&str; 6] = ["trace", "debug", "info", "warn", "error", "fatal"];
 
@@ -184,11 +184,14 @@ async fn histogram(State(state): State<AppState>, pairs: Pairs) -> Result<Json<V
     let (spec, extra) = split(pairs)?;
     let (since, until) = window(&spec)?;
     let bucket = bucket_width(&extra, until - since)?;
+    let budget = state.protect.scan_budget();
+    let _cancel = super::query::CancelOnDrop(budget.clone());
     let request = HistogramRequest {
         filter: spec.request.filter.clone(),
         since,
         until,
         bucket,
+        budget: budget.clone(),
     };
     let names = services(&state, &spec).await?;
     if let QueryBackend::ClickHouse(reader) = &state.backend {
@@ -198,18 +201,19 @@ async fn histogram(State(state): State<AppState>, pairs: Pairs) -> Result<Json<V
     }
     let store = state.store.clone();
     let (services, asked) = (names.clone(), request.clone());
-    let total = super::error::on_blocking_pool("histogram", move || {
+    let count = move || {
         let request = asked;
+        let mut meter = ScanMeter::new(request.budget.clone());
         let mut total = Histogram {
             buckets: vec![[0; 6]; request.buckets()],
             ..Histogram::default()
         };
         for service in &services {
-            total.add(&store.histogram(service, &request)?);
+            total.add(&store.histogram(service, &request, &mut meter)?);
         }
         Ok(total)
-    })
-    .await?;
+    };
+    let total = super::query::scan_until_shutdown(&state, &budget, "histogram", count).await?;
     Ok(Json(histogram_body(&names, &request, &total)))
 }
 
@@ -232,7 +236,7 @@ fn histogram_body(services: &[ServiceName], request: &HistogramRequest, h: &Hist
         })
         .collect();
     let names: Vec<&str> = services.iter().map(ServiceName::as_str).collect();
-    json!({
+    let mut body = json!({
         "services": names,
         "since": timefmt::format_rfc3339(request.since),
         "until": timefmt::format_rfc3339(request.until),
@@ -244,7 +248,11 @@ fn histogram_body(services: &[ServiceName], request: &HistogramRequest, h: &Hist
         "scanned_bytes": h.work.scanned_bytes,
         "files_scanned": h.work.files_scanned,
         "segments_skipped": h.work.segments_skipped,
-    })
+    });
+    if let Some(stop) = h.stopped {
+        body["stopped"] = json!(stop.name());
+    }
+    body
 }
 
 fn levels(counts: &LevelCounts) -> Value {
@@ -282,10 +290,17 @@ async fn facets(State(state): State<AppState>, pairs: Pairs) -> Result<Json<Valu
     let (since, until) = window(&spec)?;
     spec.request.filter.since = Some(since);
     spec.request.filter.until = Some(until);
+    let mut budget = state.protect.scan_budget();
+    budget.max_bytes = Some(
+        budget
+            .max_bytes
+            .map_or(FACET_BUDGET, |max| max.min(FACET_BUDGET)),
+    );
+    let _cancel = super::query::CancelOnDrop(budget.clone());
     let request = FacetRequest {
         filter: spec.request.filter.clone(),
         field: field.split('.').map(str::to_owned).collect(),
-        budget_bytes: DEFAULT_FACET_BUDGET,
+        budget,
     };
     let names = services(&state, &spec).await?;
     let counted = match &state.backend {
@@ -304,18 +319,19 @@ async fn files_facets(
     request: FacetRequest,
 ) -> Result<Facets, ApiError> {
     let store = state.store.clone();
-    super::error::on_blocking_pool("facets", move || {
+    let budget = request.budget.clone();
+    let count = move || {
         let mut facets = Facets {
             exhaustive: true,
             ..Facets::default()
         };
-        let mut budget = request.budget_bytes;
+        let mut meter = ScanMeter::new(request.budget.clone());
         for service in &names {
-            store.facets(service, &request, &mut budget, &mut facets)?;
+            store.facets(service, &request, &mut meter, &mut facets)?;
         }
         Ok(facets)
-    })
-    .await
+    };
+    super::query::scan_until_shutdown(state, &budget, "facets", count).await
 }
 
 fn facets_body(
@@ -332,7 +348,7 @@ fn facets_body(
         .take(top)
         .map(|(value, count)| json!({"value": value, "count": count}))
         .collect();
-    Ok(Json(json!({
+    let mut body = json!({
         "field": field,
         "since": timefmt::format_rfc3339(since),
         "until": timefmt::format_rfc3339(until),
@@ -343,5 +359,9 @@ fn facets_body(
         "scanned_bytes": counted.work.scanned_bytes,
         "files_scanned": counted.work.files_scanned,
         "segments_skipped": counted.work.segments_skipped,
-    })))
+    });
+    if let Some(stop) = counted.stopped {
+        body["stopped"] = json!(stop.name());
+    }
+    Ok(Json(body))
 }

@@ -274,9 +274,21 @@ pub async fn on_blocking_pool<T: Send + 'static>(
     what: &'static str,
     work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(work).await {
+    let outcome = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|join| join.to_string());
+    storage_outcome(what, outcome)
+}
+
+/// The answer for file work that ran (`Ok`) or panicked (`Err` with the panic's text):
+/// its value, or a 503 with the cause logged under `what` (never sent to the client). A
+/// query stopped because its client left or the collector is stopping is not an error.
+pub(super) fn storage_outcome<T>(
+    what: &'static str,
+    outcome: Result<std::io::Result<T>, String>,
+) -> Result<T, ApiError> {
+    match outcome {
         Ok(Ok(value)) => Ok(value),
-        // A cancelled query: its client is gone or the collector is stopping.
         Ok(Err(err)) if err.kind() == std::io::ErrorKind::Interrupted => {
             tracing::debug!(%err, "{what} stopped");
             Err(ApiError::StorageUnavailable)
@@ -285,8 +297,8 @@ pub async fn on_blocking_pool<T: Send + 'static>(
             tracing::error!(%err, "{what} failed");
             Err(ApiError::StorageUnavailable)
         }
-        Err(join) => {
-            tracing::error!(%join, "{what} panicked");
+        Err(panic) => {
+            tracing::error!(panic, "{what} panicked");
             Err(ApiError::StorageUnavailable)
         }
     }

@@ -24,6 +24,7 @@ pub mod partial;
 pub mod protect;
 pub mod query;
 pub mod query_params;
+pub mod scan_pool;
 pub mod services;
 #[cfg(test)]
 mod tests;
@@ -124,7 +125,7 @@ pub struct AppState {
 ///     fanout: None,
 ///     shutdown: Default::default(),
 ///     access: Arc::default(),
-///     protect: Arc::new(Protection::new(Limits { max_streams: 8, ..Limits::default() })),
+///     protect: Arc::new(Protection::new(Limits { max_streams: 8, ..Limits::default() }).unwrap()),
 ///     metrics: estuary_collector::metrics::install(),
 ///     forwarders: Default::default(),
 ///     backend: Default::default(),

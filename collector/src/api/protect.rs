@@ -77,9 +77,8 @@ pub struct Protection {
     header_timeout: Option<Duration>,
     /// Requests stored in part, so their retries store only the rest.
     partly_stored: super::partial::PartlyStored,
-    /// One permit per query that may scan at once.
-    queries: Arc<Semaphore>,
-    max_queries: usize,
+    /// The threads queries scan on.
+    scans: super::scan_pool::ScanPool,
     max_scan_bytes: Option<u64>,
     max_scan_time: Option<Duration>,
 }
@@ -93,18 +92,23 @@ struct Limiter {
 }
 
 impl Protection {
-    /// The limits in force.
+    /// The limits in force, with the query threads started.
+    ///
+    /// # Errors
+    ///
+    /// When the operating system refuses a query thread.
     ///
     /// # Examples
     ///
     /// ```
     /// use estuary_collector::api::protect::{Limits, Protection};
     ///
-    /// let protection = Protection::new(Limits { rate_limit: 100, max_streams: 8, ..Limits::default() });
+    /// let protection = Protection::new(Limits { rate_limit: 100, max_streams: 8, ..Limits::default() })?;
     /// assert!(protection.admit(None, None).is_ok());
+    /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn new(limits: Limits) -> Self {
-        Protection {
+    pub fn new(limits: Limits) -> std::io::Result<Self> {
+        Ok(Protection {
             limiter: NonZeroU32::new(limits.rate_limit)
                 .map(|rate| Limiter::new(rate, limits.rate_limit_burst)),
             streams: Arc::new(Semaphore::new(
@@ -114,13 +118,10 @@ impl Protection {
             body_timeout: limits.body_timeout,
             header_timeout: limits.header_timeout,
             partly_stored: super::partial::PartlyStored::default(),
-            queries: Arc::new(Semaphore::new(
-                limits.max_queries.clamp(1, Semaphore::MAX_PERMITS),
-            )),
-            max_queries: limits.max_queries.clamp(1, Semaphore::MAX_PERMITS),
+            scans: super::scan_pool::ScanPool::new(limits.max_queries)?,
             max_scan_bytes: limits.max_scan_bytes,
             max_scan_time: limits.max_scan_time,
-        }
+        })
     }
 
     /// A fresh budget for one query request, from the configured limits.
@@ -132,19 +133,14 @@ impl Protection {
         }
     }
 
-    /// Waits for a query slot: at most the configured number of queries scan at once.
-    pub async fn query_slot(&self) -> tokio::sync::OwnedSemaphorePermit {
-        self.queries
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the query slots are never closed")
+    /// The threads queries scan on, at most the configured number at once.
+    pub fn scans(&self) -> &super::scan_pool::ScanPool {
+        &self.scans
     }
 
     /// Queries scanning now.
     pub fn queries_running(&self) -> usize {
-        self.max_queries
-            .saturating_sub(self.queries.available_permits())
+        self.scans.running()
     }
 
     /// The ledger of requests stored in part.
@@ -269,7 +265,7 @@ mod tests {
             ..Limits::default()
         };
         change(&mut limits);
-        Protection::new(limits)
+        Protection::new(limits).unwrap()
     }
 
     #[test]

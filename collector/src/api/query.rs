@@ -319,7 +319,7 @@ fn next_position(start: Position, outcome: &Page, taken: &[&Hit], backward: bool
 
 /// Cancels a request's scans when it is dropped: when its client goes away mid-query, the
 /// handler is dropped, and the scan stops at its next look at the budget.
-struct CancelOnDrop(ScanBudget);
+pub(super) struct CancelOnDrop(pub(super) ScanBudget);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
@@ -327,19 +327,29 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Runs one page scan on the blocking pool once a query slot is free; at shutdown, tells
-/// the scan to stop and answers 503.
+/// Runs one page scan on the query threads; at shutdown, tells the scan to stop and
+/// answers 503.
 async fn run_query(
     state: &AppState,
     service: ServiceName,
     request: PageRequest,
 ) -> Result<Page, ApiError> {
-    let _slot = state.protect.query_slot().await;
     let store = state.store.clone();
     let budget = request.budget.clone();
-    let scan = super::error::on_blocking_pool("query", move || store.query(&service, &request));
+    let scan = move || store.query(&service, &request);
+    scan_until_shutdown(state, &budget, "query", scan).await
+}
+
+/// Runs `scan` on the query threads under `budget`; at shutdown, tells it to stop and
+/// answers 503.
+pub(super) async fn scan_until_shutdown<T: Send + 'static>(
+    state: &AppState,
+    budget: &ScanBudget,
+    what: &'static str,
+    scan: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::select! {
-        page = scan => page,
+        answer = state.protect.scans().run(what, scan) => answer,
         () = state.shutdown.cancelled() => {
             budget.cancel();
             Err(ApiError::StorageUnavailable)

@@ -412,6 +412,7 @@ impl Reader {
             buckets: vec![[0; 6]; request.buckets()],
             work: answer.work(),
             index_blocks: 0,
+            stopped: None,
         };
         for row in &answer.data {
             if let Some(counts) = histogram.buckets.get_mut(row.bucket as usize) {

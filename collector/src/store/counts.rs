@@ -8,15 +8,17 @@ use std::sync::RwLock;
 use super::index::{Block, LEVELS};
 use super::source::{self, Source};
 use crate::filter::{EntryFacts, LineFilter, Severity};
-use crate::query::{FacetRequest, Facets, Histogram, HistogramRequest};
+use crate::query::{FacetRequest, Facets, Histogram, HistogramRequest, ScanMeter};
 use crate::service::ServiceName;
 
-/// Counts `service`'s entries per bucket and level.
+/// Counts `service`'s entries per bucket and level, reading what the index cannot answer
+/// for while `meter` allows (oldest first: a stopped histogram has counted the older part).
 pub fn histogram(
     log_dir: &Path,
     service: &ServiceName,
     files: &RwLock<()>,
     request: &HistogramRequest,
+    meter: &mut ScanMeter,
 ) -> io::Result<Histogram> {
     let (since, until) = (Some(request.since), Some(request.until));
     let sources = source::open_all(log_dir, service, files, since, until)?;
@@ -27,8 +29,12 @@ pub fn histogram(
     histogram.work.segments_skipped = sources.skipped;
     let rest = Rest::of(&request.filter);
     for source in &sources.files {
-        count_source(source, request, &rest, &mut histogram)?;
+        if !meter.may_go_on() {
+            break;
+        }
+        count_source(source, request, &rest, meter, &mut histogram)?;
     }
+    histogram.stopped = meter.stopped();
     Ok(histogram)
 }
 
@@ -59,6 +65,7 @@ fn count_source(
     source: &Source,
     request: &HistogramRequest,
     rest: &Rest,
+    meter: &mut ScanMeter,
     histogram: &mut Histogram,
 ) -> io::Result<()> {
     let mut to_read: Vec<(u64, u64)> = Vec::new();
@@ -104,9 +111,12 @@ fn count_source(
     let mut read = 0;
     if source.enterable() {
         for (from, to) in to_read {
+            if !meter.may_go_on() {
+                break;
+            }
             read += source.for_each_line(from, to, &mut |_, line| {
                 count(line);
-                true
+                meter.read(line.len() as u64 + 1)
             })?;
         }
     } else if let (Some(first), Some(last)) = (to_read.first(), to_read.last()) {
@@ -116,7 +126,7 @@ fn count_source(
             if to_read.iter().any(|r| (r.0..r.1).contains(&position)) {
                 count(line);
             }
-            true
+            meter.read(line.len() as u64 + 1)
         })?;
     }
     histogram.work.scanned_bytes += read;
@@ -150,14 +160,14 @@ fn add_block(block: &Block, request: &HistogramRequest, histogram: &mut Histogra
     }
 }
 
-/// Counts the values of a field among `service`'s matching entries, newest first, until
-/// the budget (what is left of it is `budget`, shared across services) runs out.
+/// Counts the values of a field among `service`'s matching entries, newest first, into
+/// `facets`, while `meter` (shared by every service of one request) allows.
 pub fn facets(
     log_dir: &Path,
     service: &ServiceName,
     files: &RwLock<()>,
     request: &FacetRequest,
-    budget: &mut u64,
+    meter: &mut ScanMeter,
     facets: &mut Facets,
 ) -> io::Result<()> {
     let filter = &request.filter;
@@ -170,27 +180,23 @@ pub fn facets(
             facets.work.files_scanned += 1;
         }
         for &(from, to) in ranges.iter().rev() {
-            if *budget == 0 {
-                facets.exhaustive = false;
-                return Ok(());
+            if !meter.may_go_on() {
+                break;
             }
-            let mut spent = 0u64;
-            let read = source.for_each_line(from, to, &mut |_, line| {
-                spent += line.len() as u64 + 1;
+            facets.work.scanned_bytes += source.for_each_line(from, to, &mut |_, line| {
                 if matcher.matches(line) {
                     facets.entries += 1;
                     if let Some(value) = field_value(line, &request.field) {
                         *facets.values.entry(value).or_default() += 1;
                     }
                 }
-                spent < *budget
+                meter.read(line.len() as u64 + 1)
             })?;
-            facets.work.scanned_bytes += read;
-            if spent >= *budget && read < to - from {
-                facets.exhaustive = false;
-            }
-            *budget = budget.saturating_sub(spent);
         }
+    }
+    if let Some(stop) = meter.stopped() {
+        facets.stopped = Some(stop);
+        facets.exhaustive = false;
     }
     Ok(())
 }

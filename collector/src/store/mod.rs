@@ -50,7 +50,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::body::ServiceLines;
-use crate::query::{FacetRequest, Facets, Histogram, HistogramRequest, Page, PageRequest};
+use crate::query::{
+    FacetRequest, Facets, Histogram, HistogramRequest, Page, PageRequest, ScanMeter,
+};
 use crate::service::ServiceName;
 use health::{probe_writable, WriteHealth};
 use writer::{Append, Writer};
@@ -418,7 +420,8 @@ impl Store {
     }
 
     /// Counts `service`'s entries per time bucket and level: from the count index where its
-    /// blocks answer, reading only the rest (blocking: call it off the async workers).
+    /// blocks answer, reading only the rest while `meter` allows (blocking: call it off the
+    /// async workers).
     ///
     /// # Errors
     ///
@@ -427,14 +430,15 @@ impl Store {
         &self,
         service: &ServiceName,
         request: &HistogramRequest,
+        meter: &mut ScanMeter,
     ) -> io::Result<Histogram> {
         self.with_descriptors("a histogram", || {
-            counts::histogram(self.dir(), service, &self.inner.files, request)
+            counts::histogram(self.dir(), service, &self.inner.files, request, meter)
         })
     }
 
     /// Counts the values of a field among `service`'s matching entries, newest first,
-    /// into `facets`, spending at most what is left of `budget` (bytes read).
+    /// into `facets`, while `meter` (shared by the services of one request) allows.
     ///
     /// # Errors
     ///
@@ -443,7 +447,7 @@ impl Store {
         &self,
         service: &ServiceName,
         request: &FacetRequest,
-        budget: &mut u64,
+        meter: &mut ScanMeter,
         facets: &mut Facets,
     ) -> io::Result<()> {
         counts::facets(
@@ -451,7 +455,7 @@ impl Store {
             service,
             &self.inner.files,
             request,
-            budget,
+            meter,
             facets,
         )
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::filter::{EntryFacts, LineFilter, Severity};
-use crate::query::{Direction, FacetRequest, Facets, HistogramRequest};
+use crate::query::{Direction, FacetRequest, Facets, HistogramRequest, ScanBudget, ScanMeter};
 use crate::timefmt::Nanos;
 
 /// A small, seeded generator (xorshift64*), so failures reproduce.
@@ -123,8 +123,12 @@ fn check(store: &Store, service: &ServiceName, rng: &mut Rng, end: Nanos) {
             since,
             until,
             bucket,
+            budget: ScanBudget::default(),
         };
-        let histogram = store.histogram(service, &request).expect("histogram");
+        let mut meter = ScanMeter::new(ScanBudget::default());
+        let histogram = store
+            .histogram(service, &request, &mut meter)
+            .expect("histogram");
         assert_eq!(
             histogram.buckets,
             brute_histogram(&lines, &request),
@@ -157,15 +161,15 @@ fn check(store: &Store, service: &ServiceName, rng: &mut Rng, end: Nanos) {
         let facet = FacetRequest {
             filter: filter.clone(),
             field: vec!["user".into()],
-            budget_bytes: u64::MAX,
+            budget: ScanBudget::default(),
         };
         let mut facets = Facets {
             exhaustive: true,
             ..Facets::default()
         };
-        let mut budget = facet.budget_bytes;
+        let mut meter = ScanMeter::new(facet.budget.clone());
         store
-            .facets(service, &facet, &mut budget, &mut facets)
+            .facets(service, &facet, &mut meter, &mut facets)
             .expect("facets");
         let mut counted: HashMap<String, u64> = HashMap::new();
         for line in &expected {

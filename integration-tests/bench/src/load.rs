@@ -1,5 +1,6 @@
-//! Closed-loop load: N connections, each sending its pre-serialized request again as soon
-//! as the previous answer arrives. Runs on the caller's (single-threaded) tokio runtime.
+//! Load on N connections, each sending its pre-serialized request again: as soon as the
+//! previous answer arrives (closed loop), or on a fixed schedule whether or not the server
+//! keeps up (open loop). Runs on the caller's (single-threaded) tokio runtime.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -78,13 +79,50 @@ pub async fn closed_loop(
 ) -> Tally {
     let mut tasks = JoinSet::new();
     for request in requests {
-        tasks.spawn(drive(addr, request, expect, window));
+        tasks.spawn(drive(addr, request, expect, window, None));
     }
     gather(tasks).await
 }
 
-/// One connection's loop; reconnects after an I/O error.
-async fn drive(addr: SocketAddr, request: Request, expect: u16, window: Window) -> Tally {
+/// Has `requests.len()` connections send their own request every `interval` each (the
+/// connections evenly staggered) until `window` ends, counting answers with status
+/// `expect`. A request is sent when it is due or, when the previous answer came late, as
+/// soon as that answer arrives; its latency counts from when it was due, so a server that
+/// stalls shows in the latencies rather than in fewer samples.
+pub async fn open_loop(
+    addr: SocketAddr,
+    requests: Vec<Request>,
+    interval: Duration,
+    expect: u16,
+    window: Window,
+) -> Tally {
+    let mut tasks = JoinSet::new();
+    let stagger = interval / requests.len().max(1) as u32;
+    let first = Instant::now();
+    for (i, request) in requests.into_iter().enumerate() {
+        let schedule = Schedule {
+            next: first + stagger * i as u32,
+            interval,
+        };
+        tasks.spawn(drive(addr, request, expect, window, Some(schedule)));
+    }
+    gather(tasks).await
+}
+
+/// When an open-loop connection's next request is due.
+struct Schedule {
+    next: Instant,
+    interval: Duration,
+}
+
+/// One connection's loop; reconnects after an I/O error. Without a schedule, closed loop.
+async fn drive(
+    addr: SocketAddr,
+    request: Request,
+    expect: u16,
+    window: Window,
+    mut schedule: Option<Schedule>,
+) -> Tally {
     let mut tally = Tally::default();
     let mut conn: Option<Conn> = None;
     while Instant::now() < window.end {
@@ -99,7 +137,18 @@ async fn drive(addr: SocketAddr, request: Request, expect: u16, window: Window) 
                 }
             },
         };
-        let sent = Instant::now();
+        let sent = match schedule.as_mut() {
+            Some(schedule) => {
+                let due = schedule.next;
+                schedule.next += schedule.interval;
+                if due >= window.end {
+                    break;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                due
+            }
+            None => Instant::now(),
+        };
         match live.send(&request).await {
             Ok(reply) if reply.status == expect => {
                 let done = Instant::now();

@@ -65,6 +65,28 @@ fn a_query_over_its_budget_answers_what_it_found_and_its_cursor_goes_on() {
     let (ids, stopped) = walk(&collector, "/logs?service=a,b&limit=1000&q=%22pad%22");
     assert_eq!(ids, (0..3000).rev().collect::<Vec<u64>>());
     assert!(stopped > 3, "{stopped}");
+
+    // Counting scans have the same budget: a `q` histogram, which the count index cannot
+    // answer, and facets say they stopped and count only part of the window.
+    let window = "since=2026-11-20T00:00:00Z&until=2026-11-20T01:00:00Z";
+    let (status, histogram) =
+        collector.get(&format!("/histogram?service=a,b&q=%22pad%22&{window}"));
+    assert_eq!(status, 200, "{histogram}");
+    assert_eq!(histogram["stopped"], "scan_bytes", "{histogram}");
+    let counted = histogram["total"].as_u64().unwrap();
+    assert!(counted > 0 && counted < 3000, "{histogram}");
+    let (status, facets) = collector.get(&format!(
+        "/facets?service=a,b&field=level&q=%22pad%22&{window}"
+    ));
+    assert_eq!(status, 200, "{facets}");
+    assert_eq!(facets["stopped"], "scan_bytes", "{facets}");
+    assert_eq!(facets["exhaustive"], false, "{facets}");
+    assert!(facets["entries"].as_u64().unwrap() < 3000, "{facets}");
+
+    // Without the text filter the index answers: nothing to read, nothing stopped.
+    let (_, indexed) = collector.get(&format!("/histogram?service=a,b&{window}"));
+    assert_eq!(indexed["total"], 3000, "{indexed}");
+    assert!(indexed.get("stopped").is_none(), "{indexed}");
 }
 
 /// A service of wide entries whose field-filtered scan takes seconds.
@@ -90,41 +112,52 @@ fn queries_running(collector: &Collector) -> u64 {
         .expect("queries_running")
 }
 
+/// The queries of [`a_scan_stops_when_its_client_hangs_up_and_at_shutdown`]: a page, a
+/// histogram and facets, each reading the whole service and matching nothing.
+const SLOW_QUERIES: [&str; 3] = [
+    "/logs/wide?field.k3=none",
+    "/histogram?service=wide&field.k3=none",
+    "/facets?service=wide&field=k3&field.k3=none",
+];
+
 #[test]
 fn a_scan_stops_when_its_client_hangs_up_and_at_shutdown() {
     let mut collector = Collector::start_with(&["--max-scan-secs", "0"], &[]);
     fill_wide(&collector);
-    let started = Instant::now();
-    let (status, page) = collector.get("/logs/wide?field.k3=none");
-    let full_scan = started.elapsed();
-    assert_eq!((status, page["count"].as_u64()), (200, Some(0)), "{page}");
-
-    let send_query = || {
+    let send_query = |path: &str| {
         let mut client = TcpStream::connect(("127.0.0.1", collector.port)).expect("connect");
-        write!(
-            client,
-            "GET /logs/wide?field.k3=none HTTP/1.1\r\nHost: e\r\n\r\n"
-        )
-        .expect("send");
+        write!(client, "GET {path} HTTP/1.1\r\nHost: e\r\n\r\n").expect("send");
+        // Each kind of query takes a query thread while it scans.
         wait_until(Duration::from_secs(10), "the scan to start", || {
             queries_running(&collector) == 1
         });
         client
     };
-    let client = send_query();
-    let hung_up = Instant::now();
-    drop(client);
-    wait_until(full_scan, "the abandoned scan to stop", || {
-        queries_running(&collector) == 0
-    });
-    let stopped_after = hung_up.elapsed();
-    assert!(
-        stopped_after * 3 < full_scan,
-        "stopped {stopped_after:?} after the hang-up; a whole scan takes {full_scan:?}"
-    );
+    for path in SLOW_QUERIES {
+        let started = Instant::now();
+        let (status, answer) = collector.get(path);
+        let full_scan = started.elapsed();
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert!(answer.get("stopped").is_none(), "{path}: {answer}");
+
+        let client = send_query(path);
+        let hung_up = Instant::now();
+        drop(client);
+        wait_until(full_scan, "the abandoned scan to stop", || {
+            queries_running(&collector) == 0
+        });
+        let stopped_after = hung_up.elapsed();
+        assert!(
+            stopped_after * 3 < full_scan,
+            "{path}: stopped {stopped_after:?} after the hang-up; a whole scan takes {full_scan:?}"
+        );
+    }
 
     // SIGTERM while a scan runs: the process exits without finishing it.
-    let _client = send_query();
+    let started = Instant::now();
+    collector.get(SLOW_QUERIES[0]);
+    let full_scan = started.elapsed();
+    let _client = send_query(SLOW_QUERIES[0]);
     let asked = Instant::now();
     let exit = collector.terminate();
     assert!(exit.success(), "{exit}");

@@ -92,7 +92,7 @@ impl TestApi {
             fanout: None,
             shutdown: Default::default(),
             access: Arc::new(access),
-            protect: Arc::new(Protection::new(limits)),
+            protect: Arc::new(Protection::new(limits).unwrap()),
             metrics: crate::metrics::install(),
             forwarders: Default::default(),
             backend: Default::default(),

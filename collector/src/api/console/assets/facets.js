@@ -37,7 +37,7 @@ export class Facets {
     const frag = document.createDocumentFragment();
     answers.forEach((answer, i) => {
       if (!answer?.values.length) return;
-      frag.append(el('h3', '', fields[i]));
+      frag.append(el('h3', '', answer.exhaustive ? fields[i] : `${fields[i]} (sample)`));
       for (const { value, count } of answer.values) {
         const b = el('button', 'facet');
         b.type = 'button';

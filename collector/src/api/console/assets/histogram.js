@@ -93,7 +93,7 @@ export class Histogram {
     this.svg.replaceChildren(frag);
     this.axis.replaceChildren(
       el('span', '', short(data.since)),
-      el('span', '', `${data.total} entries · ${data.bucket_seconds} s buckets`),
+      el('span', '', `${data.total} entries · ${data.bucket_seconds} s buckets${data.stopped ? ' · partial: the scan reached its budget' : ''}`),
       el('span', '', short(data.until)),
     );
   }
