@@ -168,7 +168,8 @@ fn count(
 }
 
 /// Entries per time bucket by level (entries without a level count as info), over a
-/// window, for one service, several or all.
+/// window, for one service, several or all. What the count index cannot answer is read
+/// under the query budget; an answer that ran out says `stopped`.
 #[utoipa::path(
     get,
     path = "/histogram",
