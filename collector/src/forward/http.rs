@@ -88,12 +88,14 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
 }
 
 /// What a non-success status means: 400 and 422 say the body itself is bad, so sending it
-/// again cannot help (skip and count); everything else — 429, 5xx, and also 401/403/404,
-/// which are configuration mistakes an operator can fix — is retried so nothing is lost.
+/// again cannot help (skip and count); 413 says it is too large (send it in smaller parts);
+/// everything else — 429, 5xx, and also 401/403/404, which are configuration mistakes an
+/// operator can fix — is retried so nothing is lost.
 pub fn classify(status: StatusCode, body: &str) -> SendError {
     let reason = format!("{status}: {}", body.chars().take(300).collect::<String>());
     match status {
         StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => SendError::Reject(reason),
+        StatusCode::PAYLOAD_TOO_LARGE => SendError::TooLarge(reason),
         _ => SendError::Retry(reason),
     }
 }

@@ -83,6 +83,10 @@ pub enum SendError {
     /// The destination refused the whole batch as malformed (400): skip it and count it.
     #[error("destination refused the batch: {0}")]
     Reject(String),
+    /// The batch is larger than the destination takes (413): send it again in halves, and
+    /// count and skip an entry that is too large on its own.
+    #[error("destination refused the batch as too large: {0}")]
+    TooLarge(String),
 }
 
 /// A destination.

@@ -193,9 +193,12 @@ impl<S: Sink> Task<S> {
     }
 
     /// Sends `batch` until it is accepted (retrying what the destination says is
-    /// retryable, with capped exponential backoff). Returns false when told to stop first.
+    /// retryable, with capped exponential backoff; halving what it finds too large, in
+    /// order). Returns false when told to stop first.
     async fn deliver(&mut self, mut batch: Shipment, stop: &CancellationToken) -> bool {
         let mut backoff = self.settings.retry_min;
+        // The later parts of a batch split for size, the next to send last.
+        let mut later: Vec<Vec<usize>> = Vec::new();
         loop {
             match self.sink.send(&batch).await {
                 Ok(delivery) => {
@@ -204,16 +207,32 @@ impl<S: Sink> Task<S> {
                     self.status.sent.fetch_add(accepted, Relaxed);
                     self.count_rejected(&batch, delivery.rejected, "destination refused entries");
                     self.status.succeeded();
-                    if delivery.retry.is_empty() {
+                    if !delivery.retry.is_empty() {
+                        batch.pending = delivery.retry.iter().map(|&i| batch.pending[i]).collect();
+                        self.status
+                            .failed(format!("{} entries to retry", batch.len()));
+                    } else if let Some(next) = later.pop() {
+                        batch.pending = next;
+                        backoff = self.settings.retry_min;
+                        continue;
+                    } else {
                         return true;
                     }
-                    batch.pending = delivery.retry.iter().map(|&i| batch.pending[i]).collect();
-                    self.status
-                        .failed(format!("{} entries to retry", batch.len()));
                 }
-                Err(SendError::Reject(reason)) => {
+                Err(SendError::TooLarge(_)) if batch.len() > 1 => {
+                    let second_half = batch.pending.split_off(batch.len() / 2);
+                    later.push(second_half);
+                    continue;
+                }
+                Err(SendError::Reject(reason) | SendError::TooLarge(reason)) => {
                     self.count_rejected(&batch, batch.len() as u64, &reason);
-                    return true;
+                    match later.pop() {
+                        Some(next) => {
+                            batch.pending = next;
+                            continue;
+                        }
+                        None => return true,
+                    }
                 }
                 Err(err @ SendError::Retry(_)) => {
                     tracing::warn!(forwarder = %self.status.name, service = %batch.service, entries = batch.len(), retry_in = ?backoff, %err, "send failed");

@@ -451,3 +451,86 @@ async fn entries_deleted_before_they_were_sent_are_counted_as_lost() {
     );
     running.stop().await;
 }
+
+/// A destination that takes at most `max_bytes` of entries per request (413 beyond), and
+/// records what it accepted.
+#[derive(Clone, Default)]
+struct SizeLimited {
+    max_bytes: usize,
+    accepted: Arc<Mutex<Vec<String>>>,
+    requests: Arc<Mutex<usize>>,
+}
+
+impl Sink for SizeLimited {
+    async fn send(&self, shipment: &Shipment) -> Result<Delivery, SendError> {
+        *self.requests.lock().unwrap() += 1;
+        let size: usize = shipment.entries().map(<[u8]>::len).sum();
+        if size > self.max_bytes {
+            return Err(SendError::TooLarge("413 Payload Too Large".into()));
+        }
+        let mut accepted = self.accepted.lock().unwrap();
+        accepted.extend(
+            shipment
+                .entries()
+                .map(|e| String::from_utf8(e.to_vec()).unwrap()),
+        );
+        Ok(Delivery::default())
+    }
+}
+
+#[tokio::test]
+async fn a_batch_too_large_for_the_destination_goes_in_halves_in_order_and_an_entry_too_large_alone_is_skipped(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let mut lines = append(&store, "api", 0..5).await;
+    let huge = format!(
+        "{{\"service\":\"api\",\"pad\":\"{}\",\"timestamp\":\"t\"}}\n",
+        "x".repeat(4000)
+    );
+    let parsed = crate::body::parse_body(
+        huge.as_bytes(),
+        crate::body::BodyFormat::Ndjson,
+        1 << 20,
+        "t",
+    )
+    .unwrap();
+    store.append_all(parsed.per_service).await.unwrap();
+    lines.extend(append(&store, "api", 5..12).await);
+    let one = lines[0].len();
+    let sink = SizeLimited {
+        max_bytes: 3 * one,
+        ..SizeLimited::default()
+    };
+    let status = Arc::new(ForwarderStatus::new(NAME, "limited", "http://test.invalid"));
+    let settings = BatchSettings {
+        max_entries: 1000,
+        max_bytes: 1 << 20,
+        wait: Duration::ZERO,
+        // A backoff would stall the test: splitting for size must not wait.
+        retry_min: Duration::from_secs(3600),
+        retry_max: Duration::from_secs(3600),
+    };
+    let wake = Arc::new(Notify::new());
+    let task = Task::new(sink.clone(), status.clone(), store.clone(), settings, wake).unwrap();
+    let stop = CancellationToken::new();
+    let handle = tokio::spawn(task.run(stop.clone()));
+    until("delivered", || {
+        checkpoint(&store, "api") == Some(end_of(&store, "api"))
+    })
+    .await;
+    assert_eq!(
+        *sink.accepted.lock().unwrap(),
+        lines,
+        "every entry that fits, once, in order"
+    );
+    assert_eq!(
+        status.rejected.load(Relaxed),
+        1,
+        "the entry too large alone"
+    );
+    assert_eq!(status.sent.load(Relaxed), 12);
+    assert!(*sink.requests.lock().unwrap() < 40);
+    stop.cancel();
+    handle.await.unwrap();
+}

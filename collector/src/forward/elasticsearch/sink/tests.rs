@@ -147,10 +147,11 @@ async fn a_bulk_request_and_its_answers_over_http() {
     );
     assert_eq!(request.body, sink.body(&batch));
 
-    for expected in ["items", "unreadable", "reject", "retry", "retry"] {
+    for expected in ["items", "unreadable", "reject", "retry", "too large"] {
         let outcome = sink.send(&batch).await;
         let ok = match expected {
             "reject" => matches!(outcome, Err(SendError::Reject(_))),
+            "too large" => matches!(outcome, Err(SendError::TooLarge(_))),
             "items" => matches!(&outcome, Err(SendError::Retry(r)) if r.contains("1 items for 2")),
             "unreadable" => {
                 matches!(&outcome, Err(SendError::Retry(r)) if r.contains("unreadable"))
