@@ -115,6 +115,11 @@ pub async fn run(args: StatsArgs) -> Result<(), CliError> {
 /// assert!(lines[0].ends_with(" 4"));
 /// assert!(lines[1].ends_with(" 0"));
 /// assert!(lines[2].contains("total 4") && lines[2].contains("error 1"));
+/// assert_eq!(lines.len(), 3, "a complete histogram says nothing more");
+///
+/// let mut stopped = answer.clone();
+/// stopped["stopped"] = "scan_time".into();
+/// assert!(render(&stopped, false)[3].starts_with("partial"));
 /// ```
 pub fn render(histogram: &Value, colour: bool) -> Vec<String> {
     let empty = Vec::new();
@@ -162,5 +167,10 @@ pub fn render(histogram: &Value, colour: bool) -> Vec<String> {
         histogram["total"].as_u64().unwrap_or(0),
         totals.join(", ")
     ));
+    if let Some(stop) = histogram["stopped"].as_str() {
+        lines.push(format!(
+            "partial: the scan stopped at its budget ({stop}); the counts cover the older part of the window"
+        ));
+    }
     lines
 }
