@@ -197,7 +197,10 @@ async fn histogram(State(state): State<AppState>, pairs: Pairs) -> Result<Json<V
     let names = services(&state, &spec).await?;
     if let QueryBackend::ClickHouse(reader) = &state.backend {
         let only = super::backend::restriction(&spec, &names);
-        let total = reader.histogram(only.as_deref(), &request).await?;
+        let total = reader
+            .within(&budget)
+            .histogram(only.as_deref(), &request)
+            .await?;
         return Ok(Json(histogram_body(&names, &request, &total)));
     }
     let store = state.store.clone();
@@ -307,7 +310,11 @@ async fn facets(State(state): State<AppState>, pairs: Pairs) -> Result<Json<Valu
     let counted = match &state.backend {
         QueryBackend::ClickHouse(reader) => {
             let only = super::backend::restriction(&spec, &names);
-            reader.facets(only.as_deref(), &request).await?
+            // ClickHouse counts every row (no sampling budget), under the query budget.
+            reader
+                .within(&state.protect.scan_budget())
+                .facets(only.as_deref(), &request)
+                .await?
         }
         QueryBackend::Files => files_facets(&state, names, request).await?,
     };

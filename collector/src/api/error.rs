@@ -106,6 +106,9 @@ pub enum ApiError {
     /// The query backend (ClickHouse) did not answer (503); the reason is logged.
     #[error("the query backend is unavailable; retry later")]
     BackendUnavailable,
+    /// The query backend (ClickHouse) stopped the query at its budget (422).
+    #[error("the query needs more than its budget (--max-scan-secs, --max-scan-bytes): narrow it with service, since/until or filters")]
+    OverBudget,
 }
 
 impl ApiError {
@@ -134,6 +137,7 @@ impl ApiError {
             ApiError::TooManyStreams { .. } | ApiError::BackendUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::OverBudget => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -161,12 +165,17 @@ impl ApiError {
             ApiError::RequestTimeout { .. } => "timeout",
             ApiError::TooManyStreams { .. } => "too_many_streams",
             ApiError::BackendUnavailable => "backend_unavailable",
+            ApiError::OverBudget => "over_budget",
         }
     }
 }
 
 impl From<crate::clickhouse::ClickHouseError> for ApiError {
     fn from(err: crate::clickhouse::ClickHouseError) -> Self {
+        if let crate::clickhouse::ClickHouseError::Budget(reason) = &err {
+            tracing::debug!(reason, "a ClickHouse query ran out of budget");
+            return ApiError::OverBudget;
+        }
         tracing::error!(%err, "ClickHouse query failed");
         ApiError::BackendUnavailable
     }

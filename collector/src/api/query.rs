@@ -64,7 +64,8 @@ async fn query_service(
     let head = format!("{{\"service\":\"{service}\",");
     if let QueryBackend::ClickHouse(reader) = &state.backend {
         let only = Some(vec![service.as_str().to_owned()]);
-        return backend::clickhouse_page(reader, only, &spec, &head).await;
+        let reader = reader.within(&state.protect.scan_budget());
+        return backend::clickhouse_page(&reader, only, &spec, &head).await;
     }
     let mut request = spec.request.clone();
     request.cursor = match spec
@@ -122,7 +123,8 @@ async fn query_merged(State(state): State<AppState>, pairs: Pairs) -> Result<Res
     let head = format!("{{\"services\":{},", json!(names));
     if let QueryBackend::ClickHouse(reader) = &state.backend {
         let only = backend::restriction(&spec, &services);
-        return backend::clickhouse_page(reader, only, &spec, &head).await;
+        let reader = reader.within(&state.protect.scan_budget());
+        return backend::clickhouse_page(&reader, only, &spec, &head).await;
     }
     let positions = merged_positions(&spec, &services)?;
     let mut per_service = Vec::new();

@@ -97,6 +97,10 @@ pub enum ClickHouseError {
         /// Which column is missing or of which type.
         reason: String,
     },
+    /// The query would read more than its budget allows (`max_execution_time` or
+    /// `max_bytes_to_read`, from `--max-scan-secs` and `--max-scan-bytes`).
+    #[error("ClickHouse stopped the query at its budget: {0}")]
+    Budget(String),
     /// Any other error answer.
     #[error("ClickHouse answered {status}: {message}")]
     Server {
@@ -144,7 +148,25 @@ impl Client {
     /// [`ClickHouseError`] saying whether the server was unreachable, refused the
     /// credentials, or refused the query.
     pub async fn query(&self, sql: &str) -> Result<String, ClickHouseError> {
-        let request = self.http.post(&self.config.url).body(sql.to_owned());
+        self.query_with(sql, &[]).await
+    }
+
+    /// Runs `sql` with server `settings` (name, value) and returns the answer's body.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::query`]; [`ClickHouseError::Budget`] when a limit among the settings
+    /// stopped it.
+    pub async fn query_with(
+        &self,
+        sql: &str,
+        settings: &[(&str, String)],
+    ) -> Result<String, ClickHouseError> {
+        let request = self
+            .http
+            .post(&self.config.url)
+            .query(settings)
+            .body(sql.to_owned());
         self.send(request).await
     }
 
@@ -191,6 +213,13 @@ impl Client {
             || credentials.iter().any(|c| message.starts_with(c))
         {
             return Err(ClickHouseError::Credentials(message));
+        }
+        // TIMEOUT_EXCEEDED and TOO_MANY_BYTES: the limits a query was sent with.
+        if ["Code: 159,", "Code: 307,"]
+            .iter()
+            .any(|c| message.starts_with(c))
+        {
+            return Err(ClickHouseError::Budget(message));
         }
         Err(ClickHouseError::Server {
             status: status.as_u16(),

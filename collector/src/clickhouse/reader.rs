@@ -199,12 +199,37 @@ struct LineRow {
 pub struct Reader {
     /// The server and table.
     client: Client,
+    /// The limits every query is sent with (ClickHouse settings).
+    limits: Vec<(&'static str, String)>,
 }
 
 impl Reader {
-    /// A reader of `client`'s table.
+    /// A reader of `client`'s table, without limits.
     pub fn new(client: Client) -> Self {
-        Reader { client }
+        Reader {
+            client,
+            limits: Vec::new(),
+        }
+    }
+
+    /// This reader, its queries bounded by `budget`: the time left (whole seconds, at least
+    /// one) as `max_execution_time` and the bytes as `max_bytes_to_read`, both settings
+    /// ClickHouse has had since before 18.16. A query past either fails with
+    /// [`ClickHouseError::Budget`] rather than answering in part: a page cut short by the
+    /// server would carry no cursor to go on from.
+    pub fn within(&self, budget: &crate::query::ScanBudget) -> Reader {
+        let mut limits = Vec::new();
+        if let Some(deadline) = budget.deadline {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            limits.push(("max_execution_time", left.as_secs().max(1).to_string()));
+        }
+        if let Some(bytes) = budget.max_bytes {
+            limits.push(("max_bytes_to_read", bytes.to_string()));
+        }
+        Reader {
+            client: self.client.clone(),
+            limits,
+        }
     }
 
     /// The server and table read.
@@ -216,7 +241,10 @@ impl Reader {
         &self,
         sql: &str,
     ) -> Result<Answer<T>, ClickHouseError> {
-        let text = self.client.query(&format!("{sql} FORMAT JSON")).await?;
+        let text = self
+            .client
+            .query_with(&format!("{sql} FORMAT JSON"), &self.limits)
+            .await?;
         serde_json::from_str(&text).map_err(|e| ClickHouseError::Server {
             status: 200,
             message: format!("unreadable answer: {e}"),

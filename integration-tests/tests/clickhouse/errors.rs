@@ -114,3 +114,37 @@ fn the_query_backend_needs_a_clickhouse_url_and_names_must_be_identifiers() {
     .to_string();
     assert!(err.contains("--clickhouse-table"), "{err}");
 }
+
+#[test]
+fn a_clickhouse_query_over_its_budget_answers_422_and_within_it_answers() {
+    let server = ClickHouseServer::shared();
+    let db = server.database("budget");
+    let args = forwarding(server, &db, "c-budget");
+    let files = start(&args, &[]);
+    post(&files, (0..200).map(|n| entry("svc", n)).collect());
+    super::wait_rows(server, &db, 200);
+    // ClickHouse counts the bytes it reads uncompressed: 200 rows are far more than 100.
+    let tight = start(
+        &args,
+        &["--query-backend", "clickhouse", "--max-scan-bytes", "100"],
+    );
+    // 18.16 applies `max_bytes_to_read` to the scans that read everything (a filter that
+    // matches little, the merged newest page), not to `ORDER BY … LIMIT` from the start
+    // or to the aggregations of histograms and facets over `FINAL`; those stay bounded by
+    // the request timeout.
+    for path in ["/logs/svc?limit=5&q=nowhere", "/logs?limit=5"] {
+        let (status, backend, body) = get(&tight, path);
+        assert_eq!(
+            (status, backend.as_str()),
+            (422, "clickhouse"),
+            "{path}: {body}"
+        );
+        assert!(
+            body["error"].as_str().unwrap().contains("--max-scan-bytes"),
+            "{path}: {body}"
+        );
+    }
+    let roomy = start(&args, &["--query-backend", "clickhouse"]);
+    let (status, _, body) = get(&roomy, "/logs/svc?limit=5");
+    assert_eq!((status, body["count"].as_u64()), (200, Some(5)), "{body}");
+}
