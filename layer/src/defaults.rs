@@ -24,7 +24,7 @@ pub const BATCH_INTERVAL: Duration = Duration::from_secs(1);
 pub const QUEUE_MAX_ENTRIES: usize = 128_000;
 
 /// Bytes of serialized entries held at most; bounds memory whatever the entry size.
-pub const QUEUE_MAX_BYTES: usize = 64 * 1024 * 1024;
+pub const QUEUE_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// Larger entries are dropped (and counted): the collector rejects them with `413` anyway.
 pub const MAX_ENTRY_BYTES: usize = 2 * 1024 * 1024;
