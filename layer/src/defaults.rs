@@ -23,7 +23,10 @@ pub const BATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// Entries held at most (queued plus being sent) before new events are dropped or block.
 pub const QUEUE_MAX_ENTRIES: usize = 128_000;
 
-/// Bytes of serialized entries held at most; bounds memory whatever the entry size.
+/// Bytes of serialized entries held at most; bounds memory whatever the entry size. Peak RSS
+/// is about this plus ~10 MiB; 16 MiB absorbs a flat-out burst from one thread while the
+/// worker keeps up, where 64 MiB let two threads' burst take the process to ~57 MiB (see
+/// `docs/benchmarks/layer.md` for the trade-off).
 pub const QUEUE_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// Larger entries are dropped (and counted): the collector rejects them with `413` anyway.
