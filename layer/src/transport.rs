@@ -86,9 +86,12 @@ impl Transport {
     }
 
     /// The request body for NDJSON `lines`: gzipped at the fastest level when compression
-    /// is on, else the lines as they are.
-    pub(crate) fn encode(&mut self, lines: &[u8]) -> Body {
-        let gzipped = self.gzip.as_mut().and_then(|gz| gzip(gz, lines));
+    /// is on and `compress` asks for it, else the lines as they are.
+    pub(crate) fn encode(&mut self, lines: &[u8], compress: bool) -> Body {
+        let gzipped = match &mut self.gzip {
+            Some(gz) if compress => gzip(gz, lines),
+            _ => None,
+        };
         match gzipped {
             Some(bytes) => Body { bytes, gzip: true },
             None => Body {
@@ -239,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_gzipped_with_a_reused_compressor() {
+    fn bodies_are_gzipped_with_a_reused_compressor_unless_asked_not_to() {
         use std::io::Read;
         let url = reqwest::Url::parse("http://127.0.0.1:1/logs").unwrap();
         let lines: Vec<u8> = (0..5_000)
@@ -247,7 +250,7 @@ mod tests {
             .collect();
         let mut transport = Transport::new(url.clone(), None, true).unwrap();
         for _ in 0..2 {
-            let body = transport.encode(&lines);
+            let body = transport.encode(&lines, true);
             assert!(body.gzip);
             assert!(body.bytes.len() < lines.len() / 4, "{}", body.bytes.len());
             let mut back = Vec::new();
@@ -256,9 +259,14 @@ mod tests {
                 .unwrap();
             assert_eq!(back, lines);
         }
-        let raw = Transport::new(url, None, false).unwrap().encode(&lines);
-        assert!(!raw.gzip);
+        let raw = transport.encode(&lines, false);
+        assert!(!raw.gzip, "a batch the worker wants sent as it is");
         assert_eq!(raw.bytes, lines);
+        let off = Transport::new(url, None, false)
+            .unwrap()
+            .encode(&lines, true);
+        assert!(!off.gzip, "compression off");
+        assert_eq!(off.bytes, lines);
     }
 
     #[test]

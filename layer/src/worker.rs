@@ -164,7 +164,11 @@ impl Worker {
 
     /// Sends a payload until it is accepted, dropped, or shutdown's deadline passes.
     fn deliver(&mut self, payload: &mut Payload) {
-        let mut body = self.transport.encode(&payload.buf);
+        // With full batches waiting behind this one the worker is falling behind the app's
+        // threads: gzip costs it (and the collector) several times what sending the lines
+        // as they are does, so such batches go uncompressed until the backlog is gone.
+        let compress = !self.shared.queue.backlogged();
+        let mut body = self.transport.encode(&payload.buf, compress);
         while payload.entries > 0 {
             let Some(timeout) = self.request_timeout() else {
                 let n = payload.entries;
@@ -180,7 +184,7 @@ impl Worker {
             match self.settle(payload, outcome) {
                 Step::Done => return,
                 Step::Retry => {}
-                Step::Resend => body = self.transport.encode(&payload.buf),
+                Step::Resend => body = self.transport.encode(&payload.buf, compress),
             }
         }
     }
@@ -279,7 +283,7 @@ impl Worker {
         let mut line = Vec::new();
         write_drop_report(&mut line, &self.format, dropped - reported, &totals);
         Counters::add(&c.requests, 1);
-        let body = self.transport.encode(&line);
+        let body = self.transport.encode(&line, true);
         if self.runtime.block_on(self.transport.send(body, timeout)) == Outcome::Accepted {
             c.drops_reported.fetch_max(dropped, Relaxed);
         }

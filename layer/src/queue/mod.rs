@@ -260,6 +260,11 @@ impl Queue {
         }
     }
 
+    /// Worker: whether full batches wait behind the one it is about to send.
+    pub(crate) fn backlogged(&self) -> bool {
+        !self.lock().sealed.is_empty()
+    }
+
     /// Worker: the batch was delivered or dropped; frees its room in the queue.
     pub(crate) fn finish(&self, payload: Payload) {
         let mut st = self.lock();
