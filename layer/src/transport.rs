@@ -36,6 +36,26 @@ pub(crate) struct Body {
     gzip: bool,
 }
 
+impl Body {
+    /// `lines` to be sent as they are, without a copy: the buffer is lent to the request
+    /// (and `lines` left empty) until [`Body::reclaim`].
+    pub(crate) fn lend(lines: &mut Vec<u8>) -> Body {
+        Body {
+            bytes: Bytes::from(std::mem::take(lines)),
+            gzip: false,
+        }
+    }
+
+    /// Gives a lent buffer back once the request is over (copying it only if the HTTP
+    /// stack still holds a reference).
+    pub(crate) fn reclaim(self, lines: &mut Vec<u8>) {
+        *lines = match self.bytes.try_into_mut() {
+            Ok(unique) => unique.into(),
+            Err(shared) => shared.to_vec(),
+        };
+    }
+}
+
 /// The HTTP side of the worker: a client, the URL and the fixed headers.
 pub(crate) struct Transport {
     client: reqwest::Client,
@@ -85,20 +105,18 @@ impl Transport {
         &self.url
     }
 
-    /// The request body for NDJSON `lines`: gzipped at the fastest level when compression
-    /// is on and `compress` asks for it, else the lines as they are.
-    pub(crate) fn encode(&mut self, lines: &[u8], compress: bool) -> Body {
-        let gzipped = match &mut self.gzip {
-            Some(gz) if compress => gzip(gz, lines),
-            _ => None,
-        };
-        match gzipped {
-            Some(bytes) => Body { bytes, gzip: true },
-            None => Body {
-                bytes: Bytes::copy_from_slice(lines),
-                gzip: false,
-            },
-        }
+    /// NDJSON `lines` gzipped at the fastest level, or `None` when compression is off.
+    pub(crate) fn gzip(&mut self, lines: &[u8]) -> Option<Body> {
+        let bytes = gzip(self.gzip.as_mut()?, lines)?;
+        Some(Body { bytes, gzip: true })
+    }
+
+    /// The request body for NDJSON `lines`: gzipped when compression is on, else a copy.
+    pub(crate) fn encode(&mut self, lines: &[u8]) -> Body {
+        self.gzip(lines).unwrap_or_else(|| Body {
+            bytes: Bytes::copy_from_slice(lines),
+            gzip: false,
+        })
     }
 
     /// Sends one request and classifies the answer.
@@ -242,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_gzipped_with_a_reused_compressor_unless_asked_not_to() {
+    fn bodies_are_gzipped_with_a_reused_compressor() {
         use std::io::Read;
         let url = reqwest::Url::parse("http://127.0.0.1:1/logs").unwrap();
         let lines: Vec<u8> = (0..5_000)
@@ -250,7 +268,7 @@ mod tests {
             .collect();
         let mut transport = Transport::new(url.clone(), None, true).unwrap();
         for _ in 0..2 {
-            let body = transport.encode(&lines, true);
+            let body = transport.gzip(&lines).expect("compression is on");
             assert!(body.gzip);
             assert!(body.bytes.len() < lines.len() / 4, "{}", body.bytes.len());
             let mut back = Vec::new();
@@ -259,14 +277,36 @@ mod tests {
                 .unwrap();
             assert_eq!(back, lines);
         }
-        let raw = transport.encode(&lines, false);
-        assert!(!raw.gzip, "a batch the worker wants sent as it is");
-        assert_eq!(raw.bytes, lines);
-        let off = Transport::new(url, None, false)
-            .unwrap()
-            .encode(&lines, true);
-        assert!(!off.gzip, "compression off");
-        assert_eq!(off.bytes, lines);
+        let mut off = Transport::new(url, None, false).unwrap();
+        assert!(off.gzip(&lines).is_none(), "compression off");
+        let copy = off.encode(&lines);
+        assert!(!copy.gzip);
+        assert_eq!(copy.bytes, lines);
+    }
+
+    #[test]
+    fn a_lent_buffer_comes_back_without_a_copy() {
+        let mut lines = Vec::with_capacity(4096);
+        lines.extend_from_slice(b"{\"a\":1}\n");
+        let (ptr, capacity) = (lines.as_ptr(), lines.capacity());
+        let body = Body::lend(&mut lines);
+        assert!(lines.is_empty() && !body.gzip);
+        let in_request = body.clone();
+        assert_eq!(in_request.bytes, &b"{\"a\":1}\n"[..]);
+        drop(in_request);
+        body.reclaim(&mut lines);
+        assert_eq!(lines, b"{\"a\":1}\n");
+        assert_eq!(
+            (lines.as_ptr(), lines.capacity()),
+            (ptr, capacity),
+            "no copy"
+        );
+        // Still held elsewhere: a copy, with the same lines.
+        let body = Body::lend(&mut lines);
+        let held = body.clone();
+        body.reclaim(&mut lines);
+        assert_eq!(lines, b"{\"a\":1}\n");
+        drop(held);
     }
 
     #[test]
