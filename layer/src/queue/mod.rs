@@ -275,7 +275,10 @@ impl Queue {
         let mut buf = payload.buf;
         // A buffer with much more room than its lines used is not kept (see `seal`).
         let roomy = buf.capacity() > 2 * buf.len().max(4096);
-        let room = self.limits.queue_bytes + self.limits.batch_bytes;
+        let room = self
+            .limits
+            .queue_bytes
+            .saturating_add(self.limits.batch_bytes);
         if !roomy && st.pool_bytes + buf.capacity() + st.bytes <= room {
             buf.clear();
             st.pool_bytes += buf.capacity();
