@@ -4,7 +4,8 @@
 //! the process's peak RSS.
 //!
 //! Run: `cargo bench -p tracing-estuary --bench app_thread`
-//! (`ESTUARY_BENCH_EVENTS=N` sets the events per thread, default 200,000.)
+//! (`ESTUARY_BENCH_EVENTS=N` sets the events per thread, default 200,000;
+//! `ESTUARY_BENCH_QUEUE_MIB=N` the estuary rows' `queue_max_bytes`, default the layer's.)
 //!
 //! Each measurement runs in a child process (this binary re-executed) so peak RSS and
 //! global subscribers do not leak between contenders. The workload is an event with five
@@ -22,6 +23,8 @@ use std::time::{Duration, Instant};
 use tracing_subscriber::prelude::*;
 
 const CHILD_ENV: &str = "ESTUARY_BENCH_CHILD";
+/// Overrides the layer's `queue_max_bytes` (in MiB) to chart memory against delivery.
+const QUEUE_MIB_ENV: &str = "ESTUARY_BENCH_QUEUE_MIB";
 const CONTENDERS: [&str; 5] = [
     "no-layer",
     "fmt-json-sink",
@@ -165,7 +168,14 @@ fn child(spec: &str) {
                 "estuary" => tracing_estuary::Overflow::DropNewest, // the default
                 _ => tracing_estuary::Overflow::Block,
             };
-            let (layer, guard) = tracing_estuary::Builder::new("bench")
+            let mut builder = tracing_estuary::Builder::new("bench");
+            if let Some(mib) = std::env::var(QUEUE_MIB_ENV)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+            {
+                builder = builder.queue_max_bytes(mib * 1024 * 1024);
+            }
+            let (layer, guard) = builder
                 .endpoint(url)
                 .overflow(overflow)
                 .flush_timeout(Duration::from_secs(60))
@@ -246,7 +256,8 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// A real HTTP server on its own thread that decodes gzip NDJSON and counts the lines.
+/// A real HTTP server on its own thread that decodes gzip NDJSON and counts the lines, with
+/// the collector's 10 MiB body limit.
 fn counting_server(counted: Arc<AtomicU64>) -> String {
     use axum::{body::Bytes, http::HeaderMap, http::StatusCode, routing::post, Router};
     let (tx, rx) = std::sync::mpsc::channel();
@@ -260,32 +271,42 @@ fn counting_server(counted: Arc<AtomicU64>) -> String {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = Router::new().route(
-                    "/logs",
-                    post(move |headers: HeaderMap, body: Bytes| {
-                        let counted = counted.clone();
-                        async move {
-                            let mut text = Vec::new();
-                            if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
-                                flate2::read::GzDecoder::new(&body[..])
-                                    .read_to_end(&mut text)
-                                    .unwrap();
-                            } else {
-                                text = body.to_vec();
+                let app = Router::new()
+                    .route(
+                        "/logs",
+                        post(move |headers: HeaderMap, body: Bytes| {
+                            let counted = counted.clone();
+                            async move {
+                                let gunzipped;
+                                let text: &[u8] =
+                                    if headers.get("content-encoding").is_some_and(|v| v == "gzip")
+                                    {
+                                        let mut buf = Vec::with_capacity(body.len() * 8);
+                                        flate2::read::GzDecoder::new(&body[..])
+                                            .read_to_end(&mut buf)
+                                            .unwrap();
+                                        gunzipped = buf;
+                                        &gunzipped
+                                    } else {
+                                        &body
+                                    };
+                                // Drop reports are not the benchmark's events.
+                                let reports = memchr::memmem::find_iter(
+                                    text,
+                                    b"\"target\":\"tracing_estuary\"",
+                                )
+                                .count();
+                                let n = (memchr::memchr_iter(b'\n', text).count() - reports) as u64;
+                                counted.fetch_add(n, Ordering::Relaxed);
+                                (
+                                    StatusCode::CREATED,
+                                    format!("{{\"status\":\"logged\",\"accepted\":{n}}}"),
+                                )
                             }
-                            // Drop reports are not the benchmark's events.
-                            let reports =
-                                memchr::memmem::find_iter(&text, b"\"target\":\"tracing_estuary\"")
-                                    .count();
-                            let n = (memchr::memchr_iter(b'\n', &text).count() - reports) as u64;
-                            counted.fetch_add(n, Ordering::Relaxed);
-                            (
-                                StatusCode::CREATED,
-                                format!("{{\"status\":\"logged\",\"accepted\":{n}}}"),
-                            )
-                        }
-                    }),
-                );
+                        }),
+                    )
+                    // The collector's body limit (axum's default is 2 MB).
+                    .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024));
                 axum::serve(listener, app).await.unwrap();
             });
         })

@@ -23,8 +23,12 @@ pub const BATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// Entries held at most (queued plus being sent) before new events are dropped or block.
 pub const QUEUE_MAX_ENTRIES: usize = 128_000;
 
-/// Bytes of serialized entries held at most; bounds memory whatever the entry size.
-pub const QUEUE_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Bytes of serialized entries held at most; bounds memory whatever the entry size. Peak RSS
+/// is about this plus ~10 MiB. 12 MiB keeps a flat-out burst from two threads near 24 MiB
+/// (64 MiB let it reach ~57 MiB) and holds ~25,000 entries of ~500 bytes, which is 25 s of
+/// collector outage at 1,000 events/s: raise it to ride out longer ones (see
+/// `docs/benchmarks/layer.md` for the trade-off).
+pub const QUEUE_MAX_BYTES: usize = 12 * 1024 * 1024;
 
 /// Larger entries are dropped (and counted): the collector rejects them with `413` anyway.
 pub const MAX_ENTRY_BYTES: usize = 2 * 1024 * 1024;

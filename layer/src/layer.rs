@@ -13,6 +13,7 @@ use crate::handle::{Handle, Shared};
 use crate::no_feedback::on_worker_thread;
 use crate::queue::Rejected;
 use crate::record::{self, Scratch};
+use crate::scope_cache::{self, ScopeVersion};
 use crate::span_fields::{SpanJson, Timings};
 use crate::stats::Counters;
 
@@ -43,6 +44,8 @@ thread_local! {
 pub struct EstuaryLayer {
     shared: Arc<Shared>,
     format: Arc<Format>,
+    /// Tells each thread's cached span stack when span fields changed.
+    scope_version: ScopeVersion,
     /// The subscriber this layer is part of, to ask `tracing-opentelemetry` for a span's
     /// context (weak, so the layer never keeps its own subscriber alive).
     #[cfg(feature = "opentelemetry")]
@@ -54,18 +57,19 @@ impl EstuaryLayer {
         EstuaryLayer {
             shared,
             format,
+            scope_version: ScopeVersion::new(),
             #[cfg(feature = "opentelemetry")]
             dispatch: std::sync::OnceLock::new(),
         }
     }
 
-    /// The OpenTelemetry trace and span id of span `id`, when `tracing-opentelemetry` gives
+    /// The OpenTelemetry trace and span id of span `id()`, when `tracing-opentelemetry` gives
     /// it a valid context. Must not be called while the span's extensions are borrowed.
     #[cfg(feature = "opentelemetry")]
-    fn trace_ids(&self, id: Option<Id>) -> Option<record::TraceIds> {
+    fn trace_ids(&self, id: impl FnOnce() -> Option<Id>) -> Option<record::TraceIds> {
         use opentelemetry::trace::TraceContextExt as _;
         let dispatch = self.dispatch.get()?.upgrade()?;
-        let cx = tracing_opentelemetry::get_otel_context(&id?, &dispatch)?;
+        let cx = tracing_opentelemetry::get_otel_context(&id()?, &dispatch)?;
         let span = cx.span();
         let context = span.span_context();
         context
@@ -73,8 +77,9 @@ impl EstuaryLayer {
             .then(|| (context.trace_id().to_bytes(), context.span_id().to_bytes()))
     }
 
+    /// Without the feature the span is not even looked up.
     #[cfg(not(feature = "opentelemetry"))]
-    fn trace_ids(&self, _id: Option<Id>) -> Option<record::TraceIds> {
+    fn trace_ids(&self, _id: impl FnOnce() -> Option<Id>) -> Option<record::TraceIds> {
         None
     }
 
@@ -143,6 +148,7 @@ where
         if let Some(span) = ctx.span(id) {
             if let Some(json) = span.extensions_mut().get_mut::<SpanJson>() {
                 json.record(values);
+                self.scope_version.span_recorded();
             }
         }
     }
@@ -162,14 +168,20 @@ where
         if !self.format.enabled(meta) {
             return;
         }
-        let trace = self.trace_ids(ctx.event_span(event).map(|span| span.id()));
+        let trace = self.trace_ids(|| ctx.event_span(event).map(|span| span.id()));
+        // Only a contextual event's spans are this thread's current stack.
+        let scope_key = event
+            .is_contextual()
+            .then(|| self.scope_version.key())
+            .flatten();
         self.with_scratch(|s| {
-            record::write_event(s, &self.format, event, meta, trace, &ctx);
+            record::write_event(s, &self.format, event, meta, trace, &ctx, scope_key);
             self.enqueue(&s.line);
         });
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        scope_cache::stack_moved();
         if self.format.span_close {
             if let Some(span) = ctx.span(id) {
                 if let Some(t) = span.extensions_mut().get_mut::<Timings>() {
@@ -180,6 +192,7 @@ where
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        scope_cache::stack_moved();
         if self.format.span_close {
             if let Some(span) = ctx.span(id) {
                 if let Some(t) = span.extensions_mut().get_mut::<Timings>() {
@@ -202,7 +215,7 @@ where
             (t.busy, t.idle)
         });
         let Some((busy, idle)) = timings else { return };
-        let trace = self.trace_ids(Some(id.clone()));
+        let trace = self.trace_ids(|| Some(id.clone()));
         self.with_scratch(|s| {
             record::write_span_close(s, &self.format, &span, busy, idle, trace);
             self.enqueue(&s.line);

@@ -13,6 +13,7 @@ mod layer;
 mod no_feedback;
 mod queue;
 mod record;
+mod scope_cache;
 mod span_fields;
 mod stats;
 mod transport;

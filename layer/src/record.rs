@@ -9,6 +9,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::format::{level_json, Format};
 use crate::json::{write_int, write_rfc3339, write_str, FieldVisitor};
+use crate::scope_cache::{ScopeCache, ScopeKey};
 use crate::span_fields::SpanJson;
 
 /// Buffers kept per thread: capacity is reused from one event to the next.
@@ -19,6 +20,8 @@ pub(crate) struct Scratch {
     fields: Vec<u8>,
     /// The event's message as a JSON string (the message field may come last).
     message: Vec<u8>,
+    /// The thread's span stack as the last event rendered it.
+    scope: ScopeCache,
 }
 
 /// A buffer grown past this by one huge event is shrunk back afterwards.
@@ -30,6 +33,7 @@ impl Scratch {
             line: Vec::new(),
             fields: Vec::new(),
             message: Vec::new(),
+            scope: ScopeCache::new(),
         }
     }
 
@@ -40,6 +44,10 @@ impl Scratch {
                 buf.clear();
                 buf.shrink_to(KEEP_CAPACITY / 4);
             }
+        }
+        if self.scope.json.capacity() > KEEP_CAPACITY {
+            self.scope.clear();
+            self.scope.json.shrink_to(KEEP_CAPACITY / 4);
         }
     }
 }
@@ -142,7 +150,9 @@ pub(crate) type TraceIds = ([u8; 16], [u8; 8]);
 
 /// Serializes an event into `s.line`. `meta` is the event's metadata, or for a record from
 /// the `log` crate its normalized metadata (real target, module, file and line), in which
-/// case the `log.*` fields that carried them are left out.
+/// case the `log.*` fields that carried them are left out. `scope_key` is the key of the
+/// thread's current span stack for a contextual event (its spans come from the cache when
+/// they were rendered under that key), `None` to look them up.
 pub(crate) fn write_event<S>(
     s: &mut Scratch,
     format: &Format,
@@ -150,6 +160,7 @@ pub(crate) fn write_event<S>(
     meta: &Metadata<'_>,
     trace: Option<TraceIds>,
     ctx: &Context<'_, S>,
+    scope_key: Option<ScopeKey>,
 ) where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
@@ -173,9 +184,12 @@ pub(crate) fn write_event<S>(
     s.line.extend_from_slice(&s.fields);
     s.line.push(b'}');
     write_trace(&mut s.line, trace);
-    if let Some(scope) = ctx.event_scope(event) {
-        spans(&mut s.line, scope.from_root());
-    }
+    let scope = s.scope.get_or_render(scope_key, |buf| {
+        if let Some(scope) = ctx.event_scope(event) {
+            spans(buf, scope.from_root());
+        }
+    });
+    s.line.extend_from_slice(scope);
     tail(&mut s.line, format, Some(meta));
 }
 

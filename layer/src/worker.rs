@@ -19,7 +19,7 @@ use crate::no_feedback::quiet_thread;
 use crate::queue::Payload;
 use crate::record::{write_drop_report, DropCounts};
 use crate::stats::Counters;
-use crate::transport::{Outcome, Transport};
+use crate::transport::{Body, Outcome, Transport};
 
 /// Drops are reported to the collector at most this often (and once more at shutdown).
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
@@ -164,7 +164,11 @@ impl Worker {
 
     /// Sends a payload until it is accepted, dropped, or shutdown's deadline passes.
     fn deliver(&mut self, payload: &mut Payload) {
-        let mut body = self.transport.encode(&payload.buf);
+        // With full batches waiting behind this one the worker is falling behind the app's
+        // threads: gzip costs it (and the collector) several times what sending the lines
+        // as they are does, so such batches go uncompressed until the backlog is gone.
+        let compress = !self.shared.queue.backlogged();
+        let mut gzipped = self.gzip_if(compress, payload);
         while payload.entries > 0 {
             let Some(timeout) = self.request_timeout() else {
                 let n = payload.entries;
@@ -173,16 +177,33 @@ impl Worker {
                 return self.diag.warn("shutdown", msg);
             };
             Counters::add(&self.shared.counters.requests, 1);
-            let outcome = self
-                .runtime
-                .block_on(self.transport.send(body.clone(), timeout));
+            let outcome = match &gzipped {
+                Some(body) => self
+                    .runtime
+                    .block_on(self.transport.send(body.clone(), timeout)),
+                None => {
+                    let body = Body::lend(&mut payload.buf);
+                    let sent = self
+                        .runtime
+                        .block_on(self.transport.send(body.clone(), timeout));
+                    body.reclaim(&mut payload.buf);
+                    sent
+                }
+            };
             self.healthy = !matches!(outcome, Outcome::Retry { .. });
             match self.settle(payload, outcome) {
                 Step::Done => return,
                 Step::Retry => {}
-                Step::Resend => body = self.transport.encode(&payload.buf),
+                Step::Resend => gzipped = self.gzip_if(compress, payload),
             }
         }
+    }
+
+    /// The payload gzipped when `compress` and compression is on; `None`: send it as it is.
+    fn gzip_if(&mut self, compress: bool, payload: &Payload) -> Option<Body> {
+        compress
+            .then(|| self.transport.gzip(&payload.buf))
+            .flatten()
     }
 
     /// Counts and acts on the collector's answer to `payload`.

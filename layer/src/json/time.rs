@@ -3,33 +3,67 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// `"YYYY-MM-DDTHH:MM:SS` of the second last written on this thread: events come many per
+/// second, so the calendar arithmetic runs once a second and an event renders only its nanos.
+#[derive(Clone, Copy)]
+struct SecondPrefix {
+    /// Seconds since the epoch that `text` shows (`u64::MAX`: nothing cached yet).
+    secs: u64,
+    /// The quote and the 19 characters up to the seconds.
+    text: [u8; 20],
+}
+
+thread_local! {
+    static PREFIX: std::cell::Cell<SecondPrefix> = const {
+        std::cell::Cell::new(SecondPrefix { secs: u64::MAX, text: [0; 20] })
+    };
+}
+
 /// Appends `t` as `"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"` (quoted, UTC, always 9 fraction digits).
 ///
 /// Times before 1970 (a clock set far back) are written as the epoch rather than failing.
 pub(crate) fn write_rfc3339(buf: &mut Vec<u8>, t: SystemTime) {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
-    let nanos = since.subsec_nanos();
+    let text = PREFIX
+        .try_with(|cell| {
+            let cached = cell.get();
+            if cached.secs == secs {
+                return cached.text;
+            }
+            let text = second_prefix(secs);
+            cell.set(SecondPrefix { secs, text });
+            text
+        })
+        // During thread teardown the cache is gone: compute it.
+        .unwrap_or_else(|_| second_prefix(secs));
+    let mut out = [0u8; 32];
+    out[..20].copy_from_slice(&text);
+    out[20] = b'.';
+    put(&mut out[21..30], u64::from(since.subsec_nanos()));
+    out[30] = b'Z';
+    out[31] = b'"';
+    buf.extend_from_slice(&out);
+}
+
+/// `"YYYY-MM-DDTHH:MM:SS` for `secs` since the epoch.
+fn second_prefix(secs: u64) -> [u8; 20] {
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let sod = secs % 86_400;
-    let mut out = [0u8; 32];
+    let mut out = [0u8; 20];
     out[0] = b'"';
     put(&mut out[1..5], year as u64);
     out[5] = b'-';
-    put(&mut out[6..8], month as u64);
+    put(&mut out[6..8], u64::from(month));
     out[8] = b'-';
-    put(&mut out[9..11], day as u64);
+    put(&mut out[9..11], u64::from(day));
     out[11] = b'T';
     put(&mut out[12..14], sod / 3600);
     out[14] = b':';
     put(&mut out[15..17], sod / 60 % 60);
     out[17] = b':';
     put(&mut out[18..20], sod % 60);
-    out[20] = b'.';
-    put(&mut out[21..30], nanos as u64);
-    out[30] = b'Z';
-    out[31] = b'"';
-    buf.extend_from_slice(&out);
+    out
 }
 
 /// Writes `n` zero-padded into all of `dst` (the most significant digits are cut if `n`
@@ -80,5 +114,14 @@ mod tests {
         );
         // 2100-03-01 (2100 is not a leap year).
         assert_eq!(fmt(4_107_542_400, 0), r#""2100-03-01T00:00:00.000000000Z""#);
+    }
+
+    #[test]
+    fn the_cached_second_follows_the_clock() {
+        // Same second twice (cache hit), the next second, then back (cache replaced each time).
+        assert_eq!(fmt(59, 1), r#""1970-01-01T00:00:59.000000001Z""#);
+        assert_eq!(fmt(59, 2), r#""1970-01-01T00:00:59.000000002Z""#);
+        assert_eq!(fmt(60, 0), r#""1970-01-01T00:01:00.000000000Z""#);
+        assert_eq!(fmt(59, 3), r#""1970-01-01T00:00:59.000000003Z""#);
     }
 }

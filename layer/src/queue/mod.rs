@@ -20,8 +20,9 @@ pub(crate) use limits::Limits;
 pub use limits::Overflow;
 pub(crate) use payload::Payload;
 
-/// Buffers kept for reuse: enough for the worker and the app to swap without allocating.
-const POOL_SIZE: usize = 4;
+/// Emptied buffers kept while the worker sleeps: enough for the next batch to start
+/// without allocating.
+const IDLE_POOL_SIZE: usize = 2;
 
 /// The queue's own counts, for [`Stats`](crate::Stats). The queue keeps them anyway (a flush
 /// waits for what was accepted before it), so they are not counted a second time elsewhere.
@@ -49,8 +50,14 @@ struct State {
     open: Payload,
     /// Full batches waiting for the worker, oldest first.
     sealed: VecDeque<Payload>,
-    /// Emptied buffers for reuse.
+    /// Emptied buffers for reuse. During a burst every buffer is reused rather than freed:
+    /// freed, it would go back to the allocator arena of the app thread that allocated it,
+    /// and with several threads logging the arenas together could hold up to twice the
+    /// queue's bound. Their capacity plus the bytes queued stays within the bound (plus a
+    /// batch); the worker trims the pool when it goes idle.
     pool: Vec<Vec<u8>>,
+    /// The summed capacity of `pool`.
+    pool_bytes: usize,
     /// Entries and bytes accepted and not yet finished (the queue's fill level).
     entries: usize,
     bytes: usize,
@@ -110,6 +117,7 @@ impl Queue {
                 open: Payload::default(),
                 sealed: VecDeque::new(),
                 pool: Vec::new(),
+                pool_bytes: 0,
                 entries: 0,
                 bytes: 0,
                 accepted: 0,
@@ -196,7 +204,18 @@ impl Queue {
     }
 
     fn seal(&self, st: &mut State) {
-        let buf = st.pool.pop().unwrap_or_default();
+        // A new buffer starts at about the size batches have (the last one's, plus an
+        // eighth): grown by doubling, a batch sealed at its entry limit could hold up to twice
+        // the memory the queue's byte bound charges it.
+        let hint = st.open.buf.len();
+        let capacity = std::cmp::min((hint + hint / 8).max(4096), self.limits.batch_bytes);
+        let buf = match st.pool.pop() {
+            Some(buf) => {
+                st.pool_bytes -= buf.capacity();
+                buf
+            }
+            None => Vec::with_capacity(capacity),
+        };
         let mut sealed = std::mem::replace(&mut st.open, Payload::from_lines(buf, 0));
         sealed.charged = (sealed.entries, sealed.buf.len());
         st.sealed.push_back(sealed);
@@ -227,6 +246,10 @@ impl Queue {
                 // Nothing open: sleep until an entry arrives. This also ends a flush (it
                 // left nothing open: its batch was sealed above).
                 st.worker = WorkerState::Idle;
+                // The burst is over: give back what it made the pool keep.
+                let kept = st.pool.len().min(IDLE_POOL_SIZE);
+                let freed: usize = st.pool.drain(kept..).map(|buf| buf.capacity()).sum();
+                st.pool_bytes -= freed;
             }
             st = wait(&self.worker_wake, st, left);
             // Only an idle worker comes back running: a flush or shutdown that woke it
@@ -237,6 +260,11 @@ impl Queue {
         }
     }
 
+    /// Worker: whether full batches wait behind the one it is about to send.
+    pub(crate) fn backlogged(&self) -> bool {
+        !self.lock().sealed.is_empty()
+    }
+
     /// Worker: the batch was delivered or dropped; frees its room in the queue.
     pub(crate) fn finish(&self, payload: Payload) {
         let mut st = self.lock();
@@ -245,8 +273,15 @@ impl Queue {
         st.bytes -= bytes;
         st.finished += entries as u64;
         let mut buf = payload.buf;
-        if st.pool.len() < POOL_SIZE && buf.capacity() <= 2 * self.limits.batch_bytes {
+        // A buffer with much more room than its lines used is not kept (see `seal`).
+        let roomy = buf.capacity() > 2 * buf.len().max(4096);
+        let room = self
+            .limits
+            .queue_bytes
+            .saturating_add(self.limits.batch_bytes);
+        if !roomy && st.pool_bytes + buf.capacity() + st.bytes <= room {
             buf.clear();
+            st.pool_bytes += buf.capacity();
             st.pool.push(buf);
         }
         if st.waiters > 0 {

@@ -235,3 +235,54 @@ fn depth_holds_entries_until_finished_and_credits_what_was_charged() {
     };
     assert_eq!(q.depth(), done);
 }
+
+#[test]
+fn emptied_buffers_are_reused_within_the_bound_and_given_back_when_idle() {
+    let line = [&[b'x'; 999][..], b"\n"].concat();
+    let q = Arc::new(Queue::new(Limits {
+        batch_bytes: 10_000,
+        queue_bytes: 50_000,
+        ..limits(10, HOUR, 1_000)
+    }));
+    // A burst: the queue fills (5 batches of 10 lines), then the worker empties it.
+    while q.push(&line).is_ok() {}
+    let mut batches = Vec::new();
+    while !q.lock().sealed.is_empty() {
+        batches.push(q.next_payload().expect("a sealed batch"));
+    }
+    assert_eq!(batches.len(), 5);
+    for batch in batches {
+        q.finish(batch);
+        let st = q.lock();
+        let held = st.pool_bytes + st.bytes;
+        assert!(
+            held <= 50_000 + 10_000,
+            "pool and queue within the bound: {held}"
+        );
+    }
+    assert!(
+        q.lock().pool.len() >= 4,
+        "the burst's buffers are kept for reuse"
+    );
+    // The next batch starts in a kept buffer, without growing.
+    q.push(&line).unwrap();
+    assert!(q.lock().open.buf.capacity() >= 10_000);
+    let last = q.lock().pool.len();
+    // With nothing open the worker goes idle, and gives the burst's buffers back.
+    let (batches, worker) = worker(&q);
+    q.flush(PATIENCE).expect("flushed");
+    assert_eq!(batches.recv_timeout(PATIENCE), Ok(1));
+    wait_until("the idle worker trims the pool", || {
+        q.lock().pool.len() <= IDLE_POOL_SIZE
+    });
+    assert!(last > IDLE_POOL_SIZE);
+    let st = q.lock();
+    assert_eq!(
+        st.pool_bytes,
+        st.pool.iter().map(Vec::capacity).sum::<usize>()
+    );
+    drop(st);
+    q.shutdown(Instant::now() + PATIENCE, Instant::now() + PATIENCE)
+        .expect("the worker exits");
+    worker.join().unwrap();
+}

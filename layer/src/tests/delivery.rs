@@ -37,12 +37,25 @@ fn indices(server: &TestServer) -> Vec<u64> {
         .collect()
 }
 
+/// Logs `i` for each `i` in `range` through `dispatch`.
+fn log_range(dispatch: &tracing::Dispatch, range: std::ops::Range<u64>) {
+    tracing::dispatcher::with_default(dispatch, || {
+        for i in range {
+            tracing::info!(i, "event");
+        }
+    });
+}
+
 #[test]
 fn batches_by_count_gzipped_in_order_with_auth() {
     let server = TestServer::start();
     let (layer, guard) = start(&server, |b| b.batch_max_entries(10).auth_token("s3cret"));
-    log_n(layer, 25);
-    guard.flush().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    // One batch at a time: a batch with others waiting behind it would go uncompressed.
+    for range in [0..10, 10..20, 20..25] {
+        log_range(&dispatch, range);
+        guard.flush().unwrap();
+    }
     assert_eq!(indices(&server), (0..25).collect::<Vec<_>>());
     let requests = server.requests();
     assert_eq!(requests.len(), 3, "10 + 10 + 5");
@@ -52,6 +65,34 @@ fn batches_by_count_gzipped_in_order_with_auth() {
         assert_eq!(headers["authorization"], "Bearer s3cret");
     }
     assert_eq!(guard.stats().sent, 25);
+}
+
+#[test]
+fn batches_with_others_waiting_behind_them_go_uncompressed() {
+    let server = TestServer::start();
+    server.set_failing(Some((503, vec![], String::new())));
+    let (layer, guard) = start(&server, |b| b.batch_max_entries(10));
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    log_range(&dispatch, 0..10);
+    wait_until("the first batch's first attempt", || {
+        !server.requests().is_empty()
+    });
+    // Three more batches queue up behind the first while the collector is failing.
+    log_range(&dispatch, 10..40);
+    server.set_failing(None);
+    guard.flush().unwrap();
+    assert_eq!(indices(&server), (0..40).collect::<Vec<_>>());
+    let gzipped: Vec<bool> = server
+        .requests()
+        .iter()
+        .map(|h| h.get("content-encoding").is_some_and(|v| v == "gzip"))
+        .collect();
+    let n = gzipped.len();
+    assert!(n >= 5, "{gzipped:?}");
+    // The first batch was taken with nothing behind it (all its attempts are gzipped); the
+    // second and third had batches behind them; the last had none.
+    assert!(gzipped[..n - 3].iter().all(|g| *g), "{gzipped:?}");
+    assert_eq!(gzipped[n - 3..], [false, false, true], "{gzipped:?}");
 }
 
 #[test]

@@ -131,3 +131,46 @@ fn span_close_records_are_off_by_default() {
     );
     assert_eq!(lines.len(), 1);
 }
+
+#[test]
+fn the_span_stack_follows_enters_exits_and_records_between_events() {
+    // Each thread keeps the last rendered stack: every change must show in the next event.
+    let (lines, _, _) = capture(
+        |b| b,
+        || {
+            let outer = tracing::info_span!("outer", step = 0u64);
+            let _o = outer.enter();
+            tracing::info!("a");
+            tracing::info!("b");
+            let inner = tracing::info_span!("inner");
+            let entered = inner.enter();
+            tracing::info!("c");
+            drop(entered);
+            tracing::info!("d");
+            outer.record("step", 1u64);
+            tracing::info!("e");
+            // A record from another thread while this one has the span entered.
+            std::thread::scope(|s| {
+                s.spawn(|| outer.record("step", 2u64));
+            });
+            tracing::info!("f");
+            tracing::info!(parent: None, "g");
+            tracing::info!("h");
+        },
+    );
+    let spans: Vec<_> = lines.iter().map(|l| l.get("spans").cloned()).collect();
+    let outer = |step: u64| json!({"name": "outer", "step": step});
+    assert_eq!(
+        spans,
+        vec![
+            Some(json!([outer(0)])),
+            Some(json!([outer(0)])),
+            Some(json!([outer(0), {"name": "inner"}])),
+            Some(json!([outer(0)])),
+            Some(json!([outer(1)])),
+            Some(json!([outer(2)])),
+            None,
+            Some(json!([outer(2)])),
+        ]
+    );
+}
