@@ -27,10 +27,9 @@ pub use decode::OtlpEncoding;
 /// Bodies larger than this are decoded on the blocking pool, as `POST /logs` does past
 /// [`super::ingest::INLINE_PARSE_BYTES`], at half that size: an OTLP byte carries more of
 /// an entry than a JSON byte (1,000 records are ~200 KB of protobuf, ~285 KB of NDJSON) and
-/// costs more to decode, so this is about the same millisecond of work. Decoding such
-/// batches on the async workers held up reading the other connections' bodies: 0.59–0.69×
-/// NDJSON's entries/s instead of 0.81–0.90× at the same CPU per entry
-/// (docs/benchmarks/protocols.md).
+/// costs more to decode, so this is about the same millisecond of work. With such batches
+/// decoded on the two async workers, fewer requests progressed at once: 0.59–0.69× NDJSON's
+/// entries/s instead of 0.81–0.90×, at the same CPU per entry (docs/benchmarks/protocols.md).
 const INLINE_BYTES: usize = 128 * 1024;
 
 /// `POST /v1/logs`.
