@@ -22,9 +22,9 @@ use crate::body::{parse_body, BodyFormat, ServiceLines};
 use crate::metrics::Tally;
 use crate::service::ServiceName;
 
-/// Bodies larger than this are parsed on the blocking pool, so one big batch never holds
-/// up the async workers.
-const INLINE_PARSE_BYTES: usize = 256 * 1024;
+/// NDJSON and JSON bodies larger than this are parsed on the blocking pool, so one big
+/// batch never holds up the async workers (about a millisecond of parsing).
+pub(crate) const INLINE_PARSE_BYTES: usize = 256 * 1024;
 
 /// `POST /logs`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -57,7 +57,7 @@ async fn ingest(
     let format = body_format(&headers)?;
     let form = is_form(&headers);
     let max_entry = state.settings.max_entry_bytes;
-    let (parsed, raw) = receive(&state, &headers, body, move |decoded| {
+    let (parsed, raw) = receive(&state, &headers, body, INLINE_PARSE_BYTES, move |decoded| {
         parse_body(decoded, format, max_entry, &now_rfc3339()).map_err(|err| {
             let err = ApiError::from(err);
             if form && err.status() == StatusCode::BAD_REQUEST {
@@ -80,9 +80,10 @@ async fn ingest(
 
 /// Receives a request body the way `POST /logs` does — under the body deadline, refused
 /// past the size limit (413), gunzipped when `Content-Encoding: gzip` with the same limit on
-/// the inflated size — and runs `decode` on it, on the blocking pool when the body is large
-/// or compressed. Returns what `decode` made and the body as received (what tells a retry
-/// of the same request apart, see [`store`]). The protocol adapters (OTLP, Loki push,
+/// the inflated size — and runs `decode` on it, on the blocking pool when the body is
+/// compressed or larger than `inline_bytes` (about a millisecond of decoding in the
+/// caller's format: [`INLINE_PARSE_BYTES`] for JSON). Returns what `decode` made and the
+/// body as received (what tells a retry of the same request apart, see [`store`]). The protocol adapters (OTLP, Loki push,
 /// `_bulk`) share it.
 ///
 /// # Errors
@@ -92,6 +93,7 @@ pub(crate) async fn receive<T, F>(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
+    inline_bytes: usize,
     decode: F,
 ) -> Result<(T, Bytes), ApiError>
 where
@@ -104,7 +106,7 @@ where
         .protect
         .read_body(read_limited(headers, body, limit))
         .await?;
-    let inline = !gzipped && raw.len() <= INLINE_PARSE_BYTES;
+    let inline = !gzipped && raw.len() <= inline_bytes;
     let received = raw.clone();
     let work = move || -> Result<T, ApiError> {
         let decoded = if gzipped {

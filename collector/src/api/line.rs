@@ -34,6 +34,23 @@ impl Batches {
     ///
     /// The reason, for the caller to report, when the line is over the entry limit.
     pub(crate) fn push(&mut self, service: &ServiceName, line: &[u8]) -> Result<(), String> {
+        // What the count index records of the line, read the way the filters read it.
+        self.push_with_facts(service, line, EntryFacts::of_line(line))
+    }
+
+    /// [`Batches::push`] for an adapter that wrote the line's `level` and `timestamp` itself
+    /// and so knows their facts without reading the line back (parsing each line again
+    /// would cost about as much as writing it).
+    ///
+    /// # Errors
+    ///
+    /// As [`Batches::push`].
+    pub(crate) fn push_with_facts(
+        &mut self,
+        service: &ServiceName,
+        line: &[u8],
+        facts: EntryFacts,
+    ) -> Result<(), String> {
         if line.len() > self.max_entry_bytes {
             return Err(format!(
                 "the entry is {} bytes; the limit is {}",
@@ -52,10 +69,9 @@ impl Batches {
         batch.lines.extend_from_slice(line);
         batch.lines.push(b'\n');
         batch.entries += 1;
-        // What the count index records of the line, read the way the filters read it.
         batch.facts.push(LineFacts {
             bytes: line.len() as u32 + 1,
-            facts: EntryFacts::of_line(line),
+            facts,
         });
         Ok(())
     }

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Grant;
-use super::ingest::{receive, store};
+use super::ingest::{receive, store, INLINE_PARSE_BYTES};
 use super::line::Batches;
 use super::{ApiError, AppState};
 use decode::Op;
@@ -160,7 +160,7 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let max_entry = state.settings.max_entry_bytes;
-    let ((batches, items), raw) = receive(state, headers, body, move |bytes| {
+    let ((batches, items), raw) = receive(state, headers, body, INLINE_PARSE_BYTES, move |bytes| {
         let actions = decode::parse(bytes, path_index.as_deref())?;
         Ok(apply(&actions, max_entry, crate::timefmt::now()))
     })

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Grant;
-use super::ingest::{receive, store};
+use super::ingest::{receive, store, INLINE_PARSE_BYTES};
 use super::line::{Batches, Refusals};
 use super::{ApiError, AppState};
 
@@ -52,7 +52,7 @@ async fn push(
     let encoding = decode::PushEncoding::of(&headers)?;
     let max_entry = state.settings.max_entry_bytes;
     let limit = state.settings.max_body_bytes;
-    let (batches, raw) = receive(&state, &headers, body, move |bytes| {
+    let (batches, raw) = receive(&state, &headers, body, INLINE_PARSE_BYTES, move |bytes| {
         let streams = encoding.decode(bytes, limit)?;
         let mut batches = Batches::new(max_entry);
         let mut refused = Refusals::default();

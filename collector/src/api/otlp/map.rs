@@ -9,12 +9,13 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 
 use crate::api::line::{write_hex, write_key, write_str, write_timestamp, Batches, Refusals};
 use crate::body::MAX_DEPTH;
-use crate::filter::Severity;
+use crate::filter::{EntryFacts, Severity};
 use crate::service::{ServiceName, ServiceNameError};
 
 /// The resource attribute that names the service.
 const SERVICE_NAME: &str = "service.name";
-/// The levels of OTLP's severity numbers 1–24, four numbers per level.
+/// The stored levels, by [`Severity::slot`] (OTLP's severity numbers 1–24 give four
+/// numbers to each, in this order).
 const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 /// Nesting used by the line around an attribute value (`{"fields":{"k":…`).
 const FIELD_DEPTH: usize = 2;
@@ -57,7 +58,7 @@ pub(super) fn map_request(
             for (i, record) in scope_logs.log_records.iter().enumerate() {
                 line.clear();
                 let stored = write_record(&mut line, record, &service, arrival_nanos, &tail)
-                    .and_then(|()| batches.push(&service, &line));
+                    .and_then(|facts| batches.push_with_facts(&service, &line, facts));
                 if let Err(reason) = stored {
                     refused.add(1, || format!("resource {r} scope {s} record {i}: {reason}"));
                 }
@@ -124,24 +125,28 @@ fn scope_tail(scope_logs: &ScopeLogs, resource_json: &[u8]) -> Result<Vec<u8>, S
     Ok(tail)
 }
 
-/// Writes one record's line (without the newline).
+/// Writes one record's line (without the newline); returns its level and time as the
+/// count index reads them from the line (`level` is always one of [`LEVELS`], and the
+/// timestamp written is exactly `nanos`: OTLP's times are unsigned 64-bit nanoseconds, far
+/// inside the years the stamp can spell).
 fn write_record(
     line: &mut Vec<u8>,
     record: &LogRecord,
     service: &ServiceName,
     arrival_nanos: i128,
     tail: &[u8],
-) -> Result<(), String> {
+) -> Result<EntryFacts, String> {
     let nanos = [record.time_unix_nano, record.observed_time_unix_nano]
         .into_iter()
         .find(|n| *n != 0)
         .map_or(arrival_nanos, i128::from);
+    let level = level_of(record);
     line.extend_from_slice(b"{\"timestamp\":");
     write_timestamp(line, nanos);
     line.extend_from_slice(b",\"service\":");
     write_str(line, service.as_str());
     line.extend_from_slice(b",\"level\":\"");
-    line.extend_from_slice(level_of(record).as_bytes());
+    line.extend_from_slice(LEVELS[level.slot() as usize].as_bytes());
     line.push(b'"');
     write_severity_text(line, record);
     write_body(line, record.body.as_ref())?;
@@ -156,22 +161,26 @@ fn write_record(
         write_str(line, &record.event_name);
     }
     line.extend_from_slice(tail);
-    Ok(())
+    Ok(EntryFacts {
+        level: level.slot(),
+        timestamp: Some(nanos),
+    })
 }
 
 /// `TRACE`…`FATAL` from the severity number, else from a severity text the collector's
 /// filters understand (`warning`, `crit`…), else `INFO`.
-fn level_of(record: &LogRecord) -> &'static str {
+fn level_of(record: &LogRecord) -> Severity {
+    const BY_NUMBER: [Severity; 6] = [
+        Severity::Trace,
+        Severity::Debug,
+        Severity::Info,
+        Severity::Warn,
+        Severity::Error,
+        Severity::Fatal,
+    ];
     match record.severity_number {
-        n @ 1..=24 => LEVELS[(n as usize - 1) / 4],
-        _ => match Severity::parse(&record.severity_text) {
-            Some(Severity::Trace) => "TRACE",
-            Some(Severity::Debug) => "DEBUG",
-            Some(Severity::Warn) => "WARN",
-            Some(Severity::Error) => "ERROR",
-            Some(Severity::Fatal) => "FATAL",
-            Some(Severity::Info) | None => "INFO",
-        },
+        n @ 1..=24 => BY_NUMBER[(n as usize - 1) / 4],
+        _ => Severity::parse(&record.severity_text).unwrap_or(Severity::Info),
     }
 }
 

@@ -24,6 +24,14 @@ use super::line::{Batches, Refusals};
 use super::{ApiError, AppState};
 pub use decode::OtlpEncoding;
 
+/// Bodies larger than this are decoded on the blocking pool, as `POST /logs` does past
+/// [`super::ingest::INLINE_PARSE_BYTES`], at half that size: an OTLP byte carries more of
+/// an entry than a JSON byte (1,000 records are ~200 KB of protobuf, ~285 KB of NDJSON) and
+/// costs more to decode, so this is about the same millisecond of work. With such batches
+/// decoded on the two async workers, fewer requests progressed at once: 0.59–0.69× NDJSON's
+/// entries/s instead of 0.81–0.90×, at the same CPU per entry (docs/benchmarks/protocols.md).
+const INLINE_BYTES: usize = 128 * 1024;
+
 /// `POST /v1/logs`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(export_logs))
@@ -94,7 +102,7 @@ async fn export(
 ) -> Result<Response, ApiError> {
     let encoding = OtlpEncoding::of(headers)?;
     let max_entry = state.settings.max_entry_bytes;
-    let ((batches, refused), raw) = receive(state, headers, body, move |bytes| {
+    let ((batches, refused), raw) = receive(state, headers, body, INLINE_BYTES, move |bytes| {
         let request = encoding.decode(bytes)?;
         let mut batches = Batches::new(max_entry);
         let mut refused = Refusals::default();

@@ -7,6 +7,7 @@ use prost::Message as _;
 use super::decode::OtlpEncoding;
 use super::map::map_request;
 use crate::api::line::{Batches, Refusals};
+use crate::filter::EntryFacts;
 
 fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
@@ -171,4 +172,47 @@ fn both_encodings_decode_and_garbage_does_not() {
     assert!(OtlpEncoding::Json
         .decode(br#"{"resourceLogs":{}}"#)
         .is_err());
+}
+
+#[test]
+fn the_count_index_facts_are_those_read_back_from_each_line() {
+    let record = |number: i32, text: &str, time: u64| LogRecord {
+        severity_number: number,
+        severity_text: text.into(),
+        time_unix_nano: time,
+        ..Default::default()
+    };
+    let records = vec![
+        record(1, "", 1_500_000_000),
+        record(6, "", 0),
+        record(11, "", u64::MAX),
+        record(14, "", 1),
+        record(19, "", 1_795_622_503_123_456_000),
+        record(24, "", 2),
+        record(0, "warning", 3),
+        record(0, "crit", 4),
+        record(0, "50", 5),
+        record(0, "chatty", 6),
+        record(30, "", 7),
+    ];
+    let mut batches = Batches::new(1 << 20);
+    let mut refused = Refusals::default();
+    map_request(
+        &request("a", records).resource_logs,
+        7_000_000_000,
+        &mut batches,
+        &mut refused,
+    );
+    let batch = &batches.into_inner()[0];
+    let lines: Vec<&[u8]> = batch.lines.split(|b| *b == b'\n').collect();
+    assert_eq!(batch.facts.len(), 11);
+    for (line, facts) in lines.iter().zip(&batch.facts) {
+        assert_eq!(
+            facts.facts,
+            EntryFacts::of_line(line),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+        assert_eq!(facts.bytes as usize, line.len() + 1);
+    }
 }
