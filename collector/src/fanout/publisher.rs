@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::{FanoutStats, Queued, CLUSTER_SUFFIX};
 
 /// Most commits folded into one pipeline.
-const MAX_GROUP: usize = 8;
+const MAX_GROUP: usize = 64;
 /// First and longest wait between reconnection attempts.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
