@@ -13,10 +13,12 @@
 //! - (a) single-entry `POST /logs` per second over 64 keep-alive connections, ~200-byte
 //!   entries round-robin over 8 services, fan-out on; baseline: `GET /health` over the same
 //!   connections (the HTTP stack's and the load generator's ceiling). (a′) the same against
-//!   the collector with fan-out off: what fan-out costs;
+//!   the collector with fan-out off: what fan-out costs (on, off, off, on, each side's two
+//!   runs combined, so load drift weighs on both alike);
 //! - (b) entries per second of NDJSON `POST /logs`, 1,000 entries per request, 8
 //!   connections (one service each), fan-out on; baseline: the same bodies appended straight
-//!   to a file in the same directory (the storage limit). (b″) the same with fan-out off;
+//!   to a file in the same directory (the storage limit). (b″) the same with fan-out off,
+//!   paired the same way;
 //!   (b′) against a third collector with `--fsync batch`;
 //! - (c) `GET /logs/<service>?limit=100` latency on a 1 GiB log (100 MiB with `--quick`)
 //!   generated before the collector starts; baselines: `tail -n 100` of the file, and a plain
@@ -27,7 +29,7 @@
 //! The load generator is a lean HTTP/1.1 client on one thread (see `bench/http.rs`), so on
 //! a small machine most of the CPU goes to the collector; the CPU each side used is
 //! reported below the table. Only 201s count; errors are reported. A full run takes about
-//! 30 s (`--quick`: about 12 s) and needs ~3 GB of free disk.
+//! 45 s (`--quick`: about 20 s) and needs ~3 GB of free disk.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -289,15 +291,13 @@ fn measure_default(
         200,
         1,
     )?;
-    progress("(a) single-entry POST /logs, 64 connections, 8 services, fan-out on");
-    let single = bench.singles()?;
-    progress("(a′) the same, fan-out off");
-    let single_off = off.singles()?;
+    progress(
+        "(a) single-entry POST /logs, 64 connections, 8 services, fan-out on, then off (ABBA)",
+    );
+    let (single, single_off) = abba(|| bench.singles(), || off.singles())?;
     let raw = bench.raw_write()?;
-    progress("(b) NDJSON POST /logs, 1,000 entries per request, 8 connections, fan-out on");
-    let batch = bench.batches()?;
-    progress("(b″) the same, fan-out off");
-    let batch_off = off.batches()?;
+    progress("(b) NDJSON POST /logs, 1,000 entries per request, 8 connections, fan-out on, then off (ABBA)");
+    let (batch, batch_off) = abba(|| bench.batches(), || off.batches())?;
     let load_rss_kib = bench.collector.peak_rss_kib()?;
     let (published, skipped) = bench.fanout_counts()?;
 
@@ -320,6 +320,16 @@ fn measure_default(
         load_rss_kib,
         peak_rss_kib: bench.collector.peak_rss_kib()?,
     })
+}
+
+/// Runs `a`, `b`, `b`, `a` and combines each side's two runs, so a load that drifts over the
+/// run (other people's builds on a shared machine) weighs on both sides alike.
+fn abba(
+    a: impl Fn() -> anyhow::Result<Throughput>,
+    b: impl Fn() -> anyhow::Result<Throughput>,
+) -> anyhow::Result<(Throughput, Throughput)> {
+    let (a1, b1, b2, a2) = (a()?, b()?, b()?, a()?);
+    Ok((a1.combine(a2), b1.combine(b2)))
 }
 
 /// (b) again, against another collector that `fdatasync`s each group commit.
