@@ -28,8 +28,6 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::body::ServiceLines;
-
 /// Entries stored, per service.
 pub const INGESTED_ENTRIES: &str = "estuary_ingested_entries_total";
 /// Bytes stored (as written, with the added timestamps), per service.
@@ -126,43 +124,42 @@ fn describe() {
     metrics::gauge!(STORAGE_FAILING).set(0.0);
 }
 
-/// Per-service counts of one request, taken before its batches go to the store and
-/// recorded once they are stored.
-#[derive(Debug)]
-pub struct Tally(Vec<(String, u64, u64)>);
+/// One service's ingestion counters, registered once (by the service's writer) so that a
+/// commit costs two atomic additions instead of a registry lookup and a label set per request.
+#[derive(Debug, Clone)]
+pub struct ServiceCounters {
+    entries: metrics::Counter,
+    bytes: metrics::Counter,
+    commit_seconds: metrics::Histogram,
+}
 
-impl Tally {
-    /// The entries and bytes of each batch.
-    pub fn of(batches: &[ServiceLines]) -> Self {
-        Tally(
-            batches
-                .iter()
-                .map(|b| {
-                    (
-                        b.service.as_str().to_owned(),
-                        b.entries as u64,
-                        b.lines.len() as u64,
-                    )
-                })
-                .collect(),
-        )
-    }
-
-    /// Adds the counts to the ingestion counters.
-    pub fn record(self) {
-        self.record_stored(|_| true);
-    }
-
-    /// Adds the counts of the services `stored` says were stored.
-    pub fn record_stored(self, stored: impl Fn(&str) -> bool) {
-        for (service, entries, bytes) in self.0 {
-            if !stored(&service) {
-                continue;
-            }
-            let labels = [("service", service_label(service))];
-            metrics::counter!(INGESTED_ENTRIES, &labels).increment(entries);
-            metrics::counter!(INGESTED_BYTES, &labels).increment(bytes);
+impl ServiceCounters {
+    /// The counters of `service` (or of [`OTHER_SERVICES`] past [`MAX_SERVICE_SERIES`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let counters = estuary_collector::metrics::ServiceCounters::of("checkout");
+    /// counters.stored(3, 600);
+    /// ```
+    pub fn of(service: &str) -> Self {
+        let labels = [("service", service_label(service.to_owned()))];
+        ServiceCounters {
+            entries: metrics::counter!(INGESTED_ENTRIES, &labels),
+            bytes: metrics::counter!(INGESTED_BYTES, &labels),
+            commit_seconds: metrics::histogram!(COMMIT_SECONDS),
         }
+    }
+
+    /// Counts `entries` entries of `bytes` bytes (with the added timestamps) as stored.
+    pub fn stored(&self, entries: usize, bytes: usize) {
+        self.entries.increment(entries as u64);
+        self.bytes.increment(bytes as u64);
+    }
+
+    /// Starts timing a group commit into [`COMMIT_SECONDS`].
+    pub fn time_commit(&self) -> CommitTimer {
+        CommitTimer(Instant::now(), self.commit_seconds.clone())
     }
 }
 
@@ -198,21 +195,14 @@ pub fn record_rejected(reason: &'static str, status: StatusCode) {
         .increment(1);
 }
 
-/// Measures one group commit into [`COMMIT_SECONDS`] when dropped.
-#[derive(Debug)]
+/// Measures one group commit into [`COMMIT_SECONDS`] when dropped; made by
+/// [`ServiceCounters::time_commit`].
 #[must_use = "the commit is measured when the timer is dropped"]
-pub struct CommitTimer(Instant);
-
-impl CommitTimer {
-    /// Starts timing.
-    pub fn start() -> Self {
-        CommitTimer(Instant::now())
-    }
-}
+pub struct CommitTimer(Instant, metrics::Histogram);
 
 impl Drop for CommitTimer {
     fn drop(&mut self) {
-        metrics::histogram!(COMMIT_SECONDS).record(self.0.elapsed().as_secs_f64());
+        self.1.record(self.0.elapsed().as_secs_f64());
     }
 }
 

@@ -38,8 +38,9 @@ pub const DEFAULT_MAX_COMMIT_BYTES: usize = 8 * 1024 * 1024;
 
 /// Default number of commits queued for Redis before entries are skipped.
 pub const DEFAULT_FANOUT_QUEUE: usize = 4096;
-/// Default cap on bytes queued for Redis: 16 MiB.
-pub const DEFAULT_FANOUT_QUEUE_BYTES: usize = 16 * 1024 * 1024;
+/// Default cap on bytes queued for Redis: 4 MiB, about 200 ms of publishing at the default
+/// rate cap with ~200-byte entries; what waits longer is skipped, not held in memory.
+pub const DEFAULT_FANOUT_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// Default cap on entries published to Redis per second.
 pub const DEFAULT_FANOUT_MAX_RATE: u32 = 100_000;
 /// Default number of commits the live ring holds for slow stream readers.

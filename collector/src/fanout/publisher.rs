@@ -12,21 +12,31 @@ use tokio_util::sync::CancellationToken;
 
 use super::{FanoutStats, Queued, CLUSTER_SUFFIX};
 
-/// Most commits folded into one pipeline.
-const MAX_GROUP: usize = 8;
+/// Most commits taken from the queue at once.
+const MAX_GROUP: usize = 64;
+/// Most bytes of lines in one pipeline (at least one commit): the pipeline is encoded into
+/// one buffer, a copy of its lines, so this bounds that copy whatever the commits' sizes.
+const PIPELINE_BYTES: usize = 1024 * 1024;
 /// First and longest wait between reconnection attempts.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// Publishes each of `ARGV[3..]` to `ARGV[1]` (`logs:all`) and `ARGV[2]` (`logs:<service>`)
-/// in order: one call per chunk of a commit instead of two commands per entry, which cuts
-/// the collector's cost of fan-out several times (one reply to read, not two per entry).
+/// Publishes lines to `ARGV[1]` (`logs:all`) and to their service's channel, in order:
+/// `ARGV[2..]` is a run of `<channel>, <n>, <n lines>` per commit. One call per pipeline
+/// chunk instead of two commands per entry (one reply to read, not two per entry), and one
+/// call for many small commits instead of one each: a single-entry commit costs Redis a
+/// script invocation otherwise, on the same cores as the collector.
 const PUBLISH_LINES: &str = r"
-local all, own = ARGV[1], ARGV[2]
-for i = 3, #ARGV do
-  redis.call('PUBLISH', all, ARGV[i])
-  redis.call('PUBLISH', own, ARGV[i])
+local all, i, published = ARGV[1], 2, 0
+while i < #ARGV do
+  local own, n = ARGV[i], tonumber(ARGV[i + 1])
+  for j = i + 2, i + 1 + n do
+    redis.call('PUBLISH', all, ARGV[j])
+    redis.call('PUBLISH', own, ARGV[j])
+  end
+  published = published + n
+  i = i + 2 + n
 end
-return #ARGV - 2
+return published
 ";
 /// Entries per script call (bounds how long one call keeps Redis busy).
 const LINES_PER_CALL: usize = 500;
@@ -94,24 +104,34 @@ impl Publisher {
             if received == 0 {
                 break;
             }
-            let entries: usize = group.iter().map(|q| q.commit.entries).sum();
-            if self.connection.is_none() && Instant::now() < self.retry_at {
-                // Still backing off: skip without trying, and without pushing the retry back.
-                self.stats.skip(entries);
-            } else {
-                match self.publish(&group).await {
-                    Ok(()) => {
-                        self.stats
-                            .published
-                            .fetch_add(entries as u64, Ordering::Relaxed);
-                    }
-                    Err(err) => {
-                        self.stats.skip(entries);
-                        self.mark_down(&err);
-                    }
-                }
+            let mut rest = &group[..];
+            while !rest.is_empty() {
+                let (chunk, after) = rest.split_at(pipeline_len(rest));
+                self.publish_counted(chunk).await;
+                rest = after;
             }
             group.clear();
+        }
+    }
+
+    /// Publishes `group` in one pipeline and counts its entries as published or skipped.
+    async fn publish_counted(&mut self, group: &[Queued]) {
+        let entries: usize = group.iter().map(|q| q.commit.entries).sum();
+        if self.connection.is_none() && Instant::now() < self.retry_at {
+            // Still backing off: skip without trying, and without pushing the retry back.
+            self.stats.skip(entries);
+            return;
+        }
+        match self.publish(group).await {
+            Ok(()) => {
+                self.stats
+                    .published
+                    .fetch_add(entries as u64, Ordering::Relaxed);
+            }
+            Err(err) => {
+                self.stats.skip(entries);
+                self.mark_down(&err);
+            }
         }
     }
 
@@ -133,6 +153,8 @@ impl Publisher {
         let all = format!("{}all", self.prefix);
         let cluster = format!("{}{CLUSTER_SUFFIX}", self.prefix);
         let mut pipe = redis::pipe();
+        let mut call = self.script_call(&all);
+        let mut lines_in_call = 0;
         for Queued { commit, .. } in group {
             let own = format!("{}{}", self.prefix, commit.service);
             let lines: Vec<&[u8]> = commit
@@ -141,13 +163,13 @@ impl Publisher {
                 .filter(|l| !l.is_empty())
                 .collect();
             for chunk in lines.chunks(LINES_PER_CALL) {
-                pipe.cmd("EVALSHA")
-                    .arg(&self.script_sha)
-                    .arg(0)
-                    .arg(&all)
-                    .arg(&own)
-                    .arg(chunk)
-                    .ignore();
+                if lines_in_call > 0 && lines_in_call + chunk.len() > LINES_PER_CALL {
+                    let full = std::mem::replace(&mut call, self.script_call(&all));
+                    pipe.add_command(full).ignore();
+                    lines_in_call = 0;
+                }
+                call.arg(&own).arg(chunk.len()).arg(chunk);
+                lines_in_call += chunk.len();
             }
             if !self.stats.cluster_peers.load(Ordering::Relaxed) {
                 continue;
@@ -158,7 +180,17 @@ impl Publisher {
             message.extend_from_slice(&commit.lines);
             pipe.cmd("PUBLISH").arg(&cluster).arg(message).ignore();
         }
+        if lines_in_call > 0 {
+            pipe.add_command(call).ignore();
+        }
         pipe
+    }
+
+    /// An `EVALSHA` of [`PUBLISH_LINES`] with its first argument, `<prefix>all`.
+    fn script_call(&self, all: &str) -> redis::Cmd {
+        let mut call = redis::cmd("EVALSHA");
+        call.arg(&self.script_sha).arg(0).arg(all);
+        call
     }
 
     /// Once a second, asks Redis whether any other collector follows the cluster channel;
@@ -217,4 +249,17 @@ impl Publisher {
             tracing::warn!(%err, "Redis fan-out is down; ingestion goes on, entries are skipped until it is back");
         }
     }
+}
+
+/// How many of `group`'s first commits go into one pipeline: up to [`PIPELINE_BYTES`] of
+/// lines, and always at least one.
+fn pipeline_len(group: &[Queued]) -> usize {
+    let mut bytes = 0;
+    group
+        .iter()
+        .position(|q| {
+            bytes += q.commit.lines.len();
+            bytes > PIPELINE_BYTES
+        })
+        .map_or(group.len(), |over| over.max(1))
 }

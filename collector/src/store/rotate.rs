@@ -31,6 +31,11 @@ impl RotationPolicy {
         (self.max_bytes > 0 && file.len() >= self.max_bytes)
             || (self.daily && file.is_from_before_today())
     }
+
+    /// Whether `bytes` more can be appended to `file` without a rotation before or after.
+    pub fn leaves_open(&self, file: &LogFile, bytes: usize) -> bool {
+        !self.is_due(file) && (self.max_bytes == 0 || file.len() + (bytes as u64) < self.max_bytes)
+    }
 }
 
 /// Renames the active file into a pending segment and opens a fresh active file that starts

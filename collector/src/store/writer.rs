@@ -18,6 +18,13 @@ use crate::service::ServiceName;
 const FINISH_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
 /// The longest pause between tries.
 const FINISH_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+/// Commits up to this size that need neither an open, a rotation nor an `fdatasync` are
+/// written on the writer's own task: a `write(2)` into the page cache costs about what
+/// parsing the same bytes inline does (the ingest path parses bodies up to the same size on
+/// the async workers), while a hop to the blocking pool (a pool mutex, a thread woken, the
+/// task woken back) costs several times the write of a small commit
+/// (docs/benchmarks/single-entry.md).
+const INLINE_COMMIT_BYTES: usize = 256 * 1024;
 
 /// One request's lines for this service, and where to send the outcome.
 pub(super) struct Append {
@@ -56,6 +63,8 @@ pub(super) struct Writer {
     lifecycle: Option<Lifecycle>,
     /// Cancelled when the store closes: segment finishing stops retrying then.
     closing: CancellationToken,
+    /// This service's ingestion counters, counted per commit before the acks go out.
+    counters: crate::metrics::ServiceCounters,
 }
 
 impl Writer {
@@ -68,6 +77,7 @@ impl Writer {
         tasks: TaskTracker,
         receiver: mpsc::Receiver<Append>,
     ) -> Self {
+        let counters = crate::metrics::ServiceCounters::of(service.as_str());
         Writer {
             service,
             path,
@@ -84,6 +94,7 @@ impl Writer {
             health: Arc::default(),
             lifecycle: None,
             closing: CancellationToken::new(),
+            counters,
         }
     }
 
@@ -163,6 +174,9 @@ impl Writer {
         let entries = group.iter().map(|a| a.entries).sum();
         let (lines, facts) = take_lines(group);
         let result = self.commit(lines, facts).await;
+        if let Ok((lines, _)) = &result {
+            self.counters.stored(entries, lines.len());
+        }
         self.health
             .record(&self.service, result.as_ref().map(|_| ()));
         let outcome = result
@@ -192,16 +206,62 @@ impl Writer {
         }
     }
 
-    /// Writes one group on the blocking pool so slow disks never stall the async workers,
-    /// rotating the active file when the policy says so. Returns the bytes written and the
-    /// virtual offset after them.
+    /// Writes one group, rotating the active file when the policy says so. Returns the bytes
+    /// written and the virtual offset after them.
+    ///
+    /// A small commit to an open file with nothing else to do is written right here (see
+    /// [`INLINE_COMMIT_BYTES`]); anything that may wait on the disk (an open, a rotation, an
+    /// `fdatasync`, a big group) goes to the blocking pool so slow disks never stall the async
+    /// workers.
     async fn commit(
         &mut self,
         buffer: Vec<u8>,
         facts: Vec<LineFacts>,
     ) -> std::io::Result<(Vec<u8>, u64)> {
-        let _timer = crate::metrics::CommitTimer::start();
-        let file = self.file.take();
+        let _timer = self.counters.time_commit();
+        let result = match self.file.take() {
+            // On failure the file is left closed: reopened (its length read again) next time.
+            Some(mut file) if self.commits_inline(&file, buffer.len()) => file
+                .commit(&buffer, &facts, self.fsync)
+                .map(|()| CommitDone {
+                    file: Some(file),
+                    buffer,
+                    rotated: None,
+                }),
+            file => self.commit_blocking(file, buffer, facts).await,
+        };
+        match result {
+            Ok(done) => {
+                let end = done.file.as_ref().map_or(0, |f| f.base() + f.len());
+                self.file = done.file;
+                if let Some(pending) = done.rotated {
+                    self.spawn_finish(pending);
+                }
+                Ok((done.buffer, end))
+            }
+            Err(err) => {
+                if let Some(unlogged) = self.health.failure_to_log() {
+                    tracing::error!(path = %self.path.display(), %err, unlogged, "write failed; entries refused (repeats are logged at most every 10 s; `unlogged` counts those between)");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Whether a commit of `bytes` to `file` is cheap enough to write on the writer's task.
+    fn commits_inline(&self, file: &LogFile, bytes: usize) -> bool {
+        self.fsync == FsyncPolicy::Never
+            && bytes <= INLINE_COMMIT_BYTES
+            && self.rotation.leaves_open(file, bytes)
+    }
+
+    /// Runs a [`CommitJob`] on the blocking pool.
+    async fn commit_blocking(
+        &self,
+        file: Option<LogFile>,
+        buffer: Vec<u8>,
+        facts: Vec<LineFacts>,
+    ) -> std::io::Result<CommitDone> {
         let job = CommitJob {
             path: self.path.clone(),
             count_index: self.count_index,
@@ -211,24 +271,9 @@ impl Writer {
             lock: self.files.clone(),
             fsync: self.fsync,
         };
-        let joined = tokio::task::spawn_blocking(move || job.run(file, buffer, &facts)).await;
-        match joined {
-            Ok(Ok(done)) => {
-                let end = done.file.as_ref().map_or(0, |f| f.base() + f.len());
-                self.file = done.file;
-                if let Some(pending) = done.rotated {
-                    self.spawn_finish(pending);
-                }
-                Ok((done.buffer, end))
-            }
-            Ok(Err(err)) => {
-                if let Some(unlogged) = self.health.failure_to_log() {
-                    tracing::error!(path = %self.path.display(), %err, unlogged, "write failed; entries refused (repeats are logged at most every 10 s; `unlogged` counts those between)");
-                }
-                Err(err)
-            }
-            Err(join) => Err(std::io::Error::other(join.to_string())),
-        }
+        tokio::task::spawn_blocking(move || job.run(file, buffer, &facts))
+            .await
+            .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())))
     }
 
     /// Names a closed segment by its time range and compresses it, off the writer's path.

@@ -42,6 +42,12 @@ fn every_entry_of_a_ten_thousand_entry_load_is_published_in_order_per_service() 
     }
     let own = per_service.take(10_000, WAIT);
     assert_eq!(own.iter().filter(|(c, _)| c == "logs:fa").count(), 5_000);
+    // Commits of both services share script calls: each line still goes to its own channel.
+    for (channel, payload) in &own {
+        let entry: Value = serde_json::from_str(payload).expect("json");
+        let service = entry["service"].as_str().expect("service");
+        assert_eq!(channel, &format!("logs:{service}"), "{payload}");
+    }
     // What is published is exactly what is stored.
     let stored = String::from_utf8(collector.raw("fa")).expect("utf8");
     let first_fa = own

@@ -252,3 +252,25 @@ async fn the_store_rotates_by_size_and_positions_run_on_across_segments() {
     assert_eq!(page.hits.len(), 20);
     assert_eq!(position, store.end_of(&api()).unwrap());
 }
+
+#[test]
+fn a_commit_that_would_reach_the_size_limit_does_not_leave_the_file_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let active = segments::active_path(dir.path(), &api());
+    let mut file = LogFile::open(&active, 0).unwrap();
+    file.commit(&[b'x'; 90], &[], crate::store::FsyncPolicy::Never)
+        .unwrap();
+    let by_size = RotationPolicy {
+        max_bytes: 100,
+        ..RotationPolicy::default()
+    };
+    assert!(by_size.leaves_open(&file, 9), "ends below the limit");
+    assert!(
+        !by_size.leaves_open(&file, 10),
+        "reaches the limit: rotates after"
+    );
+    assert!(
+        RotationPolicy::default().leaves_open(&file, 1 << 20),
+        "never by size"
+    );
+}

@@ -5,24 +5,31 @@
 //! cargo run --release -p estuary-benches --bin bench_collector -- [--quick]
 //! ```
 //!
-//! It starts `target/release/estuary serve` (found beside this executable) on a free port
-//! with a temporary `LOG_DIR` and measures, each beside a baseline taken in the same run:
+//! It starts a private `redis-server` and `target/release/estuary serve` (found beside this
+//! executable) on free ports with a temporary `LOG_DIR`, Redis fan-out on as the collector is
+//! deployed, plus a second collector with fan-out off, and measures, each beside a baseline
+//! taken in the same run:
 //!
 //! - (a) single-entry `POST /logs` per second over 64 keep-alive connections, ~200-byte
-//!   entries; baseline: `GET /health` over the same connections (the HTTP stack's and the
-//!   load generator's ceiling);
-//! - (b) entries per second of NDJSON `POST /logs`, 1,000 entries per request, 4
-//!   connections; baseline: the same bodies appended straight to a file in the same
-//!   directory (the storage limit). Repeated against a second collector with `--fsync batch`;
+//!   entries round-robin over 8 services, fan-out on; baseline: `GET /health` over the same
+//!   connections (the HTTP stack's and the load generator's ceiling). (a′) the same against
+//!   the collector with fan-out off: what fan-out costs (on, off, off, on, each side's two
+//!   runs combined, so load drift weighs on both alike);
+//! - (b) entries per second of NDJSON `POST /logs`, 1,000 entries per request, 8
+//!   connections (one service each), fan-out on; baseline: the same bodies appended straight
+//!   to a file in the same directory (the storage limit). (b″) the same with fan-out off,
+//!   paired the same way;
+//!   (b′) against a third collector with `--fsync batch`;
 //! - (c) `GET /logs/<service>?limit=100` latency on a 1 GiB log (100 MiB with `--quick`)
 //!   generated before the collector starts; baselines: `tail -n 100` of the file, and a plain
 //!   read of its last 64 KiB;
-//! - (d) the collector's peak RSS (`VmHWM`) after all of the above.
+//! - (d) the collector's peak RSS (`VmHWM`) after the load phases (a) and (b), and after
+//!   all of the above.
 //!
 //! The load generator is a lean HTTP/1.1 client on one thread (see `bench/http.rs`), so on
 //! a small machine most of the CPU goes to the collector; the CPU each side used is
 //! reported below the table. Only 201s count; errors are reported. A full run takes about
-//! 30 s (`--quick`: about 12 s) and needs ~3 GB of free disk.
+//! 45 s (`--quick`: about 20 s) and needs ~3 GB of free disk.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,12 +47,15 @@ use estuary_benches::process::{self, Usage};
 use estuary_benches::report;
 use estuary_benches::run::Run;
 use estuary_benches::workload::{self, Generated};
+use estuary_test_support::redis_server::RedisServer;
 use estuary_test_support::{free_port, Collector};
 
 /// Connections for (a), as in the issue.
 const SINGLE_CONNECTIONS: usize = 64;
-/// Connections for (b): "a few", like a handful of busy services.
-const BATCH_CONNECTIONS: usize = 4;
+/// Connections for (b), as in the issue: one per service.
+const BATCH_CONNECTIONS: usize = 8;
+/// Services the single entries of (a) go to, round-robin over the connections.
+const SINGLE_SERVICES: usize = 8;
 /// Entries per NDJSON request in (b).
 const BATCH_ENTRIES: usize = 1_000;
 /// Lines asked for in (c).
@@ -125,7 +135,7 @@ fn main() -> anyhow::Result<()> {
     let tail_log = log_dir.join(format!("{TAIL_SERVICE}.log"));
     let generated = workload::generate_log(&tail_log, TAIL_SERVICE, plan.tail_log_bytes)
         .context("generating the log for (c)")?;
-    let mut results = measure_default(runtime, &log_dir, &plan, &generated)?;
+    let mut results = measure_default(runtime, scratch.path(), &log_dir, &plan, &generated)?;
     if !args.no_fsync_batch {
         results.fsync_batch = Some(measure_fsync_batch(runtime, scratch.path(), &plan)?);
     }
@@ -177,19 +187,47 @@ impl Bench<'_> {
         })
     }
 
-    /// (b): the raw-write baseline, then the collector with the same bodies.
-    fn batches(&self) -> anyhow::Result<(baseline::RawWrite, Throughput)> {
-        let body = workload::ndjson_batch(BATCH_SERVICE, BATCH_ENTRIES);
+    /// Single-entry POSTs over 64 connections, round-robin over 8 services.
+    fn singles(&self) -> anyhow::Result<Throughput> {
+        self.throughput(single_requests(self.addr()), 201, 1)
+    }
+
+    /// NDJSON batches over 8 connections, one service each; their files are synced after,
+    /// so the next phase does not pay for this one's writeback.
+    fn batches(&self) -> anyhow::Result<Throughput> {
+        let requests = (0..BATCH_CONNECTIONS)
+            .map(|n| {
+                let body = workload::ndjson_batch(&batch_service(n), BATCH_ENTRIES);
+                http::post(self.addr(), "/logs", "application/x-ndjson", &body)
+            })
+            .collect();
+        let batch = self.throughput(requests, 201, BATCH_ENTRIES)?;
+        for n in 0..BATCH_CONNECTIONS {
+            let written = self.log_dir.join(format!("{}.log", batch_service(n)));
+            baseline::settle(&written).context("syncing (b)'s logs")?;
+        }
+        Ok(batch)
+    }
+
+    /// (b)'s baseline: the same bodies appended straight to a file.
+    fn raw_write(&self) -> anyhow::Result<baseline::RawWrite> {
+        let body = workload::ndjson_batch(&batch_service(0), BATCH_ENTRIES);
         progress("(b) baseline: the same NDJSON bodies appended straight to a file");
         let (measure, cap) = (self.plan.measure, self.plan.raw_write_cap);
-        let raw = baseline::raw_write(self.log_dir, &body, BATCH_ENTRIES, measure, cap)
-            .context("raw-write baseline")?;
-        progress("(b) NDJSON POST /logs, 1,000 entries per request, 4 connections");
-        let request = http::post(self.addr(), "/logs", "application/x-ndjson", &body);
-        let batch = self.throughput(vec![request; BATCH_CONNECTIONS], 201, BATCH_ENTRIES)?;
-        let written = self.log_dir.join(format!("{BATCH_SERVICE}.log"));
-        baseline::settle(&written).context("syncing (b)'s log")?;
-        Ok((raw, batch))
+        baseline::raw_write(self.log_dir, &body, BATCH_ENTRIES, measure, cap)
+            .context("raw-write baseline")
+    }
+
+    /// The fan-out counters from `/health`: entries published to Redis and skipped.
+    fn fanout_counts(&self) -> anyhow::Result<(u64, u64)> {
+        let addr = self.addr();
+        self.runtime.block_on(async {
+            let mut conn = Conn::connect(addr).await?;
+            let reply = conn.send(&http::get(addr, "/health")).await?;
+            let body: serde_json::Value = serde_json::from_slice(reply.body)?;
+            let count = |key: &str| body["fanout"][key].as_u64().unwrap_or(0);
+            Ok((count("published"), count("skipped")))
+        })
     }
 
     /// (c): the tail query from one client, then from several at once, then its baselines.
@@ -211,14 +249,19 @@ impl Bench<'_> {
     }
 }
 
-/// (a) to (d) against a collector with default settings.
+/// (a) to (d) against a collector with default settings and fan-out on, and (a′), (b″)
+/// against one with fan-out off, phase by phase in turn.
 fn measure_default(
     runtime: &Runtime,
+    scratch: &Path,
     log_dir: &Path,
     plan: &Plan,
     generated: &Generated,
 ) -> anyhow::Result<Results> {
-    let collector = Collector::try_start_in(log_dir, free_port(), &[], &[])?;
+    progress("starting a private redis-server");
+    let redis = RedisServer::try_start_with(&[]).context("starting redis-server")?;
+    let url = redis.url();
+    let collector = Collector::try_start_in(log_dir, free_port(), &["--redis-url", &url], &[])?;
     let start_rss_kib = collector.peak_rss_kib()?;
     let bench = Bench {
         runtime,
@@ -226,11 +269,21 @@ fn measure_default(
         collector,
         log_dir,
     };
+    let off_dir = scratch.join("logs-fanout-off");
+    std::fs::create_dir(&off_dir).context("creating the fan-out-off log directory")?;
+    let off = Bench {
+        runtime,
+        plan,
+        collector: Collector::try_start_in(&off_dir, free_port(), &[], &[])?,
+        log_dir: &off_dir,
+    };
     let query = http::get(
         bench.addr(),
         &format!("/logs/{TAIL_SERVICE}?limit={TAIL_LIMIT}"),
     );
-    runtime.block_on(check_api(bench.addr(), &query, generated.lines))?;
+    runtime.block_on(check_ingest(bench.addr()))?;
+    runtime.block_on(check_ingest(off.addr()))?;
+    runtime.block_on(check_query(bench.addr(), &query, generated.lines))?;
 
     progress("(a) baseline: GET /health, 64 connections");
     let health = bench.throughput(
@@ -238,24 +291,48 @@ fn measure_default(
         200,
         1,
     )?;
-    progress("(a) single-entry POST /logs, 64 connections");
-    let single = bench.throughput(single_requests(bench.addr()), 201, 1)?;
-    let (raw, batch) = bench.batches()?;
+    progress(
+        "(a) single-entry POST /logs, 64 connections, 8 services, fan-out on, then off (ABBA)",
+    );
+    let (single, single_off) = abba(|| bench.singles(), || off.singles())?;
+    let raw = bench.raw_write()?;
+    progress("(b) NDJSON POST /logs, 1,000 entries per request, 8 connections, fan-out on, then off (ABBA)");
+    let (batch, batch_off) = abba(|| bench.batches(), || off.batches())?;
+    let load_rss_kib = bench.collector.peak_rss_kib()?;
+    let (published, skipped) = bench.fanout_counts()?;
 
     let queries = bench.queries(&query)?;
     Ok(Results {
         health,
         single,
+        single_off,
         raw,
         batch,
+        batch_off,
+        fanout: summary::FanoutCounts {
+            published,
+            skipped,
+            redis_cpu: redis.cpu_time()?,
+        },
         fsync_batch: None,
         queries,
         start_rss_kib,
+        load_rss_kib,
         peak_rss_kib: bench.collector.peak_rss_kib()?,
     })
 }
 
-/// (b) again, against a second collector that `fdatasync`s each group commit.
+/// Runs `a`, `b`, `b`, `a` and combines each side's two runs, so a load that drifts over the
+/// run (other people's builds on a shared machine) weighs on both sides alike.
+fn abba(
+    a: impl Fn() -> anyhow::Result<Throughput>,
+    b: impl Fn() -> anyhow::Result<Throughput>,
+) -> anyhow::Result<(Throughput, Throughput)> {
+    let (a1, b1, b2, a2) = (a()?, b()?, b()?, a()?);
+    Ok((a1.combine(a2), b1.combine(b2)))
+}
+
+/// (b) again, against another collector that `fdatasync`s each group commit.
 fn measure_fsync_batch(
     runtime: &Runtime,
     scratch: &Path,
@@ -271,24 +348,29 @@ fn measure_fsync_batch(
         log_dir: &log_dir,
     };
     progress("(b′) NDJSON POST /logs again, collector with --fsync batch");
-    let body = workload::ndjson_batch(BATCH_SERVICE, BATCH_ENTRIES);
-    let request = http::post(bench.addr(), "/logs", "application/x-ndjson", &body);
-    bench.throughput(vec![request; BATCH_CONNECTIONS], 201, BATCH_ENTRIES)
+    bench.batches()
 }
 
-/// One single-entry request per connection, each with its own entry.
+/// The service of (b)'s `n`th connection.
+fn batch_service(n: usize) -> String {
+    format!("{BATCH_SERVICE}-{n}")
+}
+
+/// One single-entry request per connection, each with its own entry, the connections'
+/// services round-robin over [`SINGLE_SERVICES`].
 fn single_requests(addr: SocketAddr) -> Vec<Request> {
     (0..SINGLE_CONNECTIONS as u64)
         .map(|seq| {
-            let body = workload::single_entry(SINGLE_SERVICE, seq);
+            let service = format!("{SINGLE_SERVICE}-{}", seq % SINGLE_SERVICES as u64);
+            let body = workload::single_entry(&service, seq);
             http::post(addr, "/logs", "application/json", &body)
         })
         .collect()
 }
 
-/// One request of each kind, its answer checked in full, so that the phases measure what
-/// they claim to.
-async fn check_api(addr: SocketAddr, query: &[u8], generated_lines: u64) -> anyhow::Result<()> {
+/// One request of each ingest kind, its answer checked in full, so that the phases measure
+/// what they claim to.
+async fn check_ingest(addr: SocketAddr) -> anyhow::Result<()> {
     let mut conn = Conn::connect(addr).await?;
     let single = &single_requests(addr)[0];
     let reply = conn.send(single).await?;
@@ -297,7 +379,7 @@ async fn check_api(addr: SocketAddr, query: &[u8], generated_lines: u64) -> anyh
         "single POST answered {}",
         reply.status
     );
-    let body = workload::ndjson_batch(BATCH_SERVICE, BATCH_ENTRIES);
+    let body = workload::ndjson_batch(&batch_service(0), BATCH_ENTRIES);
     let reply = conn
         .send(&http::post(addr, "/logs", "application/x-ndjson", &body))
         .await?;
@@ -307,6 +389,12 @@ async fn check_api(addr: SocketAddr, query: &[u8], generated_lines: u64) -> anyh
         "batch POST answered {} {body}",
         reply.status
     );
+    Ok(())
+}
+
+/// The tail query, its answer checked against the generated log.
+async fn check_query(addr: SocketAddr, query: &[u8], generated_lines: u64) -> anyhow::Result<()> {
+    let mut conn = Conn::connect(addr).await?;
     let reply = conn.send(query).await?;
     let body: serde_json::Value = serde_json::from_slice(reply.body)?;
     let last_seq = body["logs"][TAIL_LIMIT - 1]["seq"].as_u64();
