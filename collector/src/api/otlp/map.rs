@@ -170,16 +170,9 @@ fn write_record(
 /// `TRACE`…`FATAL` from the severity number, else from a severity text the collector's
 /// filters understand (`warning`, `crit`…), else `INFO`.
 fn level_of(record: &LogRecord) -> Severity {
-    const BY_NUMBER: [Severity; 6] = [
-        Severity::Trace,
-        Severity::Debug,
-        Severity::Info,
-        Severity::Warn,
-        Severity::Error,
-        Severity::Fatal,
-    ];
     match record.severity_number {
-        n @ 1..=24 => BY_NUMBER[(n as usize - 1) / 4],
+        // Four numbers per severity, least severe first, as `Severity::ALL` lists them.
+        n @ 1..=24 => Severity::ALL[(n as usize - 1) / 4],
         _ => Severity::parse(&record.severity_text).unwrap_or(Severity::Info),
     }
 }
