@@ -194,6 +194,22 @@ impl ScanMeter {
         self.stopped.is_none()
     }
 
+    /// Counts `bytes` read in one go (a stretch the caller could not see line by line);
+    /// the budget is looked at on the next line or [`ScanMeter::may_go_on`].
+    pub fn add(&mut self, bytes: u64) {
+        self.read += bytes;
+    }
+
+    /// Whether the scan was cancelled (its client left, or the collector is stopping).
+    pub fn is_cancelled(&self) -> bool {
+        self.budget.is_cancelled()
+    }
+
+    /// Bytes counted so far.
+    pub fn read_bytes(&self) -> u64 {
+        self.read
+    }
+
     /// Whether the scan may go on, looking at the budget now (between files or ranges).
     pub fn may_go_on(&mut self) -> bool {
         self.stopped = self.stopped.or(self.budget.check(self.read));

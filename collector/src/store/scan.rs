@@ -15,7 +15,7 @@ use super::reader::StreamReader;
 use super::source::{self, Source};
 use super::usage;
 use crate::filter::timestamp_nanos;
-use crate::query::{Direction, Hit, Page, PageRequest, ScanBudget, Stop, Stopped};
+use crate::query::{Direction, Hit, Page, PageRequest, ScanBudget, ScanMeter, Stop, Stopped};
 use crate::service::ServiceName;
 
 /// Bytes read per step, at most.
@@ -25,51 +25,41 @@ const CHUNK: usize = 256 * 1024;
 const FIRST_STEP: usize = 32 * 1024;
 /// Entries read per step of a filtered oldest-first page.
 const FORWARD_ENTRIES: usize = 4096;
-/// Lines examined between two looks at the budget.
-const CHECK_EVERY: u32 = 256;
-
-/// A scan's spending: bytes examined so far and the last entry examined, checked against
-/// the request's budget every [`CHECK_EVERY`] lines.
-struct Spending<'b> {
-    budget: &'b ScanBudget,
-    examined: u64,
-    since_check: u32,
+/// A scan's spending: its [`ScanMeter`] (bytes examined, the budget looked at every
+/// [`ScanMeter::LINES_PER_LOOK`] lines) and the line it stopped at.
+struct Spending {
+    meter: ScanMeter,
     last_line: Option<Vec<u8>>,
 }
 
-impl<'b> Spending<'b> {
-    fn new(budget: &'b ScanBudget) -> Self {
+impl Spending {
+    fn new(budget: &ScanBudget) -> Self {
         Spending {
-            budget,
-            examined: 0,
-            since_check: 0,
+            meter: ScanMeter::new(budget.clone()),
             last_line: None,
         }
     }
 
-    /// Counts one examined line; says whether the budget is spent (looked at every
-    /// [`CHECK_EVERY`] lines).
+    /// Counts one examined line; says whether the budget is spent.
     fn examined(&mut self, line: &[u8]) -> Option<Stop> {
-        self.examined += line.len() as u64 + 1;
-        self.since_check += 1;
-        if self.since_check < CHECK_EVERY {
+        if self.meter.read(line.len() as u64 + 1) {
             return None;
         }
-        self.since_check = 0;
-        let stop = self.budget.check(self.examined);
-        if stop.is_some() {
-            self.last_line = Some(line.to_vec());
-        }
-        stop
+        self.last_line = Some(line.to_vec());
+        self.meter.stopped()
     }
 
     /// Says whether the budget is spent, between reads. Until it has examined something,
     /// a scan stops only when cancelled: every page makes progress, however little is left.
-    fn check(&self) -> Option<Stop> {
-        if self.examined == 0 {
-            return self.budget.is_cancelled().then_some(Stop::Cancelled);
+    fn check(&mut self) -> Option<Stop> {
+        if self.meter.read_bytes() == 0 {
+            return self.meter.is_cancelled().then_some(Stop::Cancelled);
         }
-        self.budget.check(self.examined)
+        if self.meter.may_go_on() {
+            None
+        } else {
+            self.meter.stopped()
+        }
     }
 
     fn stopped(&self, reason: Stop, last_line: Option<&[u8]>) -> Stopped {
@@ -77,7 +67,7 @@ impl<'b> Spending<'b> {
         Stopped {
             reason,
             last_examined: line.and_then(timestamp_nanos),
-            examined_any: self.examined > 0,
+            examined_any: self.meter.read_bytes() > 0,
         }
     }
 }
@@ -151,7 +141,7 @@ fn scan_forward(
         page.work.scanned_bytes += chunk.read_bytes;
         page.work.files_scanned += chunk.files_opened;
         page.work.segments_skipped += chunk.segments_skipped;
-        spending.examined += chunk.read_bytes;
+        spending.meter.add(chunk.read_bytes);
         let lines = (0..chunk.lines.len()).map(|i| (chunk.positions[i], chunk.line(i)));
         for (position, line) in lines.filter(|(_, line)| matcher.matches(line)) {
             page.hits.push(Hit {
@@ -222,7 +212,7 @@ fn scan_backward(
                     &mut found,
                     &request.budget,
                 )?;
-                spending.examined += read;
+                spending.meter.add(read);
                 read
             } else {
                 let mut keep = |position: u64, line: &[u8]| {
@@ -279,7 +269,7 @@ fn newest_of(
     let mut lines = 0u32;
     let read = source.for_each_line(low, high, &mut |position, line| {
         lines = lines.wrapping_add(1);
-        if lines % CHECK_EVERY == 0 && budget.is_cancelled() {
+        if lines % ScanMeter::LINES_PER_LOOK == 0 && budget.is_cancelled() {
             return false;
         }
         if matcher.matches(line) {
