@@ -256,11 +256,7 @@ pub async fn method_not_allowed() -> ApiError {
 /// The last line of defence: a handler that panicked (a bug) still answers JSON 500 instead of
 /// dropping the connection, and the panic is logged.
 pub fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let detail = err
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| err.downcast_ref::<&str>().copied())
-        .unwrap_or("unknown");
+    let detail = panic_text(&*err);
     tracing::error!(panic = detail, "a request handler panicked");
     let body = ErrorBody {
         error: "internal error".into(),
@@ -271,6 +267,15 @@ pub fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
         not_stored: None,
     };
     (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
+/// What a panic said: its message when it carried one, else `"unknown"`.
+pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown")
 }
 
 /// Runs file work on the blocking pool (so slow disks never stall the async workers) and

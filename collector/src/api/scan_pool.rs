@@ -103,7 +103,10 @@ impl ScanPool {
             tracing::error!("{what} was dropped by the query pool");
             ApiError::StorageUnavailable
         })?;
-        super::error::storage_outcome(what, outcome.map_err(|panic| panic_text(&*panic)))
+        super::error::storage_outcome(
+            what,
+            outcome.map_err(|panic| super::error::panic_text(&*panic).to_owned()),
+        )
     }
 
     /// Queries running now.
@@ -115,14 +118,6 @@ impl ScanPool {
     pub fn size(&self) -> usize {
         self.size
     }
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 #[cfg(test)]
