@@ -233,10 +233,7 @@ impl ClickHouseServer {
 
     /// Kills the server (SIGKILL) and reaps it; its data stays for a restart.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::kill_and_reap(&mut self.child);
     }
 
     /// Starts it again on the same ports with the same data.

@@ -258,10 +258,7 @@ impl Collector {
 
     /// SIGKILLs the collector and reaps it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::kill_and_reap(&mut self.child);
     }
 
     /// Sends SIGTERM and waits for the exit status.

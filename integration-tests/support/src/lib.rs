@@ -33,6 +33,15 @@ pub use chromedriver::ChromeDriver;
 pub use clickhouse_server::ClickHouseServer;
 pub use collector::{entry_numbers, estuary_bin, try_estuary_bin, Collector};
 
+/// SIGKILLs a launched server, if it runs, and reaps it: what every launcher's `stop` and
+/// `Drop` do.
+pub(crate) fn kill_and_reap(child: &mut Option<std::process::Child>) {
+    if let Some(mut child) = child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// A loopback port nobody listens on right now.
 ///
 /// # Panics

@@ -159,10 +159,7 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL) and reaps it.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::kill_and_reap(&mut self.child);
     }
 
     /// Starts it again on the same port.
