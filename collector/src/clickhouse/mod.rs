@@ -44,6 +44,35 @@ pub struct ClickHouseConfig {
     pub create_table: bool,
     /// This collector's name, stored with each row (part of its stream position).
     pub collector: String,
+    /// How the forwarder sizes and sends its inserts.
+    pub insert: InsertSettings,
+}
+
+/// How the forwarder sizes and sends its inserts.
+///
+/// ClickHouse writes a part per insert and partition, then merges parts in the background:
+/// it wants few large inserts (its documentation advises at least thousands of rows each,
+/// at most about one per second), so these are larger than the other forwarders' batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsertSettings {
+    /// Most rows per insert.
+    pub max_rows: usize,
+    /// Most bytes of stored lines per insert, roughly (a batch stops after the line that
+    /// crosses it).
+    pub max_bytes: usize,
+    /// Whether insert bodies are gzip-compressed: less network, more CPU on both sides
+    /// (compression costs about as much as building the rows).
+    pub gzip: bool,
+}
+
+impl Default for InsertSettings {
+    fn default() -> Self {
+        InsertSettings {
+            max_rows: 100_000,
+            max_bytes: 32 * 1024 * 1024,
+            gzip: true,
+        }
+    }
 }
 
 impl ClickHouseConfig {
@@ -61,6 +90,7 @@ impl ClickHouseConfig {
     ///     credentials: Default::default(),
     ///     create_table: true,
     ///     collector: "c1".into(),
+    ///     insert: Default::default(),
     /// };
     /// assert_eq!(config.qualified(), "`logs`.`entries`");
     /// ```
@@ -170,22 +200,22 @@ impl Client {
         self.send(request).await
     }
 
-    /// Inserts a gzip-compressed `JSONEachRow` body into the table.
+    /// Inserts a `JSONEachRow` body into the table: gzip-compressed when the insert
+    /// settings say so.
     ///
     /// # Errors
     ///
     /// As [`Client::query`].
-    pub async fn insert(&self, gzipped_rows: Vec<u8>) -> Result<(), ClickHouseError> {
+    pub async fn insert(&self, rows: bytes::Bytes) -> Result<(), ClickHouseError> {
         let insert = format!("INSERT INTO {} FORMAT JSONEachRow", self.config.qualified());
-        let request = self
-            .http
-            .post(&self.config.url)
-            .query(&[
-                ("query", insert.as_str()),
-                ("input_format_skip_unknown_fields", "1"),
-            ])
-            .header(reqwest::header::CONTENT_ENCODING, "gzip")
-            .body(gzipped_rows);
+        let mut request = self.http.post(&self.config.url).query(&[
+            ("query", insert.as_str()),
+            ("input_format_skip_unknown_fields", "1"),
+        ]);
+        if self.config.insert.gzip {
+            request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+        }
+        let request = request.body(rows);
         self.send(request).await.map(|_| ())
     }
 

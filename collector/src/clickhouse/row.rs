@@ -91,7 +91,10 @@ pub fn write_row(out: &mut Vec<u8>, origin: Origin<'_>, offset: u64, line: &[u8]
         string(out, value);
     }
     out.extend_from_slice(b"],\"line\":");
-    string(out, &String::from_utf8_lossy(line));
+    match std::str::from_utf8(line) {
+        Ok(line) => string(out, line),
+        Err(_) => string(out, &String::from_utf8_lossy(line)),
+    }
     out.extend_from_slice(b"}\n");
 }
 
@@ -110,7 +113,11 @@ fn collect(path: &str, raw: &RawValue, depth: usize, out: &mut Vec<(String, Stri
                 .0;
             for (key, value) in &inner {
                 if !key.contains('.') {
-                    collect(&format!("{path}.{key}"), value, depth + 1, out);
+                    let mut inner_path = String::with_capacity(path.len() + 1 + key.len());
+                    inner_path.push_str(path);
+                    inner_path.push('.');
+                    inner_path.push_str(key);
+                    collect(&inner_path, value, depth + 1, out);
                 }
             }
         }
@@ -118,31 +125,48 @@ fn collect(path: &str, raw: &RawValue, depth: usize, out: &mut Vec<(String, Stri
         Some(b'"') => {
             // A lone surrogate escape cannot be decoded: its escaped text stands for it, as
             // in the files' field filter.
-            let text = string_of(raw).unwrap_or_else(|| text[1..text.len() - 1].to_owned());
-            out.push((path.to_owned(), format!("s{text}")));
+            let text = string_of(raw).unwrap_or_else(|| text[1..text.len() - 1].into());
+            out.push((path.to_owned(), tagged('s', &text)));
         }
         Some(_) => {
             // Numbers, bools and null by their canonical JSON; a number serde cannot hold
             // (`1e999999`) by its text.
-            let json = serde_json::from_str::<serde_json::Value>(text)
-                .map_or_else(|_| text.to_owned(), |value| value.to_string());
-            out.push((path.to_owned(), format!("j{json}")));
+            let value = if canonical(text) {
+                tagged('j', text)
+            } else {
+                let json = serde_json::from_str::<serde_json::Value>(text)
+                    .map_or_else(|_| text.to_owned(), |value| value.to_string());
+                tagged('j', &json)
+            };
+            out.push((path.to_owned(), value));
         }
     }
 }
 
+/// `tag` followed by `text`.
+fn tagged(tag: char, text: &str) -> String {
+    let mut value = String::with_capacity(1 + text.len());
+    value.push(tag);
+    value.push_str(text);
+    value
+}
+
+/// Whether a JSON scalar's text is already what serde_json would write for it: `true`,
+/// `false`, `null`, or an integer that fits 64 bits (JSON has no leading zeros or `+`).
+/// Other numbers (`1.50`, `1e3`) go through serde_json to be written the canonical way.
+fn canonical(text: &str) -> bool {
+    matches!(text, "true" | "false" | "null")
+        || (text.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+            && (text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()))
+}
+
 /// Keeps the last of each attribute's values, in key order.
 fn dedup_last(attrs: &mut Vec<(String, String)>) {
-    // A stable sort keeps each key's values in document order; the last one wins.
+    // Reversed, then sorted stably, each key's last value in the document comes first;
+    // `dedup_by` keeps the first of each run.
+    attrs.reverse();
     attrs.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut kept: Vec<(String, String)> = Vec::with_capacity(attrs.len());
-    for attr in attrs.drain(..) {
-        match kept.last_mut() {
-            Some(last) if last.0 == attr.0 => *last = attr,
-            _ => kept.push(attr),
-        }
-    }
-    *attrs = kept;
+    attrs.dedup_by(|later, first| later.0 == first.0);
 }
 
 /// An object's keys and raw values, in document order, borrowing whatever needs no
@@ -171,10 +195,12 @@ impl<'de> Deserialize<'de> for Fields<'de> {
 }
 
 /// The text of a JSON string value.
-fn string_of(raw: &RawValue) -> Option<String> {
+fn string_of(raw: &RawValue) -> Option<Cow<'_, str>> {
     match serde_json::from_str::<&str>(raw.get()) {
-        Ok(text) => Some(text.to_owned()),
-        Err(_) => serde_json::from_str::<String>(raw.get()).ok(),
+        Ok(text) => Some(Cow::Borrowed(text)),
+        Err(_) => serde_json::from_str::<String>(raw.get())
+            .ok()
+            .map(Cow::Owned),
     }
 }
 

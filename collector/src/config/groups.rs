@@ -116,6 +116,10 @@ pub const DEFAULT_MAX_SCAN_SECS: u64 = 10;
 pub const DEFAULT_FORWARD_BATCH_ENTRIES: usize = 10_000;
 /// Default bytes (of stored lines) per forwarded request: 4 MiB.
 pub const DEFAULT_FORWARD_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Default entries per ClickHouse insert.
+pub const DEFAULT_CLICKHOUSE_BATCH_ENTRIES: usize = 100_000;
+/// Default bytes (of stored lines) per ClickHouse insert: 32 MiB.
+pub const DEFAULT_CLICKHOUSE_BATCH_BYTES: usize = 32 * 1024 * 1024;
 /// Default milliseconds entries gather after a commit before a partial batch is sent.
 pub const DEFAULT_FORWARD_BATCH_WAIT_MS: u64 = 200;
 /// Default first retry delay in milliseconds.
@@ -200,6 +204,21 @@ pub struct ForwardArgs {
     /// Create the ClickHouse table when it is missing (`false` to leave DDL to operators).
     #[arg(long, env = "ESTUARY_CLICKHOUSE_CREATE_TABLE", default_value_t = true, action = clap::ArgAction::Set)]
     pub clickhouse_create_table: bool,
+
+    /// Compression of ClickHouse insert bodies: `gzip` (less network) or `none` (less CPU on
+    /// both sides, for a ClickHouse on the same machine or a fast network).
+    #[arg(long, env = "ESTUARY_CLICKHOUSE_COMPRESSION", value_enum, default_value_t = super::CompressionArg::Gzip)]
+    pub clickhouse_compression: super::CompressionArg,
+
+    /// Most entries per ClickHouse insert (ClickHouse wants few large inserts: each one
+    /// makes a part it has to merge later).
+    #[arg(long, env = "ESTUARY_CLICKHOUSE_BATCH_ENTRIES", default_value_t = DEFAULT_CLICKHOUSE_BATCH_ENTRIES)]
+    pub clickhouse_batch_entries: usize,
+
+    /// Most bytes of stored lines per ClickHouse insert (roughly). The forwarder holds up
+    /// to two batches (one in flight, the next being built).
+    #[arg(long, env = "ESTUARY_CLICKHOUSE_BATCH_BYTES", default_value_t = DEFAULT_CLICKHOUSE_BATCH_BYTES)]
+    pub clickhouse_batch_bytes: usize,
 
     /// This collector's name in ClickHouse rows; with the stream position it identifies a
     /// row, so every collector writing to one table needs its own. Default:

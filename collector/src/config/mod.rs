@@ -317,6 +317,15 @@ pub enum QueryBackendArg {
     Clickhouse,
 }
 
+/// `--clickhouse-compression`: how insert bodies travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    /// gzip (level 1): less network, more CPU on both sides.
+    Gzip,
+    /// As they are: for a ClickHouse on the same machine or a fast network.
+    None,
+}
+
 /// `--fsync`: when a write counts as done (see `store::FsyncPolicy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FsyncArg {

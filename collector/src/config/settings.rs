@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{FsyncArg, QueryBackendArg, ServeArgs};
+use super::{CompressionArg, FsyncArg, QueryBackendArg, ServeArgs};
 use crate::api::auth::AccessSettings;
 use crate::api::protect::Limits;
 use crate::api::ApiSettings;
-use crate::clickhouse::{ClickHouseConfig, Credentials};
+use crate::clickhouse::{ClickHouseConfig, Credentials, InsertSettings};
 use crate::fanout::{FanoutLimits, FanoutSettings};
 use crate::forward::elasticsearch::{ElasticsearchConfig, IndexTemplate};
 use crate::forward::http::Auth;
@@ -156,6 +156,11 @@ impl ServeArgs {
             },
             create_table: flags.clickhouse_create_table,
             collector,
+            insert: InsertSettings {
+                max_rows: flags.clickhouse_batch_entries.max(1),
+                max_bytes: flags.clickhouse_batch_bytes.max(1),
+                gzip: flags.clickhouse_compression == CompressionArg::Gzip,
+            },
         }))
     }
 
@@ -363,6 +368,7 @@ mod tests {
         assert_eq!(forward.qualified(), "`default`.`estuary_logs`");
         assert_eq!(forward.credentials.user.as_deref(), Some("estuary"));
         assert!(!forward.create_table);
+        assert_eq!(forward.insert, InsertSettings::default());
         assert!(
             forward.collector.ends_with(":9001"),
             "{}",
@@ -372,6 +378,26 @@ mod tests {
             settings.query_backend,
             QueryBackendSettings::ClickHouse(_)
         ));
+        let args = ServeArgs::parse_from([
+            "serve",
+            "--clickhouse-url",
+            "http://ch:8123",
+            "--clickhouse-compression",
+            "none",
+            "--clickhouse-batch-entries",
+            "500",
+            "--clickhouse-batch-bytes",
+            "65536",
+        ]);
+        let insert = args.settings().unwrap().forward.clickhouse.unwrap().insert;
+        assert_eq!(
+            insert,
+            InsertSettings {
+                max_rows: 500,
+                max_bytes: 65536,
+                gzip: false
+            }
+        );
         let args = ServeArgs::parse_from(["serve", "--query-backend", "clickhouse"]);
         assert!(matches!(
             args.settings(),

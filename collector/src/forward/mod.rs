@@ -90,10 +90,32 @@ pub enum SendError {
 }
 
 /// A destination.
+///
+/// Sending is split in two so that a forwarder can overlap them: while one shipment is in
+/// flight, the next one is read and [encoded](Sink::encode) on a blocking thread.
 pub trait Sink: Send + Sync + 'static {
-    /// Sends `shipment`'s pending entries once.
-    fn send(&self, shipment: &Shipment)
-        -> impl Future<Output = Result<Delivery, SendError>> + Send;
+    /// A request body built from a shipment, ready to send (and to send again on a retry).
+    type Body: Send + Sync + 'static;
+
+    /// Builds the body for `shipment`'s pending entries: the CPU-heavy half (rows,
+    /// compression), run off the forwarder's async thread.
+    fn encode(&self, shipment: &Shipment) -> Self::Body;
+
+    /// Sends `body`, encoded from `shipment`, once.
+    fn send(
+        &self,
+        shipment: &Shipment,
+        body: &Self::Body,
+    ) -> impl Future<Output = Result<Delivery, SendError>> + Send;
+}
+
+/// Encodes `shipment` and sends it once (what a forwarder does for a batch's first try).
+#[cfg(test)]
+pub(crate) async fn send_once<S: Sink>(
+    sink: &S,
+    shipment: &Shipment,
+) -> Result<Delivery, SendError> {
+    sink.send(shipment, &sink.encode(shipment)).await
 }
 
 /// Every forwarding setting: the destinations, and how all forwarders batch and retry.
@@ -190,7 +212,12 @@ impl Forwarders {
         }
         if let Some(config) = &settings.clickhouse {
             let sink = clickhouse::ClickHouseSink::new(config, settings.request_timeout)?;
-            statuses.push(forwarders.add("clickhouse", &config.url, sink, settings.batch));
+            let batch = task::BatchSettings {
+                max_entries: config.insert.max_rows,
+                max_bytes: config.insert.max_bytes,
+                ..settings.batch
+            };
+            statuses.push(forwarders.add("clickhouse", &config.url, sink, batch));
         }
         forwarders.status = ForwardStatus(statuses.into());
         Ok(forwarders)

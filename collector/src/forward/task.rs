@@ -1,7 +1,12 @@
 //! One forwarder's loop: read from the checkpoint ▸ batch ▸ send ▸ retry with capped
 //! backoff ▸ advance the checkpoint only after the destination accepted the batch.
+//!
+//! Reading and encoding overlap sending: while one batch is in flight, the next one is read
+//! and encoded on a blocking thread, so a forwarder that is catching up keeps both the
+//! destination and its own thread busy. Batches are still delivered, and checkpoints moved,
+//! one at a time and in order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ForwarderStatus, SendError, Shipment, Sink};
 use crate::service::ServiceName;
-use crate::store::{Checkpoint, CheckpointError, Store, StreamChunk, StreamReader};
+use crate::store::{Checkpoint, CheckpointError, Store, StreamReader};
 
 /// Even without commits (another process wrote, a wake-up was missed), look again this often.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -35,9 +40,9 @@ pub struct BatchSettings {
 }
 
 /// A forwarder task's state.
-pub struct Task<S> {
-    /// Where batches go.
-    sink: S,
+pub struct Task<S: Sink> {
+    /// Where batches go (shared with the blocking thread that encodes the next batch).
+    sink: Arc<S>,
     /// Shared with `/health`, metrics and retention.
     status: Arc<ForwarderStatus>,
     /// Where the entries are read from.
@@ -55,6 +60,31 @@ pub struct Task<S> {
     /// When the lag was last measured: while catching up it is measured at most once per
     /// [`IDLE_POLL`], so measuring never slows forwarding.
     measured: Option<std::time::Instant>,
+}
+
+/// A batch being read and encoded on a blocking thread; gives back the service's reader.
+type Preparing<B> = tokio::task::JoinHandle<(StreamReader, std::io::Result<Prepared<B>>)>;
+
+/// A batch read and encoded, waiting for its turn to be sent.
+struct Prepared<B> {
+    /// Where it was read from.
+    from: u64,
+    /// Its entries.
+    shipment: Shipment,
+    /// Their encoded body; `None` when nothing was read.
+    body: Option<B>,
+    /// Whether the read stopped at a batch limit (so more is probably waiting).
+    full: bool,
+}
+
+/// What shipping a prepared batch came to.
+enum Shipped {
+    /// Entries were delivered and checkpointed.
+    Sent,
+    /// Nothing new (at most the checkpoint moved over a gap).
+    Nothing,
+    /// Told to stop before the destination accepted it.
+    Stopped,
 }
 
 impl<S: Sink> Task<S> {
@@ -77,7 +107,7 @@ impl<S: Sink> Task<S> {
             }
         }
         Ok(Task {
-            sink,
+            sink: Arc::new(sink),
             status,
             store,
             settings,
@@ -126,30 +156,94 @@ impl<S: Sink> Task<S> {
         }
     }
 
-    /// Sends one batch of every service that has entries; returns whether any was sent.
+    /// Sends every service's entries, a batch of each in turn, until none has a full batch
+    /// left; returns whether any was sent. The next batch is read and encoded while the
+    /// current one is in flight.
     async fn pass(&mut self, stop: &CancellationToken) -> std::io::Result<bool> {
         let store = self.store.clone();
         let services = tokio::task::spawn_blocking(move || store.services())
             .await
             .map_err(std::io::Error::other)??;
+        // Services whose turn is next, and where each one's next batch starts when that
+        // is past its checkpoint (a batch read ahead, not yet delivered).
+        let mut turns: VecDeque<ServiceName> = services.into();
+        let mut read_to: HashMap<ServiceName, u64> = HashMap::new();
+        let mut ahead = self.prepare_next(&mut turns, &read_to);
         let mut sent = false;
-        for service in services {
+        while let Some(preparing) = ahead.take() {
+            let (reader, prepared) = preparing.await.map_err(std::io::Error::other)?;
+            let prepared = prepared?;
+            self.readers
+                .insert(prepared.shipment.service.clone(), reader);
             if stop.is_cancelled() {
                 break;
             }
-            sent |= self.forward(service, stop).await?;
+            let service = prepared.shipment.service.clone();
+            read_to.insert(service.clone(), prepared.shipment.read.next);
+            if prepared.full {
+                turns.push_back(service);
+            }
+            ahead = self.prepare_next(&mut turns, &read_to);
+            match self.ship(prepared, stop).await {
+                Shipped::Sent => sent = true,
+                Shipped::Nothing => {}
+                Shipped::Stopped => break,
+            }
         }
         Ok(sent)
     }
 
-    /// Reads, delivers and checkpoints one batch of `service`.
-    async fn forward(
+    /// Starts reading and encoding the next batch of the service whose turn it is, on a
+    /// blocking thread.
+    fn prepare_next(
         &mut self,
-        service: ServiceName,
-        stop: &CancellationToken,
-    ) -> std::io::Result<bool> {
+        turns: &mut VecDeque<ServiceName>,
+        read_to: &HashMap<ServiceName, u64>,
+    ) -> Option<Preparing<S::Body>> {
+        let service = turns.pop_front()?;
+        let from = read_to
+            .get(&service)
+            .copied()
+            .or_else(|| self.checkpoint.get(&service))
+            .unwrap_or(0);
+        let mut reader = self
+            .readers
+            .remove(&service)
+            .unwrap_or_else(|| self.store.reader(service.clone()));
+        let (max_entries, max_bytes) = (self.settings.max_entries, self.settings.max_bytes);
+        let sink = self.sink.clone();
+        Some(tokio::task::spawn_blocking(move || {
+            let prepared = reader.read(from, max_entries, max_bytes).map(|read| {
+                let count = read.lines.len();
+                let full = count >= max_entries || read.buf.len() >= max_bytes;
+                let shipment = Shipment {
+                    service,
+                    pending: (0..count).collect(),
+                    read,
+                };
+                let body = (count > 0).then(|| sink.encode(&shipment));
+                Prepared {
+                    from,
+                    shipment,
+                    body,
+                    full,
+                }
+            });
+            (reader, prepared)
+        }))
+    }
+
+    /// Delivers and checkpoints one prepared batch.
+    async fn ship(&mut self, prepared: Prepared<S::Body>, stop: &CancellationToken) -> Shipped {
+        let Prepared {
+            from,
+            shipment,
+            body,
+            ..
+        } = prepared;
+        let service = shipment.service.clone();
         let known = self.checkpoint.get(&service);
-        let read = self.read(&service, known.unwrap_or(0)).await?;
+        let read = &shipment.read;
         if let (Some(lost), Some(_)) = (&read.lost, known) {
             self.status
                 .lost_bytes
@@ -157,50 +251,41 @@ impl<S: Sink> Task<S> {
             tracing::error!(forwarder = %self.status.name, %service, from = lost.start, to = lost.end,
                 "entries were deleted by retention before this forwarder sent them; they are lost to it");
         }
-        if read.next == known.unwrap_or(0) && known.is_some() {
-            return Ok(false);
+        if read.next == from && known.is_some() {
+            return Shipped::Nothing;
         }
         let (next, count) = (read.next, read.lines.len());
-        if count > 0 {
+        if let Some(body) = body {
             self.mean_entry = (read.buf.len() as u64 + count as u64) / count as u64;
-            let shipment = Shipment {
-                service: service.clone(),
-                pending: (0..count).collect(),
-                read,
-            };
-            if !self.deliver(shipment, stop).await {
-                return Ok(false);
+            if !self.deliver(shipment, body, stop).await {
+                return Shipped::Stopped;
             }
         }
         self.advance(&service, next).await;
-        Ok(count > 0)
-    }
-
-    async fn read(&mut self, service: &ServiceName, from: u64) -> std::io::Result<StreamChunk> {
-        let mut reader = self
-            .readers
-            .remove(service)
-            .unwrap_or_else(|| self.store.reader(service.clone()));
-        let (max_entries, max_bytes) = (self.settings.max_entries, self.settings.max_bytes);
-        let (reader, read) = tokio::task::spawn_blocking(move || {
-            let read = reader.read(from, max_entries, max_bytes);
-            (reader, read)
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        self.readers.insert(service.clone(), reader);
-        read
+        if count > 0 {
+            Shipped::Sent
+        } else {
+            Shipped::Nothing
+        }
     }
 
     /// Sends `batch` until it is accepted (retrying what the destination says is
     /// retryable, with capped exponential backoff; halving what it finds too large, in
     /// order). Returns false when told to stop first.
-    async fn deliver(&mut self, mut batch: Shipment, stop: &CancellationToken) -> bool {
+    async fn deliver(
+        &mut self,
+        mut batch: Shipment,
+        body: S::Body,
+        stop: &CancellationToken,
+    ) -> bool {
         let mut backoff = self.settings.retry_min;
         // The later parts of a batch split for size, the next to send last.
         let mut later: Vec<Vec<usize>> = Vec::new();
+        // The body of `batch.pending`; `None` once what is pending changed.
+        let mut body = Some(body);
         loop {
-            match self.sink.send(&batch).await {
+            let encoded = body.get_or_insert_with(|| self.sink.encode(&batch));
+            match self.sink.send(&batch, encoded).await {
                 Ok(delivery) => {
                     let accepted =
                         batch.len() as u64 - delivery.rejected - delivery.retry.len() as u64;
@@ -209,10 +294,12 @@ impl<S: Sink> Task<S> {
                     self.status.succeeded();
                     if !delivery.retry.is_empty() {
                         batch.pending = delivery.retry.iter().map(|&i| batch.pending[i]).collect();
+                        body = None;
                         self.status
                             .failed(format!("{} entries to retry", batch.len()));
                     } else if let Some(next) = later.pop() {
                         batch.pending = next;
+                        body = None;
                         backoff = self.settings.retry_min;
                         continue;
                     } else {
@@ -221,6 +308,7 @@ impl<S: Sink> Task<S> {
                 }
                 Err(SendError::TooLarge(_)) if batch.len() > 1 => {
                     let second_half = batch.pending.split_off(batch.len() / 2);
+                    body = None;
                     later.push(second_half);
                     continue;
                 }
@@ -229,6 +317,7 @@ impl<S: Sink> Task<S> {
                     match later.pop() {
                         Some(next) => {
                             batch.pending = next;
+                            body = None;
                             continue;
                         }
                         None => return true,

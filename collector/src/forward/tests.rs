@@ -180,7 +180,11 @@ impl Scripted {
 }
 
 impl Sink for Scripted {
-    async fn send(&self, shipment: &Shipment) -> Result<Delivery, SendError> {
+    type Body = ();
+
+    fn encode(&self, _: &Shipment) {}
+
+    async fn send(&self, shipment: &Shipment, (): &()) -> Result<Delivery, SendError> {
         let checkpoint = self
             .0
             .store
@@ -462,7 +466,11 @@ struct SizeLimited {
 }
 
 impl Sink for SizeLimited {
-    async fn send(&self, shipment: &Shipment) -> Result<Delivery, SendError> {
+    type Body = ();
+
+    fn encode(&self, _: &Shipment) {}
+
+    async fn send(&self, shipment: &Shipment, (): &()) -> Result<Delivery, SendError> {
         *self.requests.lock().unwrap() += 1;
         let size: usize = shipment.entries().map(<[u8]>::len).sum();
         if size > self.max_bytes {
@@ -533,4 +541,91 @@ async fn a_batch_too_large_for_the_destination_goes_in_halves_in_order_and_an_en
     assert!(*sink.requests.lock().unwrap() < 40);
     stop.cancel();
     handle.await.unwrap();
+}
+
+/// A destination that records the order of encodes and sends, and holds each send until
+/// the batch after it has been encoded (or a timeout passes).
+#[derive(Clone, Default)]
+struct Overlapping {
+    /// `("encode" | "send" | "sent", first entry)` in the order they happened.
+    events: Arc<Mutex<Vec<(&'static str, String)>>>,
+}
+
+impl Overlapping {
+    fn count(&self, what: &str) -> usize {
+        let events = self.events.lock().unwrap();
+        events.iter().filter(|(w, _)| *w == what).count()
+    }
+}
+
+impl Sink for Overlapping {
+    type Body = String;
+
+    fn encode(&self, shipment: &Shipment) -> String {
+        let first = String::from_utf8(shipment.entries().next().unwrap().to_vec()).unwrap();
+        self.events.lock().unwrap().push(("encode", first.clone()));
+        first
+    }
+
+    async fn send(&self, _: &Shipment, first: &String) -> Result<Delivery, SendError> {
+        self.events.lock().unwrap().push(("send", first.clone()));
+        let sends = self.count("send");
+        // Wait (boundedly) for the next batch's encode, which should overlap this send.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while self.count("encode") <= sends && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        self.events.lock().unwrap().push(("sent", first.clone()));
+        Ok(Delivery::default())
+    }
+}
+
+#[tokio::test]
+async fn the_next_batch_is_encoded_while_one_is_in_flight_and_batches_are_delivered_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let api = append(&store, "api", 0..25).await;
+    let web = append(&store, "web", 0..5).await;
+    let sink = Overlapping::default();
+    let status = Arc::new(ForwarderStatus::new(NAME, "overlap", "http://test.invalid"));
+    let settings = BatchSettings {
+        max_entries: 10,
+        max_bytes: 1 << 20,
+        wait: Duration::ZERO,
+        retry_min: Duration::from_millis(1),
+        retry_max: Duration::from_millis(1),
+    };
+    let wake = Arc::new(Notify::new());
+    let task = Task::new(sink.clone(), status.clone(), store.clone(), settings, wake).unwrap();
+    let stop = CancellationToken::new();
+    let handle = tokio::spawn(task.run(stop.clone()));
+    until("delivered", || {
+        checkpoint(&store, "api") == Some(end_of(&store, "api"))
+            && checkpoint(&store, "web") == Some(end_of(&store, "web"))
+    })
+    .await;
+    stop.cancel();
+    handle.await.unwrap();
+    let events = sink.events.lock().unwrap().clone();
+    let sends: Vec<&str> = events
+        .iter()
+        .filter(|(what, _)| *what == "send")
+        .map(|(_, first)| first.as_str())
+        .collect();
+    // Round robin: a batch of each service, then the rest of the one with more.
+    assert_eq!(sends, [&api[0], &web[0], &api[10], &api[20]]);
+    // Each send but the last was still in flight when the next batch was encoded.
+    let mut done = 0;
+    for (i, (what, first)) in events.iter().enumerate() {
+        if *what == "sent" && first != &api[20] {
+            done += 1;
+            let encoded = events[..i].iter().filter(|(w, _)| *w == "encode").count();
+            assert!(
+                encoded > done,
+                "the batch after {first} was encoded only after it was sent: {events:?}"
+            );
+        }
+    }
+    assert_eq!(done, 3);
+    assert_eq!(status.sent.load(Relaxed), 30);
 }

@@ -1,12 +1,12 @@
-//! What `/proc` says about the processes a benchmark runs: the collector and `redis-server`
-//! it started (through [`Usage`]) and the benchmark itself, the load generator
+//! What `/proc` says about the processes a benchmark runs: the collector, `redis-server` and
+//! `clickhouse-server` it started (through [`Usage`]) and the benchmark itself, the load generator
 //! ([`own_cpu_time`]); and the CPU each used in a phase, as reported ([`Cpu`]).
 
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use estuary_test_support::redis_server::RedisServer;
-use estuary_test_support::Collector;
+use estuary_test_support::{ClickHouseServer, Collector};
 
 /// Clock ticks per second in `/proc/<pid>/stat`: `USER_HZ`, fixed at 100 by the Linux ABI.
 const USER_HZ: f64 = 100.0;
@@ -77,6 +77,12 @@ impl Usage for Collector {
     }
 }
 
+impl Usage for ClickHouseServer {
+    fn process_id(&self) -> u32 {
+        self.pid()
+    }
+}
+
 impl Usage for RedisServer {
     fn process_id(&self) -> u32 {
         self.pid()
@@ -92,6 +98,16 @@ pub fn own_cpu_time() -> anyhow::Result<Duration> {
     cpu_time_of("self")
 }
 
+/// CPU time (user + system) of this process's children that have exited and been waited
+/// for (`cutime + cstime`): the difference around a child's run is that child's CPU.
+///
+/// # Errors
+///
+/// When `/proc/self/stat` cannot be read.
+pub fn waited_children_cpu_time() -> anyhow::Result<Duration> {
+    ticks_of("self", 13, 14)
+}
+
 /// `utime + stime` of a process (`pid`, or `self`), from `/proc/<pid>/stat`: CPU time it
 /// has used so far.
 ///
@@ -99,16 +115,22 @@ pub fn own_cpu_time() -> anyhow::Result<Duration> {
 ///
 /// When `/proc/<pid>/stat` cannot be read.
 fn cpu_time_of(pid: &str) -> anyhow::Result<Duration> {
+    ticks_of(pid, 11, 12)
+}
+
+/// The sum of two clock-tick fields of `/proc/<pid>/stat`, counted after the command name.
+fn ticks_of(pid: &str, first: usize, second: usize) -> anyhow::Result<Duration> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     // The command name may hold spaces; fields are counted after its closing parenthesis,
-    // where field 3 (state) comes first, so utime (14) and stime (15) are 11 and 12.
+    // where field 3 (state) comes first, so utime (14) and stime (15) are 11 and 12, and
+    // cutime (16) and cstime (17) are 13 and 14.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
     let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-    match (tick(11), tick(12)) {
+    match (tick(first), tick(second)) {
         (Some(user), Some(system)) => Ok(Duration::from_secs_f64((user + system) as f64 / USER_HZ)),
         _ => bail!("unexpected format of {path}"),
     }

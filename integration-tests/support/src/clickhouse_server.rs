@@ -97,6 +97,15 @@ impl ClickHouseServer {
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
+    /// The server's process id.
+    ///
+    /// # Panics
+    ///
+    /// Never once started: a server is only handed out running.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running server").id()
+    }
+
     /// The temporary directory (configuration, data, logs).
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -72,6 +72,54 @@ fn entries_become_rows_with_the_documented_columns() {
 }
 
 #[test]
+fn uncompressed_inserts_in_small_batches_store_the_same_rows_as_gzip_ones() {
+    let server = ClickHouseServer::shared();
+    let (gzip_db, plain_db) = (server.database("gzip"), server.database("plain"));
+    let gzip = start(&forwarding(server, &gzip_db, "c-same"), &[]);
+    let plain = start(
+        &forwarding(server, &plain_db, "c-same"),
+        &[
+            "--clickhouse-compression",
+            "none",
+            "--clickhouse-batch-entries",
+            "7",
+        ],
+    );
+    let entries: Vec<Value> = (0..30)
+        .map(|i| {
+            json!({"service": "same", "timestamp": format!("2026-12-01T10:00:{i:02}Z"),
+                   "level": "info", "message": format!("é \"{i}\" \\ \u{1}"), "fields": {"n": i, "x": 1.50}})
+        })
+        .collect();
+    post(&gzip, entries.clone());
+    post(&plain, entries);
+    wait_rows(server, &gzip_db, 30);
+    wait_rows(server, &plain_db, 30);
+    let select = |db: &str| {
+        server.exec(&format!(
+            "SELECT toUInt32(ts), ns, service, severity, level, target, message, attr_keys, attr_values, \
+             line, collector, stream_offset FROM {db}.estuary_logs ORDER BY stream_offset FORMAT JSONEachRow"
+        ))
+    };
+    let (zipped, unzipped) = (select(&gzip_db), select(&plain_db));
+    assert_eq!(zipped.lines().count(), 30);
+    assert_eq!(zipped, unzipped);
+    // Batches of at most 7: at least five inserts, each writing a part of level 0 (merged
+    // parts have higher levels; replaced ones stay listed, inactive, for minutes).
+    let inserts = |db: &str| -> u64 {
+        server
+            .exec(&format!(
+                "SELECT count() FROM system.parts WHERE database = '{db}' AND level = 0"
+            ))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(inserts(&plain_db) >= 5, "{}", inserts(&plain_db));
+    assert!(inserts(&gzip_db) < inserts(&plain_db));
+}
+
+#[test]
 fn entries_are_visible_to_queries_within_the_batch_wait_and_one_insert() {
     let server = ClickHouseServer::shared();
     let db = server.database("visible");

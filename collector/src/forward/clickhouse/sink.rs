@@ -63,40 +63,61 @@ impl ClickHouseSink {
         Ok(())
     }
 
-    /// The gzip-compressed `JSONEachRow` body for `shipment`'s pending entries.
+    /// The `JSONEachRow` body for `shipment`'s pending entries, gzip-compressed when the
+    /// insert settings say so. Rows are compressed as they are written, a few hundred KiB
+    /// at a time, so a batch never holds its uncompressed rows whole.
     pub fn body(&self, shipment: &Shipment) -> Vec<u8> {
+        let config = self.client.config();
         let origin = Origin {
             service: shipment.service.as_str(),
-            collector: &self.client.config().collector,
+            collector: &config.collector,
         };
-        let mut rows = Vec::with_capacity(shipment.read.buf.len() * 2 + shipment.len() * 200);
-        for &i in &shipment.pending {
-            write_row(
-                &mut rows,
-                origin,
-                shipment.read.positions[i],
-                shipment.read.line(i),
-            );
+        let rows = shipment.pending.iter().map(|&i| {
+            let at = shipment.read.positions[i];
+            (at, shipment.read.line(i))
+        });
+        if !config.insert.gzip {
+            let mut body = Vec::with_capacity(shipment.read.buf.len() * 3);
+            for (at, line) in rows {
+                write_row(&mut body, origin, at, line);
+            }
+            return body;
         }
         let mut gz = flate2::write::GzEncoder::new(
-            Vec::with_capacity(rows.len() / 4),
+            Vec::with_capacity(shipment.read.buf.len() / 4),
             flate2::Compression::fast(),
         );
-        gz.write_all(&rows).expect("writing to memory cannot fail");
+        let mut chunk = Vec::with_capacity(ROWS_CHUNK + 4096);
+        for (at, line) in rows {
+            write_row(&mut chunk, origin, at, line);
+            if chunk.len() >= ROWS_CHUNK {
+                gz.write_all(&chunk).expect("writing to memory cannot fail");
+                chunk.clear();
+            }
+        }
+        gz.write_all(&chunk).expect("writing to memory cannot fail");
         gz.finish().expect("writing to memory cannot fail")
     }
 }
 
+/// Rows written before they are handed to the compressor.
+const ROWS_CHUNK: usize = 256 * 1024;
+
 impl Sink for ClickHouseSink {
-    async fn send(&self, shipment: &Shipment) -> Result<Delivery, SendError> {
+    type Body = bytes::Bytes;
+
+    fn encode(&self, shipment: &Shipment) -> bytes::Bytes {
+        self.body(shipment).into()
+    }
+
+    async fn send(&self, _: &Shipment, body: &bytes::Bytes) -> Result<Delivery, SendError> {
         if !self.ready.load(Ordering::Relaxed) {
             self.prepare()
                 .await
                 .map_err(|e| SendError::Retry(e.to_string()))?;
             self.ready.store(true, Ordering::Relaxed);
         }
-        let body = self.body(shipment);
-        match self.client.insert(body).await {
+        match self.client.insert(body.clone()).await {
             Ok(()) => Ok(Delivery::default()),
             // Every failure is retried, never skipped: the rows are ours and well formed,
             // so a refusal is a server or table problem an operator can fix (and /health
@@ -110,3 +131,6 @@ impl Sink for ClickHouseSink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

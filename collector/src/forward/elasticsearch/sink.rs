@@ -87,12 +87,18 @@ fn sort_items(response: BulkResponse) -> Delivery {
 }
 
 impl Sink for ElasticsearchSink {
-    async fn send(&self, shipment: &Shipment) -> Result<Delivery, SendError> {
+    type Body = bytes::Bytes;
+
+    fn encode(&self, shipment: &Shipment) -> bytes::Bytes {
+        self.body(shipment).into()
+    }
+
+    async fn send(&self, shipment: &Shipment, body: &bytes::Bytes) -> Result<Delivery, SendError> {
         let request = self
             .client
             .post(&self.config.bulk_url)
             .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
-            .body(self.body(shipment));
+            .body(body.clone());
         let response = self.config.auth.send(request).await?;
         let status = response.status();
         let text = response.text().await.map_err(|e| http::transport(&e))?;

@@ -121,13 +121,19 @@ fn write_streams(
 }
 
 impl Sink for LokiSink {
-    async fn send(&self, shipment: &Shipment) -> Result<Delivery, SendError> {
+    type Body = bytes::Bytes;
+
+    fn encode(&self, shipment: &Shipment) -> bytes::Bytes {
+        self.body(shipment).into()
+    }
+
+    async fn send(&self, _: &Shipment, body: &bytes::Bytes) -> Result<Delivery, SendError> {
         let mut request = self
             .client
             .post(&self.config.push_url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::CONTENT_ENCODING, "gzip")
-            .body(off_the_async_workers(|| self.body(shipment)));
+            .body(body.clone());
         if let Some(tenant) = &self.config.tenant {
             request = request.header("X-Scope-OrgID", tenant);
         }
@@ -138,16 +144,6 @@ impl Sink for LokiSink {
         }
         let text = response.text().await.unwrap_or_default();
         Err(http::classify(status, &text))
-    }
-}
-
-/// Runs CPU-heavy work (building a push body) without stalling the other tasks of an async
-/// worker thread.
-fn off_the_async_workers<T>(work: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
     }
 }
 

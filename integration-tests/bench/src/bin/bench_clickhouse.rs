@@ -11,9 +11,12 @@
 //! spread over the last 24 h through `POST /logs`, then measures:
 //!
 //! - (1) forwarding: the collector restarted on those files with `--clickhouse-url` and no
-//!   checkpoint, from the spawn until `count()` reaches N; baseline: the same rows
-//!   (exported from the table as `JSONEachRow`) inserted from a file by `clickhouse-client`
-//!   into a copy of the table, in the same run;
+//!   checkpoint, from the spawn until `count()` reaches N, into a table of its own for each
+//!   of three settings (the defaults, `--clickhouse-compression none`, and batches of
+//!   10,000), with the CPU the collector and `clickhouse-server` spent per entry; baseline:
+//!   the same rows (exported from the table as `JSONEachRow`) inserted from a file by
+//!   `clickhouse-client` into a copy of the table, in the same run. Every phase starts once
+//!   the server's merges of the previous one have finished;
 //! - (2) queries: `limit=100` pages (one service, merged) and 24 h histograms (one service,
 //!   all) from the files versus from ClickHouse (a second collector with
 //!   `--query-backend clickhouse`), the median and slowest of 15 runs each.
@@ -25,6 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use clap::Parser;
 
+use estuary_benches::process::{waited_children_cpu_time, Usage};
 use estuary_test_support::{http, ClickHouseServer, Collector};
 
 /// Entries per `POST /logs`.
@@ -42,8 +46,8 @@ struct Args {
     /// Entries stored and forwarded.
     #[arg(long, default_value_t = 1_000_000)]
     entries: u64,
-    /// `--forward-batch-entries` of the forwarding collector (its default when absent);
-    /// `--forward-batch-bytes` is set to 512 bytes per entry of it.
+    /// Forward only with `--clickhouse-batch-entries` this (and `--clickhouse-batch-bytes`
+    /// 512 bytes per entry of it) instead of the three settings.
     #[arg(long)]
     batch_entries: Option<usize>,
 }
@@ -63,7 +67,7 @@ fn main() -> anyhow::Result<()> {
     let ingest = started.elapsed();
     files.terminate();
 
-    let mut forwarding = vec![
+    let forwarding = vec![
         "--clickhouse-url".to_owned(),
         server.url(),
         "--clickhouse-database".into(),
@@ -71,25 +75,56 @@ fn main() -> anyhow::Result<()> {
         "--collector-name".into(),
         "bench".into(),
     ];
+    let port = files.addr().port();
+    let mut variants: Vec<(String, Vec<String>)> = vec![
+        ("defaults (gzip, batches of up to 100,000)".into(), vec![]),
+        (
+            "`--clickhouse-compression none`".into(),
+            vec!["--clickhouse-compression".into(), "none".into()],
+        ),
+        (
+            "batches of up to 10,000 (the other forwarders' default)".into(),
+            vec![
+                "--clickhouse-batch-entries".into(),
+                "10000".into(),
+                "--clickhouse-batch-bytes".into(),
+                (4 << 20).to_string(),
+            ],
+        ),
+    ];
     if let Some(batch) = args.batch_entries {
-        forwarding.extend([
-            "--forward-batch-entries".into(),
-            batch.to_string(),
-            "--forward-batch-bytes".into(),
-            (batch * 512).to_string(),
-        ]);
+        variants = vec![(
+            format!("batches of up to {batch}"),
+            vec![
+                "--clickhouse-batch-entries".into(),
+                batch.to_string(),
+                "--clickhouse-batch-bytes".into(),
+                (batch * 512).to_string(),
+            ],
+        )];
     }
-    let args: Vec<&str> = forwarding.iter().map(String::as_str).collect();
-    let spawned = Instant::now();
-    let files = Collector::try_start_in(dir.path(), files.addr().port(), &args, &[])?;
-    let table = format!("{db}.estuary_logs");
-    let deadline = spawned + FORWARD_LIMIT;
-    while count(&server, &table) < n {
-        ensure!(Instant::now() < deadline, "forwarding did not finish");
-        std::thread::sleep(Duration::from_millis(20));
+    let mut forwarded = Vec::new();
+    for (i, (name, extra)) in variants.iter().enumerate() {
+        let table = if i == 0 {
+            "estuary_logs".to_owned()
+        } else {
+            format!("estuary_logs_{i}")
+        };
+        let mut flags = forwarding.clone();
+        flags.extend(["--clickhouse-table".into(), table.clone()]);
+        flags.extend(extra.iter().cloned());
+        let run = forward(
+            &server,
+            dir.path(),
+            port,
+            &flags,
+            &format!("{db}.{table}"),
+            n,
+        )?;
+        forwarded.push((name.clone(), run));
     }
-    let forward = spawned.elapsed();
     let client = client_insert(&server, &db, n)?;
+    let files = Collector::try_start_in(dir.path(), port, &[], &[])?;
 
     let mut reader_args = forwarding[..4]
         .iter()
@@ -133,12 +168,24 @@ fn main() -> anyhow::Result<()> {
         rate(ingest)
     );
     println!(
-        "| forward into ClickHouse (spawn → `count()` = N) vs `clickhouse-client` inserting the same rows from a file | {:.0} entries/s ({:.1} s) | {:.0} entries/s ({:.1} s) | {:.2}× |",
-        rate(forward),
-        forward.as_secs_f64(),
-        rate(client),
-        client.as_secs_f64(),
-        client.as_secs_f64() / forward.as_secs_f64()
+        "| `clickhouse-client` inserting the same rows from a file into a copy of the table (after merges settled) | {:.0} entries/s ({:.1} s) | | |",
+        rate(client.wall),
+        client.wall.as_secs_f64()
+    );
+    for (name, run) in &forwarded {
+        println!(
+            "| forward into ClickHouse, {name} (spawn → `count()` = N) | {:.0} entries/s ({:.1} s) | {:.2}× the client | CPU per entry: forwarder {:.2} µs, clickhouse-server {:.2} µs |",
+            rate(run.wall),
+            run.wall.as_secs_f64(),
+            client.wall.as_secs_f64() / run.wall.as_secs_f64(),
+            run.collector.as_secs_f64() * 1e6 / n as f64,
+            run.server.as_secs_f64() * 1e6 / n as f64,
+        );
+    }
+    println!(
+        "| (the client's run: CPU per entry clickhouse-client + clickhouse-server) | | | {:.2} µs + {:.2} µs |",
+        client.collector.as_secs_f64() * 1e6 / n as f64,
+        client.server.as_secs_f64() * 1e6 / n as f64,
     );
     println!("\n| query (median / slowest of {RUNS}) | files | ClickHouse |");
     println!("|---|---|---|");
@@ -221,9 +268,59 @@ fn count(server: &ClickHouseServer, table: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A timed run and the CPU each side used.
+struct Run {
+    wall: Duration,
+    /// The collector (forwarding) or `clickhouse-client`.
+    collector: Duration,
+    /// `clickhouse-server`.
+    server: Duration,
+}
+
+/// Starts the collector on `dir` with `flags` and no forwarding checkpoint, and times it
+/// until `table` holds `n` rows; stops it then, and waits for the server's merges.
+fn forward(
+    server: &ClickHouseServer,
+    dir: &std::path::Path,
+    port: u16,
+    flags: &[String],
+    table: &str,
+    n: u64,
+) -> anyhow::Result<Run> {
+    let _ = std::fs::remove_dir_all(dir.join(".forward"));
+    let server_cpu = server.cpu_time()?;
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let spawned = Instant::now();
+    let mut collector = Collector::try_start_in(dir, port, &args, &[])?;
+    let deadline = spawned + FORWARD_LIMIT;
+    while count(server, table) < n {
+        ensure!(Instant::now() < deadline, "forwarding did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = Run {
+        wall: spawned.elapsed(),
+        collector: collector.cpu_time()?,
+        server: server.cpu_time()? - server_cpu,
+    };
+    collector.terminate();
+    settle(server)?;
+    Ok(run)
+}
+
+/// Waits until the server has no merge running, so that the next phase does not pay for
+/// the last one's parts.
+fn settle(server: &ClickHouseServer) -> anyhow::Result<()> {
+    let deadline = Instant::now() + FORWARD_LIMIT;
+    while server.exec("SELECT count() FROM system.merges").trim() != "0" {
+        ensure!(Instant::now() < deadline, "merges did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
 /// Exports the forwarded rows to a file and times `clickhouse-client` inserting them into
 /// a copy of the table.
-fn client_insert(server: &ClickHouseServer, db: &str, n: u64) -> anyhow::Result<Duration> {
+fn client_insert(server: &ClickHouseServer, db: &str, n: u64) -> anyhow::Result<Run> {
     let path = server.dir().join("rows.json");
     let columns = "ts, ns, service, severity, level, target, message, trace_id, span_id, \
                    attr_keys, attr_values, line, collector, stream_offset";
@@ -240,6 +337,8 @@ fn client_insert(server: &ClickHouseServer, db: &str, n: u64) -> anyhow::Result<
     server.exec(&format!(
         "CREATE TABLE {db}.client_copy AS {db}.estuary_logs"
     ));
+    settle(server)?;
+    let (client_cpu, server_cpu) = (waited_children_cpu_time()?, server.cpu_time()?);
     let started = Instant::now();
     let status = Command::new("clickhouse-client")
         .args(["--port", &server.tcp_port.to_string()])
@@ -251,16 +350,19 @@ fn client_insert(server: &ClickHouseServer, db: &str, n: u64) -> anyhow::Result<
         .stdout(Stdio::null())
         .status()
         .context("running clickhouse-client (is it installed? .ci/run installs it)")?;
-    let took = started.elapsed();
+    let wall = started.elapsed();
     ensure!(status.success(), "clickhouse-client failed");
     ensure!(
         count(server, &format!("{db}.client_copy")) == n,
         "client rows"
     );
-    Ok(took)
+    Ok(Run {
+        wall,
+        collector: waited_children_cpu_time()? - client_cpu,
+        server: server.cpu_time()? - server_cpu,
+    })
 }
 
-/// The median and slowest latency of [`RUNS`] runs of `path`, in milliseconds.
 fn latency(collector: &Collector, path: &str) -> anyhow::Result<(f64, f64)> {
     let client = http();
     let mut times = Vec::with_capacity(RUNS);

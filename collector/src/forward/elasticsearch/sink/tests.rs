@@ -4,6 +4,7 @@
 use super::*;
 use crate::forward::elasticsearch::{IndexTemplate, DEFAULT_INDEX};
 use crate::forward::http::Auth;
+use crate::forward::send_once;
 use crate::forward::tests::{shipment, TinyServer};
 
 fn sink(url: &str, index: &str, auth: Auth) -> ElasticsearchSink {
@@ -126,7 +127,7 @@ async fn a_bulk_request_and_its_answers_over_http() {
     let auth = Auth::from_options(Some("elastic"), Some("changeme"), Some("ignored"));
     let sink = sink(&format!("{}/", server.url), DEFAULT_INDEX, auth);
 
-    let first = sink.send(&batch).await.unwrap();
+    let first = send_once(&sink, &batch).await.unwrap();
     assert_eq!(
         first,
         Delivery {
@@ -148,7 +149,7 @@ async fn a_bulk_request_and_its_answers_over_http() {
     assert_eq!(request.body, sink.body(&batch));
 
     for expected in ["items", "unreadable", "reject", "retry", "too large"] {
-        let outcome = sink.send(&batch).await;
+        let outcome = send_once(&sink, &batch).await;
         let ok = match expected {
             "reject" => matches!(outcome, Err(SendError::Reject(_))),
             "too large" => matches!(outcome, Err(SendError::TooLarge(_))),
@@ -160,5 +161,5 @@ async fn a_bulk_request_and_its_answers_over_http() {
         };
         assert!(ok, "{expected}: {outcome:?}");
     }
-    assert_eq!(sink.send(&batch).await.unwrap(), Delivery::default());
+    assert_eq!(send_once(&sink, &batch).await.unwrap(), Delivery::default());
 }

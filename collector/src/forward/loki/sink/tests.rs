@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::forward::http::Auth;
 use crate::forward::loki::PUSH_PATH;
+use crate::forward::send_once;
 use crate::forward::tests::{shipment, TinyServer};
 use crate::timefmt::parse_rfc3339;
 
@@ -128,8 +129,7 @@ async fn a_push_is_a_gzip_json_post_with_tenant_and_token() {
     )
     .unwrap();
     let line = r#"{"m":1,"timestamp":"2026-01-01T00:00:01Z"}"#;
-    let delivery = sink(&config)
-        .send(&shipment("api", &[line], vec![0]))
+    let delivery = send_once(&sink(&config), &shipment("api", &[line], vec![0]))
         .await
         .unwrap();
     assert_eq!(delivery, Delivery::default());
@@ -163,7 +163,7 @@ async fn a_bad_batch_is_refused_for_good_and_the_rest_is_retried() {
     let sink = sink(&config(&server.url, &["service"]));
     let batch = shipment("api", &[r#"{"m":1}"#], vec![0]);
     for (status, _) in answers {
-        let outcome = sink.send(&batch).await;
+        let outcome = send_once(&sink, &batch).await;
         match status {
             400 | 422 => assert!(
                 matches!(&outcome, Err(SendError::Reject(reason)) if reason.contains("bad")),
@@ -181,6 +181,6 @@ async fn a_bad_batch_is_refused_for_good_and_the_rest_is_retried() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let outcome = self::sink(&config(&url, &["service"])).send(&batch).await;
+    let outcome = send_once(&self::sink(&config(&url, &["service"])), &batch).await;
     assert!(matches!(outcome, Err(SendError::Retry(_))), "{outcome:?}");
 }
