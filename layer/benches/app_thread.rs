@@ -5,7 +5,10 @@
 //!
 //! Run: `cargo bench -p tracing-estuary --bench app_thread`
 //! (`ESTUARY_BENCH_EVENTS=N` sets the events per thread, default 200,000;
-//! `ESTUARY_BENCH_QUEUE_MIB=N` the estuary rows' `queue_max_bytes`, default the layer's.)
+//! `ESTUARY_BENCH_QUEUE_MIB=N` the estuary rows' `queue_max_bytes`, default the layer's.
+//! One child: `ESTUARY_BENCH_CHILD="estuary A 2 200000" <this binary>`; add
+//! `ESTUARY_BENCH_THREADS=1` for each thread's CPU and run-queue wait over the burst, and
+//! `ESTUARY_BENCH_TIMELINE=1` for the queue's fill every 2 ms.)
 //!
 //! Each measurement runs in a child process (this binary re-executed) so peak RSS and
 //! global subscribers do not leak between contenders. The workload is an event with five
@@ -25,6 +28,13 @@ use tracing_subscriber::prelude::*;
 const CHILD_ENV: &str = "ESTUARY_BENCH_CHILD";
 /// Overrides the layer's `queue_max_bytes` (in MiB) to chart memory against delivery.
 const QUEUE_MIB_ENV: &str = "ESTUARY_BENCH_QUEUE_MIB";
+/// Set (to anything): a child also prints each thread's CPU time and run-queue wait during
+/// the burst (from `schedstat`), how long the drain after it took, and what the stand-in
+/// received (requests and bytes, gzipped or not).
+const THREADS_ENV: &str = "ESTUARY_BENCH_THREADS";
+/// Set (with [`THREADS_ENV`]): also the queue's fill, the drops, the requests and the lines
+/// counted, every 2 ms of the burst.
+const TIMELINE_ENV: &str = "ESTUARY_BENCH_TIMELINE";
 const CONTENDERS: [&str; 5] = [
     "no-layer",
     "fmt-json-sink",
@@ -150,6 +160,7 @@ fn child(spec: &str) {
     let events: u64 = parts[3].parse().unwrap();
     let counted = Arc::new(AtomicU64::new(0));
     let mut finish: Box<dyn FnOnce()> = Box::new(|| {});
+    let mut handle = None;
     match contender {
         "no-layer" => tracing_subscriber::registry().init(),
         "fmt-json-sink" => tracing_subscriber::registry()
@@ -182,6 +193,7 @@ fn child(spec: &str) {
                 .build()
                 .expect("layer");
             tracing_subscriber::registry().with(layer).init();
+            handle = Some(guard.handle());
             finish = Box::new(move || {
                 if let Err(e) = guard.shutdown() {
                     eprintln!("shutdown: {e}");
@@ -190,15 +202,45 @@ fn child(spec: &str) {
         }
         other => panic!("unknown contender {other}"),
     }
+    let verbose = std::env::var_os(THREADS_ENV).is_some();
+    let start = verbose.then(thread_times);
+    let app_times = std::sync::Mutex::new(Vec::new());
+    let burst_start = Instant::now();
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let timeline = (verbose && std::env::var_os(TIMELINE_ENV).is_some())
+        .then(|| {
+            let (handle, counted, sampling) = (handle.clone()?, counted.clone(), sampling.clone());
+            Some(std::thread::spawn(move || {
+                let mut rows = Vec::new();
+                while sampling.load(Ordering::Relaxed) {
+                    let s: tracing_estuary::Stats = handle.stats();
+                    rows.push((
+                        burst_start.elapsed(),
+                        s.queued_bytes,
+                        s.dropped_queue_full,
+                        s.requests,
+                        counted.load(Ordering::Relaxed),
+                    ));
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                rows
+            }))
+        })
+        .flatten();
     let results: Vec<(Duration, Duration)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 std::thread::Builder::new()
                     .name(format!("app-{t}"))
                     .spawn_scoped(s, || {
+                        let sched = verbose.then(own_times);
                         let cpu = cpu_time::ThreadTime::now();
                         let wall = Instant::now();
                         workload(variant, events);
+                        if let Some((c0, w0)) = sched {
+                            let (c1, w1) = own_times();
+                            app_times.lock().unwrap().push((c1 - c0, w1 - w0));
+                        }
                         (cpu.elapsed(), wall.elapsed())
                     })
                     .unwrap()
@@ -206,7 +248,51 @@ fn child(spec: &str) {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    let burst = burst_start.elapsed();
+    sampling.store(false, Ordering::Relaxed);
+    if let Some(t) = timeline {
+        for (at, queued, dropped, requests, counted) in t.join().unwrap() {
+            println!(
+                "T {:6.1} ms queued {:6.2} MiB dropped {dropped:6} requests {requests:4} counted {counted:6}",
+                at.as_secs_f64() * 1e3,
+                queued as f64 / 1048576.0
+            );
+        }
+    }
+    let after_burst = verbose.then(thread_times);
+    let counted_at_burst = counted.load(Ordering::Relaxed);
     finish();
+    let drain = burst_start.elapsed() - burst;
+    if let (Some(start), Some(mid)) = (start, after_burst) {
+        println!(
+            "BURST {:.1} ms, {counted_at_burst} lines counted by then; DRAIN {:.1} ms",
+            burst.as_secs_f64() * 1e3,
+            drain.as_secs_f64() * 1e3
+        );
+        for (t, (cpu, wait)) in app_times.lock().unwrap().iter().enumerate() {
+            println!(
+                "THREAD app-{t:<12} burst cpu {:7.1} ms wait {:7.1} ms",
+                *cpu as f64 / 1e6,
+                *wait as f64 / 1e6
+            );
+        }
+        for (name, (cpu, wait)) in &mid {
+            let (c0, w0) = start.get(name).copied().unwrap_or((0, 0));
+            println!(
+                "THREAD {name:<16} burst cpu {:7.1} ms wait {:7.1} ms",
+                (cpu - c0) as f64 / 1e6,
+                (wait - w0) as f64 / 1e6
+            );
+        }
+        let r = &RECEIVED;
+        println!(
+            "RECEIVED gzip {} requests {} bytes; plain {} requests {} bytes",
+            r[0].load(Ordering::Relaxed),
+            r[1].load(Ordering::Relaxed),
+            r[2].load(Ordering::Relaxed),
+            r[3].load(Ordering::Relaxed)
+        );
+    }
     let total = events * threads;
     // The server counts asynchronously to the 201s it sent; give stragglers a moment.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -241,6 +327,43 @@ where
         .with_current_span(true)
         .with_span_list(true)
         .with_writer(writer)
+}
+
+/// What the stand-in received: gzip requests, their bytes, plain requests, their bytes.
+static RECEIVED: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+
+/// A thread's (CPU time, run-queue wait) in ns from its `schedstat` file (zeros if unreadable).
+fn schedstat(path: &std::path::Path) -> (u64, u64) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut f = text
+        .split_whitespace()
+        .map(|v| v.parse::<u64>().unwrap_or(0));
+    (f.next().unwrap_or(0), f.next().unwrap_or(0))
+}
+
+/// This thread's (CPU time, run-queue wait) in ns.
+fn own_times() -> (u64, u64) {
+    schedstat("/proc/thread-self/schedstat".as_ref())
+}
+
+/// Each live thread's (CPU time, run-queue wait) in ns by name (`/proc/self/task/*/schedstat`;
+/// threads of one name are summed). The app threads have exited by the second snapshot: they
+/// report their own through [`own_times`].
+fn thread_times() -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut times = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let (cpu, wait) = schedstat(&path.join("schedstat"));
+        let e: &mut (u64, u64) = times.entry(name.trim().to_string()).or_default();
+        e.0 += cpu;
+        e.1 += wait;
+    }
+    times
 }
 
 /// Peak resident set size (`VmHWM`) in KiB.
@@ -278,18 +401,21 @@ fn counting_server(counted: Arc<AtomicU64>) -> String {
                             let counted = counted.clone();
                             async move {
                                 let gunzipped;
-                                let text: &[u8] =
-                                    if headers.get("content-encoding").is_some_and(|v| v == "gzip")
-                                    {
-                                        let mut buf = Vec::with_capacity(body.len() * 8);
-                                        flate2::read::GzDecoder::new(&body[..])
-                                            .read_to_end(&mut buf)
-                                            .unwrap();
-                                        gunzipped = buf;
-                                        &gunzipped
-                                    } else {
-                                        &body
-                                    };
+                                let gz =
+                                    headers.get("content-encoding").is_some_and(|v| v == "gzip");
+                                let slot = if gz { 0 } else { 2 };
+                                RECEIVED[slot].fetch_add(1, Ordering::Relaxed);
+                                RECEIVED[slot + 1].fetch_add(body.len() as u64, Ordering::Relaxed);
+                                let text: &[u8] = if gz {
+                                    let mut buf = Vec::with_capacity(body.len() * 8);
+                                    flate2::read::GzDecoder::new(&body[..])
+                                        .read_to_end(&mut buf)
+                                        .unwrap();
+                                    gunzipped = buf;
+                                    &gunzipped
+                                } else {
+                                    &body
+                                };
                                 // Drop reports are not the benchmark's events.
                                 let reports = memchr::memmem::find_iter(
                                     text,
