@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::auth::{AccessConfigError, AccessControl};
 use crate::api::connections::{self, LimitedListener};
 use crate::api::protect::Protection;
-use crate::api::{self, AppState};
+use crate::api::{self, AppResources, AppState};
 use crate::config::Settings;
 use crate::fanout::{self, FanoutQueue, FanoutSettings, FanoutStats};
 use crate::forward::Forwarders;
@@ -149,7 +149,7 @@ pub async fn run(
         settings.protect.max_connections,
         settings.protect.max_connections_per_address,
     );
-    let state = AppState {
+    let state = AppState::new(AppResources {
         store: store.clone(),
         settings: Arc::new(settings.api.clone()),
         started: Instant::now(),
@@ -161,7 +161,7 @@ pub async fn run(
         metrics: crate::metrics::install(),
         forwarders: forward_status,
         backend: query_backend(&settings).await?,
-    };
+    });
     let header_timeout = state.protect.header_timeout();
     let serving = connections::serve(
         listener,

@@ -80,9 +80,28 @@ impl Default for ApiSettings {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach. One shared pointer: axum clones the state for every
+/// extractor and middleware of every request, so a clone must cost one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppResources>);
+
+impl AppState {
+    /// The state holding `resources`.
+    pub fn new(resources: AppResources) -> Self {
+        AppState(Arc::new(resources))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppResources;
+
+    fn deref(&self) -> &AppResources {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares with every handler.
+pub struct AppResources {
     /// The per-service files.
     pub store: Store,
     /// The settings the handlers run with.
@@ -117,7 +136,7 @@ pub struct AppState {
 /// use estuary_collector::store::{Store, StoreConfig};
 ///
 /// let dir = tempfile::tempdir().unwrap();
-/// let state = api::AppState {
+/// let state = api::AppState::new(api::AppResources {
 ///     store: Store::open(StoreConfig::new(dir.path())).unwrap(),
 ///     settings: Arc::default(),
 ///     started: Instant::now(),
@@ -129,7 +148,7 @@ pub struct AppState {
 ///     metrics: estuary_collector::metrics::install(),
 ///     forwarders: Default::default(),
 ///     backend: Default::default(),
-/// };
+/// });
 /// let app: axum::Router = api::router(state);
 /// ```
 pub fn router(state: AppState) -> Router {

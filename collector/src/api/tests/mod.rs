@@ -19,7 +19,7 @@ use tower::ServiceExt;
 
 use super::auth::AccessControl;
 use super::protect::{Limits, Protection};
-use super::{router, ApiSettings, AppState};
+use super::{router, ApiSettings, AppResources, AppState};
 use crate::query::PageRequest;
 use crate::service::ServiceName;
 use crate::store::{Store, StoreConfig};
@@ -84,7 +84,7 @@ impl TestApi {
     fn with(settings: ApiSettings, access: AccessControl, limits: Limits) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(StoreConfig::new(dir.path())).expect("store");
-        let state = AppState {
+        let state = AppState::new(AppResources {
             store: store.clone(),
             settings: Arc::new(settings),
             started: Instant::now(),
@@ -96,7 +96,7 @@ impl TestApi {
             metrics: crate::metrics::install(),
             forwarders: Default::default(),
             backend: Default::default(),
-        };
+        });
         TestApi {
             app: router(state),
             store,
