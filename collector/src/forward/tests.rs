@@ -226,19 +226,29 @@ impl Running {
 }
 
 fn start(store: &Store, sink: Scripted, retry: Duration) -> Running {
-    let status = Arc::new(ForwarderStatus::new(
-        NAME,
-        "scripted",
-        "http://test.invalid",
-    ));
-    let wake = Arc::new(Notify::new());
-    let settings = BatchSettings {
-        max_entries: 1000,
+    spawn_task(store, sink, "scripted", settings(1000, retry))
+}
+
+/// Batches of up to `max_entries` sent at once, retried after `retry`.
+fn settings(max_entries: usize, retry: Duration) -> BatchSettings {
+    BatchSettings {
+        max_entries,
         max_bytes: 1 << 20,
         wait: Duration::ZERO,
         retry_min: retry,
         retry_max: retry,
-    };
+    }
+}
+
+/// Starts a forwarder task sending to `sink`.
+fn spawn_task<S: Sink>(
+    store: &Store,
+    sink: S,
+    kind: &'static str,
+    settings: BatchSettings,
+) -> Running {
+    let status = Arc::new(ForwarderStatus::new(NAME, kind, "http://test.invalid"));
+    let wake = Arc::new(Notify::new());
     let task = Task::new(sink, status.clone(), store.clone(), settings, wake.clone()).unwrap();
     let stop = CancellationToken::new();
     let handle = tokio::spawn(task.run(stop.clone()));
@@ -510,23 +520,18 @@ async fn a_batch_too_large_for_the_destination_goes_in_halves_in_order_and_an_en
         max_bytes: 3 * one,
         ..SizeLimited::default()
     };
-    let status = Arc::new(ForwarderStatus::new(NAME, "limited", "http://test.invalid"));
-    let settings = BatchSettings {
-        max_entries: 1000,
-        max_bytes: 1 << 20,
-        wait: Duration::ZERO,
-        // A backoff would stall the test: splitting for size must not wait.
-        retry_min: Duration::from_secs(3600),
-        retry_max: Duration::from_secs(3600),
-    };
-    let wake = Arc::new(Notify::new());
-    let task = Task::new(sink.clone(), status.clone(), store.clone(), settings, wake).unwrap();
-    let stop = CancellationToken::new();
-    let handle = tokio::spawn(task.run(stop.clone()));
+    // A backoff would stall the test: splitting for size must not wait.
+    let running = spawn_task(
+        &store,
+        sink.clone(),
+        "limited",
+        settings(1000, Duration::from_secs(3600)),
+    );
     until("delivered", || {
         checkpoint(&store, "api") == Some(end_of(&store, "api"))
     })
     .await;
+    let status = running.status.clone();
     assert_eq!(
         *sink.accepted.lock().unwrap(),
         lines,
@@ -539,8 +544,7 @@ async fn a_batch_too_large_for_the_destination_goes_in_halves_in_order_and_an_en
     );
     assert_eq!(status.sent.load(Relaxed), 12);
     assert!(*sink.requests.lock().unwrap() < 40);
-    stop.cancel();
-    handle.await.unwrap();
+    running.stop().await;
 }
 
 /// A destination that records the order of encodes and sends, and holds each send until
@@ -587,25 +591,19 @@ async fn the_next_batch_is_encoded_while_one_is_in_flight_and_batches_are_delive
     let api = append(&store, "api", 0..25).await;
     let web = append(&store, "web", 0..5).await;
     let sink = Overlapping::default();
-    let status = Arc::new(ForwarderStatus::new(NAME, "overlap", "http://test.invalid"));
-    let settings = BatchSettings {
-        max_entries: 10,
-        max_bytes: 1 << 20,
-        wait: Duration::ZERO,
-        retry_min: Duration::from_millis(1),
-        retry_max: Duration::from_millis(1),
-    };
-    let wake = Arc::new(Notify::new());
-    let task = Task::new(sink.clone(), status.clone(), store.clone(), settings, wake).unwrap();
-    let stop = CancellationToken::new();
-    let handle = tokio::spawn(task.run(stop.clone()));
+    let running = spawn_task(
+        &store,
+        sink.clone(),
+        "overlap",
+        settings(10, Duration::from_millis(1)),
+    );
     until("delivered", || {
         checkpoint(&store, "api") == Some(end_of(&store, "api"))
             && checkpoint(&store, "web") == Some(end_of(&store, "web"))
     })
     .await;
-    stop.cancel();
-    handle.await.unwrap();
+    let status = running.status.clone();
+    running.stop().await;
     let events = sink.events.lock().unwrap().clone();
     let sends: Vec<&str> = events
         .iter()
