@@ -20,6 +20,10 @@ use crate::store::{Checkpoint, CheckpointError, Store, StreamReader};
 
 /// Even without commits (another process wrote, a wake-up was missed), look again this often.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// A pass gives a service with more full batches another turn only this long after it
+/// started; then it ends, so that the lag is measured again and services that appeared
+/// meanwhile get their turn.
+const PASS_LENGTH: Duration = Duration::from_secs(1);
 /// Mean entry size assumed before any batch was read.
 const DEFAULT_MEAN_ENTRY: u64 = 200;
 
@@ -157,8 +161,8 @@ impl<S: Sink> Task<S> {
     }
 
     /// Sends every service's entries, a batch of each in turn, until none has a full batch
-    /// left; returns whether any was sent. The next batch is read and encoded while the
-    /// current one is in flight.
+    /// left or [`PASS_LENGTH`] has passed; returns whether any was sent. The next batch is
+    /// read and encoded while the current one is in flight.
     async fn pass(&mut self, stop: &CancellationToken) -> std::io::Result<bool> {
         let store = self.store.clone();
         let services = tokio::task::spawn_blocking(move || store.services())
@@ -166,6 +170,7 @@ impl<S: Sink> Task<S> {
             .map_err(std::io::Error::other)??;
         // Services whose turn is next, and where each one's next batch starts when that
         // is past its checkpoint (a batch read ahead, not yet delivered).
+        let started = std::time::Instant::now();
         let mut turns: VecDeque<ServiceName> = services.into();
         let mut read_to: HashMap<ServiceName, u64> = HashMap::new();
         let mut ahead = self.prepare_next(&mut turns, &read_to);
@@ -180,7 +185,7 @@ impl<S: Sink> Task<S> {
             }
             let service = prepared.shipment.service.clone();
             read_to.insert(service.clone(), prepared.shipment.read.next);
-            if prepared.full {
+            if prepared.full && started.elapsed() < PASS_LENGTH {
                 turns.push_back(service);
             }
             ahead = self.prepare_next(&mut turns, &read_to);

@@ -627,3 +627,58 @@ async fn the_next_batch_is_encoded_while_one_is_in_flight_and_batches_are_delive
     assert_eq!(done, 3);
     assert_eq!(status.sent.load(Relaxed), 30);
 }
+
+/// A destination that takes its time over every batch and records whose it was.
+#[derive(Clone, Default)]
+struct Slow {
+    services: Arc<Mutex<Vec<String>>>,
+}
+
+impl Sink for Slow {
+    type Body = ();
+
+    fn encode(&self, _: &Shipment) {}
+
+    async fn send(&self, shipment: &Shipment, (): &()) -> Result<Delivery, SendError> {
+        self.services
+            .lock()
+            .unwrap()
+            .push(shipment.service.to_string());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        Ok(Delivery::default())
+    }
+}
+
+#[tokio::test]
+async fn a_long_backlog_does_not_keep_a_service_that_appeared_meanwhile_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    append(&store, "big", 0..40).await;
+    let sink = Slow::default();
+    // Ten full batches of "big": 2.5 s of sending.
+    let running = spawn_task(
+        &store,
+        sink.clone(),
+        "slow",
+        settings(4, Duration::from_millis(1)),
+    );
+    until("the first batch is on its way", || {
+        !sink.services.lock().unwrap().is_empty()
+    })
+    .await;
+    append(&store, "late", 0..1).await;
+    until("both delivered", || {
+        checkpoint(&store, "big") == Some(end_of(&store, "big"))
+            && checkpoint(&store, "late") == Some(end_of(&store, "late"))
+    })
+    .await;
+    running.stop().await;
+    let order = sink.services.lock().unwrap().clone();
+    let late = order.iter().position(|s| s == "late").unwrap();
+    let last_big = order.iter().rposition(|s| s == "big").unwrap();
+    assert_eq!(order.iter().filter(|s| *s == "big").count(), 10);
+    assert!(
+        late < last_big,
+        "the late service waited for the whole backlog: {order:?}"
+    );
+}
