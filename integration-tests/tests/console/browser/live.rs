@@ -44,11 +44,14 @@ pub(super) fn follows_live_and_pauses(browser: &Browser, collector: &Collector) 
     assert!(!browser.rows().iter().any(|r| r.contains("while paused")));
     browser.type_into("#results", " ");
     browser.until("live again", "return document.body.dataset.live === 'on'");
-    let rows = rows_settled(browser, CHECKOUT + 2);
-    assert!(
-        rows[0].contains("while paused") && rows[1].contains("live one"),
-        "{rows:?}"
+    rows_settled(browser, CHECKOUT + 2);
+    // The count is updated at once, the rows at the next frame: wait for the rows.
+    browser.until(
+        "the held entry on top, above the one before it",
+        "const r = document.querySelectorAll('#results .row'); \
+         return r.length > 1 && r[0].textContent.includes('while paused') && r[1].textContent.includes('live one')",
     );
+    let rows = browser.rows();
     assert!(!rows.iter().any(|r| r.contains("not here")), "{rows:?}");
     browser.click("#live");
     browser.until("live off", "return document.body.dataset.live === 'off'");

@@ -76,6 +76,7 @@ pub(super) fn rows_settled(browser: &Browser, n: usize) -> Vec<String> {
         &format!("{n} entries"),
         &format!(
             "return document.getElementById('status').textContent.split(' ·')[0] === '{status}' \
+             && !document.getElementById('results').hasAttribute('aria-busy') \
              && document.querySelectorAll('#results .row').length \
              === Math.min({n}, Math.ceil(document.getElementById('results').clientHeight / 24) + 20)"
         ),

@@ -81,7 +81,13 @@ export class Results {
   draw() {
     if (this.queued) return;
     this.queued = true;
-    requestAnimationFrame(() => { this.queued = false; this.render(); });
+    // Busy until the next frame draws the rows: the count is already new, the rows not yet.
+    this.box.setAttribute('aria-busy', 'true');
+    requestAnimationFrame(() => {
+      this.queued = false;
+      this.render();
+      this.box.removeAttribute('aria-busy');
+    });
   }
 
   render() {
