@@ -14,6 +14,9 @@ use super::{FanoutStats, Queued, CLUSTER_SUFFIX};
 
 /// Most commits taken from the queue at once.
 const MAX_GROUP: usize = 64;
+/// How long a group smaller than [`MAX_GROUP`] waits for more commits before it is
+/// published (at most a timer tick, ~1 ms, added to the Redis subscribers' latency).
+const LINGER: Duration = Duration::from_micros(500);
 /// Most bytes of lines in one pipeline (at least one commit): the pipeline is encoded into
 /// one buffer, a copy of its lines, so this bounds that copy whatever the commits' sizes.
 const PIPELINE_BYTES: usize = 1024 * 1024;
@@ -103,6 +106,17 @@ impl Publisher {
             };
             if received == 0 {
                 break;
+            }
+            if group.len() < MAX_GROUP && !draining {
+                // Let a few more commits join: a script call and a round trip per group cost
+                // Redis and this task about as much as a dozen entries do.
+                tokio::time::sleep(LINGER).await;
+                while group.len() < MAX_GROUP {
+                    match queue.try_recv() {
+                        Ok(queued) => group.push(queued),
+                        Err(_) => break,
+                    }
+                }
             }
             let mut rest = &group[..];
             while !rest.is_empty() {
