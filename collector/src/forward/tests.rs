@@ -287,6 +287,13 @@ fn end_of(store: &Store, service: &str) -> u64 {
     store.end_of(&ServiceName::parse(service).unwrap()).unwrap()
 }
 
+/// Whether every one of `services` is checkpointed at its end: all of it delivered.
+fn caught_up(store: &Store, services: &[&str]) -> bool {
+    services
+        .iter()
+        .all(|service| checkpoint(store, service) == Some(end_of(store, service)))
+}
+
 /// Polls `done` until it holds (or fails after 10 s, naming `what`).
 async fn until(what: &str, done: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -309,8 +316,7 @@ async fn the_checkpoint_moves_only_once_the_destination_accepted_the_batch() {
     let sink = Scripted::new(&store, vec![retry("down"), retry("still down")]);
     let running = start(&store, sink.clone(), Duration::from_millis(1));
     until("both services delivered", || {
-        checkpoint(&store, "api") == Some(end_of(&store, "api"))
-            && checkpoint(&store, "web") == Some(end_of(&store, "web"))
+        caught_up(&store, &["api", "web"])
     })
     .await;
     let sent = sink.sent();
@@ -330,10 +336,7 @@ async fn the_checkpoint_moves_only_once_the_destination_accepted_the_batch() {
     // New entries: woken by the commit, only they are sent.
     let more = append(&store, "api", 5..7).await;
     running.wake.notify_one();
-    until("the new entries delivered", || {
-        checkpoint(&store, "api") == Some(end_of(&store, "api"))
-    })
-    .await;
+    until("the new entries delivered", || caught_up(&store, &["api"])).await;
     let last = sink.sent().pop().unwrap();
     assert_eq!(last.entries, more);
     running.stop().await;
@@ -360,10 +363,7 @@ async fn only_the_entries_to_retry_are_sent_again() {
         ],
     );
     let running = start(&store, sink.clone(), Duration::from_millis(1));
-    until("delivered", || {
-        checkpoint(&store, "api") == Some(end_of(&store, "api"))
-    })
-    .await;
+    until("delivered", || caught_up(&store, &["api"])).await;
     let sent: Vec<Vec<String>> = sink.sent().into_iter().map(|s| s.entries).collect();
     assert_eq!(
         sent,
@@ -385,10 +385,7 @@ async fn a_refused_batch_is_counted_and_skipped_and_a_restart_resumes_after_it()
     append(&store, "api", 0..3).await;
     let sink = Scripted::new(&store, vec![Err(SendError::Reject("400".into()))]);
     let running = start(&store, sink.clone(), Duration::from_millis(1));
-    until("skipped", || {
-        checkpoint(&store, "api") == Some(end_of(&store, "api"))
-    })
-    .await;
+    until("skipped", || caught_up(&store, &["api"])).await;
     assert_eq!(running.status.rejected.load(Relaxed), 3);
     assert_eq!(running.status.sent.load(Relaxed), 0);
     assert_eq!(sink.sent().len(), 1, "a refused batch is not sent again");
@@ -398,10 +395,7 @@ async fn a_refused_batch_is_counted_and_skipped_and_a_restart_resumes_after_it()
     let more = append(&store, "api", 3..5).await;
     let sink = Scripted::new(&store, Vec::new());
     let running = start(&store, sink.clone(), Duration::from_millis(1));
-    until("resumed", || {
-        checkpoint(&store, "api") == Some(end_of(&store, "api"))
-    })
-    .await;
+    until("resumed", || caught_up(&store, &["api"])).await;
     let sent = sink.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].entries, more);
@@ -451,10 +445,7 @@ async fn entries_deleted_before_they_were_sent_are_counted_as_lost() {
     let store = Store::open(StoreConfig::new(dir.path())).unwrap();
     let sink = Scripted::new(&store, Vec::new());
     let running = start(&store, sink.clone(), Duration::from_millis(1));
-    until("delivered", || {
-        checkpoint(&store, "api") == Some(end_of(&store, "api"))
-    })
-    .await;
+    until("delivered", || caught_up(&store, &["api"])).await;
     assert_eq!(running.status.lost_bytes.load(Relaxed), kept_from);
     let sent: Vec<String> = sink.sent().into_iter().flat_map(|s| s.entries).collect();
     assert!(!sent.is_empty());
@@ -527,10 +518,7 @@ async fn a_batch_too_large_for_the_destination_goes_in_halves_in_order_and_an_en
         "limited",
         settings(1000, Duration::from_secs(3600)),
     );
-    until("delivered", || {
-        checkpoint(&store, "api") == Some(end_of(&store, "api"))
-    })
-    .await;
+    until("delivered", || caught_up(&store, &["api"])).await;
     let status = running.status.clone();
     assert_eq!(
         *sink.accepted.lock().unwrap(),
@@ -597,11 +585,7 @@ async fn the_next_batch_is_encoded_while_one_is_in_flight_and_batches_are_delive
         "overlap",
         settings(10, Duration::from_millis(1)),
     );
-    until("delivered", || {
-        checkpoint(&store, "api") == Some(end_of(&store, "api"))
-            && checkpoint(&store, "web") == Some(end_of(&store, "web"))
-    })
-    .await;
+    until("delivered", || caught_up(&store, &["api", "web"])).await;
     let status = running.status.clone();
     running.stop().await;
     let events = sink.events.lock().unwrap().clone();
@@ -667,11 +651,7 @@ async fn a_long_backlog_does_not_keep_a_service_that_appeared_meanwhile_waiting(
     })
     .await;
     append(&store, "late", 0..1).await;
-    until("both delivered", || {
-        checkpoint(&store, "big") == Some(end_of(&store, "big"))
-            && checkpoint(&store, "late") == Some(end_of(&store, "late"))
-    })
-    .await;
+    until("both delivered", || caught_up(&store, &["big", "late"])).await;
     running.stop().await;
     let order = sink.services.lock().unwrap().clone();
     let late = order.iter().position(|s| s == "late").unwrap();
