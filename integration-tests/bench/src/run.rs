@@ -56,6 +56,18 @@ impl Run {
         })
     }
 
+    /// Creates the collector's log directory, `logs` in the scratch directory, and returns
+    /// its path.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be created.
+    pub fn log_dir(&self) -> anyhow::Result<PathBuf> {
+        let log_dir = self.scratch.path().join("logs");
+        std::fs::create_dir(&log_dir).context("creating the log directory")?;
+        Ok(log_dir)
+    }
+
     /// The machine and its load so far, for the note under the results.
     pub fn machine(&self) -> Machine {
         Machine {

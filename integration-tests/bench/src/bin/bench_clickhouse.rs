@@ -163,6 +163,7 @@ fn main() -> anyhow::Result<()> {
     println!("| what | estuary | baseline | ratio |");
     println!("|---|---|---|---|");
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let micros_each = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
     println!(
         "| store {n} entries (`POST /logs`, NDJSON, 2 connections) | {:.0} entries/s | | |",
         rate(ingest)
@@ -178,14 +179,14 @@ fn main() -> anyhow::Result<()> {
             rate(run.wall),
             run.wall.as_secs_f64(),
             client.wall.as_secs_f64() / run.wall.as_secs_f64(),
-            run.collector.as_secs_f64() * 1e6 / n as f64,
-            run.server.as_secs_f64() * 1e6 / n as f64,
+            micros_each(run.collector),
+            micros_each(run.server),
         );
     }
     println!(
         "| (the client's run: CPU per entry clickhouse-client + clickhouse-server) | | | {:.2} µs + {:.2} µs |",
-        client.collector.as_secs_f64() * 1e6 / n as f64,
-        client.server.as_secs_f64() * 1e6 / n as f64,
+        micros_each(client.collector),
+        micros_each(client.server),
     );
     println!("\n| query (median / slowest of {RUNS}) | files | ClickHouse |");
     println!("|---|---|---|");

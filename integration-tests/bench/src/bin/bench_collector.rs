@@ -126,8 +126,7 @@ fn main() -> anyhow::Result<()> {
     let plan = Plan::new(args.quick);
     let run = Run::start("bench_collector", args.dir.as_deref())?;
     let (runtime, scratch) = (&run.runtime, &run.scratch);
-    let log_dir = scratch.path().join("logs");
-    std::fs::create_dir(&log_dir).context("creating the log directory")?;
+    let log_dir = run.log_dir()?;
     progress(&format!(
         "generating a {} log for (c)",
         report::size(plan.tail_log_bytes)

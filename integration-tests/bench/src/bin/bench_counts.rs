@@ -105,8 +105,7 @@ fn main() -> anyhow::Result<()> {
     let rotate = if args.quick { 32 * MIB } else { 256 * MIB };
     let measure = Duration::from_secs(if args.quick { 2 } else { 4 });
     let run = Run::start("bench_counts", args.dir.as_deref())?;
-    let log_dir = run.scratch.path().join("logs");
-    std::fs::create_dir(&log_dir).context("creating the log directory")?;
+    let log_dir = run.log_dir()?;
     let spread = Spread::ending_now(entries);
 
     let mut collector = Collector::try_start_in(

@@ -59,8 +59,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let measure = Duration::from_secs(if args.quick { 2 } else { 5 });
     let run = Run::start("bench_protocols", args.dir.as_deref())?;
-    let log_dir = run.scratch.path().join("logs");
-    std::fs::create_dir(&log_dir).context("creating the log directory")?;
+    let log_dir = run.log_dir()?;
     let collector = Collector::try_start_in(&log_dir, free_port(), &[], &[])?;
     let addr = collector.addr();
     let otlp = otlp_request();

@@ -85,8 +85,7 @@ fn main() -> anyhow::Result<()> {
     const MIB: u64 = 1024 * 1024;
     let size = if args.quick { 100 * MIB } else { 1024 * MIB };
     let run = Run::start("bench_query", args.dir.as_deref())?;
-    let log_dir = run.scratch.path().join("logs");
-    std::fs::create_dir(&log_dir).context("creating the log directory")?;
+    let log_dir = run.log_dir()?;
     progress(&format!("generating {} twice", report::size(size)));
     let log = dataset::write_active(&log_dir, TAIL_SERVICE, size).context("generating (a)")?;
     let parts = dataset::write_segmented(&log_dir, WINDOW_SERVICE, size, SEGMENTS)

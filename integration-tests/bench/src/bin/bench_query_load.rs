@@ -94,8 +94,7 @@ fn main() -> anyhow::Result<()> {
     const MIB: u64 = 1024 * 1024;
     let size = if args.quick { 200 * MIB } else { 1024 * MIB };
     let run = Run::start("bench_query_load", args.dir.as_deref())?;
-    let log_dir = run.scratch.path().join("logs");
-    std::fs::create_dir(&log_dir).context("creating the log directory")?;
+    let log_dir = run.log_dir()?;
     eprintln!("bench_query_load: generating {}…", report::size(size));
     dataset::write_active(&log_dir, SCANNED, size).context("generating the log")?;
     let collector = Collector::try_start_in(&log_dir, free_port(), &[], &[])?;
