@@ -24,17 +24,47 @@ const PIPELINE_BYTES: usize = 1024 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Publishes lines to `ARGV[1]` (`logs:all`) and to their service's channel, in order:
-/// `ARGV[2..]` is a run of `<channel>, <n>, <n lines>` per commit. One call per pipeline
+/// `ARGV[3..]` is a run of `<channel>, <n>, <n lines>` per commit. One call per pipeline
 /// chunk instead of two commands per entry (one reply to read, not two per entry), and one
 /// call for many small commits instead of one each: a single-entry commit costs Redis a
 /// script invocation otherwise, on the same cores as the collector.
+///
+/// A channel nobody listens to (no subscriber, and no pattern subscriber at all) is not
+/// published to: the call asks Redis once which of its channels have subscribers, inside
+/// the script, so a subscription made before the call still gets every line published in
+/// it, as with plain `PUBLISH`es. Per-service channels usually have no listener, and each
+/// `PUBLISH` of a 200-byte line costs Redis about a microsecond. `ARGV[2]` = `1` publishes
+/// to every channel regardless: replicas' subscribers are not counted here.
 const PUBLISH_LINES: &str = r"
-local all, i, published = ARGV[1], 2, 0
+local all = ARGV[1]
+local channels, seen, i = { all }, { [all] = true }, 3
+while i < #ARGV do
+  local own = ARGV[i]
+  if not seen[own] then
+    seen[own] = true
+    channels[#channels + 1] = own
+  end
+  i = i + 2 + tonumber(ARGV[i + 1])
+end
+local everyone = ARGV[2] == '1' or redis.call('PUBSUB', 'NUMPAT') > 0
+local heard = {}
+if not everyone then
+  local counts = redis.call('PUBSUB', 'NUMSUB', unpack(channels))
+  for k = 1, #counts, 2 do
+    heard[counts[k]] = counts[k + 1] > 0
+  end
+end
+local to_all = everyone or heard[all]
+local published = 0
+i = 3
 while i < #ARGV do
   local own, n = ARGV[i], tonumber(ARGV[i + 1])
-  for j = i + 2, i + 1 + n do
-    redis.call('PUBLISH', all, ARGV[j])
-    redis.call('PUBLISH', own, ARGV[j])
+  local to_own = everyone or heard[own]
+  if to_all or to_own then
+    for j = i + 2, i + 1 + n do
+      if to_all then redis.call('PUBLISH', all, ARGV[j]) end
+      if to_own then redis.call('PUBLISH', own, ARGV[j]) end
+    end
   end
   published = published + n
   i = i + 2 + n
@@ -43,7 +73,7 @@ return published
 ";
 /// Entries per script call (bounds how long one call keeps Redis busy).
 const LINES_PER_CALL: usize = 500;
-/// How often the cluster channel's listeners are counted.
+/// How often the cluster channel's listeners and Redis's replicas are counted.
 const PEER_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Bounds on one connection attempt and one pipeline.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -57,13 +87,16 @@ pub struct Publisher {
     collector_id: u64,
     stats: Arc<FanoutStats>,
     connection: Option<MultiplexedConnection>,
+    /// Whether Redis has replicas: subscribers on them are not counted by `PUBSUB NUMSUB`
+    /// here, so then every channel is published to, listened to or not.
+    replicated: bool,
     /// While Redis is down, batches arriving before this instant are skipped without trying.
     retry_at: Instant,
     backoff: Duration,
     /// Whether the current outage was already logged (once per outage, not per entry).
     outage_logged: bool,
     /// When the cluster channel's listeners were last counted.
-    peers_checked: Option<Instant>,
+    listeners_checked: Option<Instant>,
     /// The SHA1 of [`PUBLISH_LINES`] as loaded into Redis.
     script_sha: String,
 }
@@ -82,10 +115,11 @@ impl Publisher {
             collector_id,
             stats,
             connection: None,
+            replicated: false,
             retry_at: Instant::now(),
             backoff: BACKOFF_MIN,
             outage_logged: false,
-            peers_checked: None,
+            listeners_checked: None,
             script_sha: String::new(),
         }
     }
@@ -150,7 +184,7 @@ impl Publisher {
     }
 
     async fn publish(&mut self, group: &[Queued]) -> redis::RedisResult<()> {
-        self.count_cluster_peers().await?;
+        self.check_listeners().await?;
         let pipe = self.pipeline(group);
         let connection = self.connection().await?;
         pipe.query_async::<()>(connection).await?;
@@ -200,18 +234,21 @@ impl Publisher {
         pipe
     }
 
-    /// An `EVALSHA` of [`PUBLISH_LINES`] with its first argument, `<prefix>all`.
+    /// An `EVALSHA` of [`PUBLISH_LINES`] with its first arguments: `<prefix>all`, and
+    /// whether to publish to channels nobody listens to.
     fn script_call(&self, all: &str) -> redis::Cmd {
         let mut call = redis::cmd("EVALSHA");
-        call.arg(&self.script_sha).arg(0).arg(all);
+        let everyone = if self.replicated { "1" } else { "0" };
+        call.arg(&self.script_sha).arg(0).arg(all).arg(everyone);
         call
     }
 
-    /// Once a second, asks Redis whether any other collector follows the cluster channel;
-    /// sharing commits costs a copy of every commit through Redis, so it happens only then.
-    async fn count_cluster_peers(&mut self) -> redis::RedisResult<()> {
+    /// Once a second, asks Redis whether any other collector follows the cluster channel
+    /// (sharing commits costs a copy of every commit through Redis, so it happens only then)
+    /// and whether it has replicas.
+    async fn check_listeners(&mut self) -> redis::RedisResult<()> {
         if self
-            .peers_checked
+            .listeners_checked
             .is_some_and(|at| at.elapsed() < PEER_CHECK_INTERVAL)
         {
             return Ok(());
@@ -225,11 +262,23 @@ impl Publisher {
             .await?
             .pop()
             .unwrap_or_default();
+        // A server that refuses `INFO` (some managed ones restrict it) may have replicas.
+        let replication: Option<String> = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(connection)
+            .await
+            .ok();
         let own = u64::from(self.stats.following_cluster.load(Ordering::Relaxed));
         self.stats
             .cluster_peers
             .store(listeners > own, Ordering::Relaxed);
-        self.peers_checked = Some(Instant::now());
+        self.replicated = replication.is_none_or(|info| {
+            info.lines().any(|line| {
+                line.strip_prefix("connected_slaves:")
+                    .is_some_and(|n| n.trim() != "0")
+            })
+        });
+        self.listeners_checked = Some(Instant::now());
         Ok(())
     }
 

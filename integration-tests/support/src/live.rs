@@ -12,6 +12,7 @@ pub struct Subscriber {
 
 impl Subscriber {
     /// Subscribes to `channels` on the Redis at `url`; returns once the subscription is live.
+    /// A channel with a `*` in it is a pattern (`PSUBSCRIBE`).
     pub fn start(url: &str, channels: &[&str]) -> Self {
         let client = redis::Client::open(url).expect("redis url");
         let mut connection = client.get_connection().expect("redis connection");
@@ -21,7 +22,11 @@ impl Subscriber {
         std::thread::spawn(move || {
             let mut pubsub = connection.as_pubsub();
             for channel in &channels {
-                pubsub.subscribe(channel).expect("subscribe");
+                if channel.contains('*') {
+                    pubsub.psubscribe(channel).expect("psubscribe");
+                } else {
+                    pubsub.subscribe(channel).expect("subscribe");
+                }
             }
             let _ = ready_tx.send(());
             while let Ok(message) = pubsub.get_message() {

@@ -115,6 +115,100 @@ fn a_redis_outage_never_fails_ingestion_and_publishing_resumes_on_its_own() {
     assert_eq!(collector.get("/health").1["fanout"]["connected"], true);
 }
 
+/// `PUBLISH` calls Redis has run so far (those made by the collector's script included).
+fn publish_calls(redis: &RedisServer) -> u64 {
+    let client = redis::Client::open(redis.url()).expect("redis url");
+    let mut connection = client.get_connection().expect("redis connection");
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut connection)
+        .expect("INFO commandstats");
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_publish:calls="))
+        .map_or(0, |rest| {
+            rest.split(',')
+                .next()
+                .unwrap_or("0")
+                .parse()
+                .expect("calls")
+        })
+}
+
+#[test]
+fn channels_nobody_listens_to_are_not_published_to() {
+    let redis = RedisServer::start();
+    let collector = collector_on(&redis);
+    let fa = Subscriber::start(&redis.url(), &["logs:fa"]);
+    let before = publish_calls(&redis);
+    // fb's entries come first: once fa's last one is out, the publisher is past them too.
+    for i in 0..2 {
+        assert_eq!(
+            collector.post_json(&json!({"service": "fb", "i": i})).0,
+            201
+        );
+    }
+    let batch: Vec<_> = (0..3).map(|i| json!({"service": "fa", "i": i})).collect();
+    assert_eq!(collector.post_json(&json!(batch)).0, 201);
+    let got = fa.take(3, WAIT);
+    assert!(
+        got.iter().all(|(channel, _)| channel == "logs:fa"),
+        "{got:?}"
+    );
+    // Nobody on logs:all or logs:fb: only fa's three lines on logs:fa were published.
+    assert_eq!(publish_calls(&redis) - before, 3);
+    assert_eq!(collector.get("/health").1["fanout"]["published"], 5);
+
+    // A pattern subscriber could match any channel: then every channel is published to.
+    let everything = Subscriber::start(&redis.url(), &["logs:*"]);
+    assert_eq!(
+        collector.post_json(&json!({"service": "fb", "i": 2})).0,
+        201
+    );
+    let mut channels: Vec<_> = everything
+        .take(2, WAIT)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    channels.sort();
+    assert_eq!(channels, ["logs:all", "logs:fb"]);
+}
+
+fn replication_info(redis: &RedisServer) -> String {
+    let client = redis::Client::open(redis.url()).expect("redis url");
+    let mut connection = client.get_connection().expect("redis connection");
+    redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut connection)
+        .expect("INFO replication")
+}
+
+#[test]
+fn subscribers_on_a_replica_get_every_channel() {
+    let primary = RedisServer::start();
+    let port = primary.port.to_string();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+    // In sync on both sides: the replica has loaded the primary's data, and the primary
+    // counts it (what the collector asks).
+    wait_until(WAIT, "the replica to be in sync", || {
+        replication_info(&replica).contains("master_link_status:up")
+            && replication_info(&primary).contains("connected_slaves:1")
+    });
+    let collector = collector_on(&primary);
+    // Nobody listens on the primary; the replica's subscriber is not counted there.
+    let on_replica = Subscriber::start(&replica.url(), &["logs:all", "logs:fr"]);
+    assert_eq!(
+        collector.post_json(&json!({"service": "fr", "m": 1})).0,
+        201
+    );
+    let mut channels: Vec<_> = on_replica
+        .take(2, WAIT)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    channels.sort();
+    assert_eq!(channels, ["logs:all", "logs:fr"]);
+}
+
 #[test]
 fn the_channel_prefix_is_configurable() {
     let redis = RedisServer::start();

@@ -13,8 +13,11 @@
 //! - (a) single-entry `POST /logs` per second over 64 keep-alive connections, ~200-byte
 //!   entries round-robin over 8 services, fan-out on; baseline: `GET /health` over the same
 //!   connections (the HTTP stack's and the load generator's ceiling). (a′) the same against
-//!   the collector with fan-out off: what fan-out costs (on, off, off, on, each side's two
-//!   runs combined, so load drift weighs on both alike);
+//!   the collector with fan-out off: what fan-out costs (on, off, off, on, three times, two
+//!   with `--quick`, each side's runs combined, so load drift weighs on both alike); the
+//!   CPU that the collector, the load generator and `redis-server` spent per request on
+//!   each side is printed below the table too, a steadier view than throughput on a shared
+//!   machine;
 //! - (b) entries per second of NDJSON `POST /logs`, 1,000 entries per request, 8
 //!   connections (one service each), fan-out on; baseline: the same bodies appended straight
 //!   to a file in the same directory (the storage limit). (b″) the same with fan-out off,
@@ -29,7 +32,7 @@
 //! The load generator is a lean HTTP/1.1 client on one thread (see `bench/http.rs`), so on
 //! a small machine most of the CPU goes to the collector; the CPU each side used is
 //! reported below the table. Only 201s count; errors are reported. A full run takes about
-//! 45 s (`--quick`: about 20 s) and needs ~3 GB of free disk.
+//! 2 minutes (`--quick`: about 45 s) and needs ~3 GB of free disk.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -93,6 +96,8 @@ struct Plan {
     warmup: Duration,
     /// A load phase's window; a few seconds smooth out scheduling noise.
     measure: Duration,
+    /// How many times the fan-out on/off pairs (on, off, off, on) run.
+    rounds: usize,
     /// Size of the log (c) queries; the issue asks for 1 GB.
     tail_log_bytes: u64,
     /// Most bytes the raw-write baseline writes: about what the collector writes in (b),
@@ -107,6 +112,7 @@ impl Plan {
             Plan {
                 warmup: Duration::from_millis(300),
                 measure: Duration::from_secs(2),
+                rounds: 2,
                 tail_log_bytes: 100 * MIB,
                 raw_write_cap: 256 * MIB,
             }
@@ -114,6 +120,7 @@ impl Plan {
             Plan {
                 warmup: Duration::from_millis(500),
                 measure: Duration::from_secs(5),
+                rounds: 3,
                 tail_log_bytes: 1024 * MIB,
                 raw_write_cap: 1024 * MIB,
             }
@@ -180,8 +187,10 @@ impl Bench<'_> {
         Ok(Throughput {
             tally,
             per_sec,
+            runs: 1,
             collector_cpu: self.collector.cpu_time()?.saturating_sub(collector_before),
             generator_cpu: process::own_cpu_time()?.saturating_sub(own_before),
+            redis_cpu: Duration::ZERO,
             wall,
         })
     }
@@ -293,10 +302,12 @@ fn measure_default(
     progress(
         "(a) single-entry POST /logs, 64 connections, 8 services, fan-out on, then off (ABBA)",
     );
-    let (single, single_off) = abba(|| bench.singles(), || off.singles())?;
+    let on_singles = || with_redis_cpu(&redis, || bench.singles());
+    let (single, single_off) = alternate(plan.rounds, on_singles, || off.singles())?;
     let raw = bench.raw_write()?;
     progress("(b) NDJSON POST /logs, 1,000 entries per request, 8 connections, fan-out on, then off (ABBA)");
-    let (batch, batch_off) = abba(|| bench.batches(), || off.batches())?;
+    let on_batches = || with_redis_cpu(&redis, || bench.batches());
+    let (batch, batch_off) = alternate(plan.rounds, on_batches, || off.batches())?;
     let load_rss_kib = bench.collector.peak_rss_kib()?;
     let (published, skipped) = bench.fanout_counts()?;
 
@@ -321,14 +332,34 @@ fn measure_default(
     })
 }
 
-/// Runs `a`, `b`, `b`, `a` and combines each side's two runs, so a load that drifts over the
-/// run (other people's builds on a shared machine) weighs on both sides alike.
-fn abba(
+/// Runs `a`, `b`, `b`, `a`, `rounds` times, and combines each side's runs, so a load that
+/// drifts over the run (other people's builds on a shared machine) weighs on both sides
+/// alike, and more rounds average out more of the noise.
+fn alternate(
+    rounds: usize,
     a: impl Fn() -> anyhow::Result<Throughput>,
     b: impl Fn() -> anyhow::Result<Throughput>,
 ) -> anyhow::Result<(Throughput, Throughput)> {
-    let (a1, b1, b2, a2) = (a()?, b()?, b()?, a()?);
-    Ok((a1.combine(a2), b1.combine(b2)))
+    let (mut on, mut off) = (a()?, b()?);
+    off = off.combine(b()?);
+    on = on.combine(a()?);
+    for _ in 1..rounds {
+        let (a1, b1, b2, a2) = (a()?, b()?, b()?, a()?);
+        on = on.combine(a1).combine(a2);
+        off = off.combine(b1).combine(b2);
+    }
+    Ok((on, off))
+}
+
+/// `phase`, with the CPU `redis` used meanwhile.
+fn with_redis_cpu(
+    redis: &RedisServer,
+    phase: impl FnOnce() -> anyhow::Result<Throughput>,
+) -> anyhow::Result<Throughput> {
+    let before = redis.cpu_time()?;
+    let mut throughput = phase()?;
+    throughput.redis_cpu = redis.cpu_time()?.saturating_sub(before);
+    Ok(throughput)
 }
 
 /// (b) again, against another collector that `fdatasync`s each group commit.

@@ -13,18 +13,23 @@ use crate::workload::Generated;
 pub struct Throughput {
     /// The answers.
     pub tally: Tally,
-    /// Answers (or entries, for batches) counted inside the window, per second.
+    /// Answers (or entries, for batches) counted inside the window, per second (the mean
+    /// over `runs`).
     pub per_sec: f64,
+    /// How many runs of the phase this combines.
+    pub runs: u32,
     /// CPU the collector used during the phase, warm-up included.
     pub collector_cpu: Duration,
     /// CPU the load generator (this process) used during the phase.
     pub generator_cpu: Duration,
+    /// CPU `redis-server` used during the phase (none with fan-out off).
+    pub redis_cpu: Duration,
     /// The phase's wall-clock time, warm-up included.
     pub wall: Duration,
 }
 
 impl Throughput {
-    /// Two runs of the same phase as one: answers and CPU added up, rates averaged.
+    /// Runs of the same phase as one: answers and CPU added up, rates averaged.
     pub fn combine(mut self, other: Throughput) -> Throughput {
         let tally = &mut self.tally;
         tally.ok += other.tally.ok;
@@ -36,25 +41,44 @@ impl Throughput {
         tally.latencies.extend(other.tally.latencies);
         Throughput {
             tally: self.tally,
-            per_sec: (self.per_sec + other.per_sec) / 2.0,
+            per_sec: (self.per_sec * f64::from(self.runs) + other.per_sec * f64::from(other.runs))
+                / f64::from(self.runs + other.runs),
+            runs: self.runs + other.runs,
             collector_cpu: self.collector_cpu + other.collector_cpu,
             generator_cpu: self.generator_cpu + other.generator_cpu,
+            redis_cpu: self.redis_cpu + other.redis_cpu,
             wall: self.wall + other.wall,
         }
     }
 
+    /// Microseconds of `cpu` per answer.
+    fn per_answer(&self, cpu: Duration) -> f64 {
+        cpu.as_secs_f64() * 1e6 / self.tally.ok_total.max(1) as f64
+    }
+
+    /// CPU per answer of every process on these cores: collector, load generator, Redis.
+    fn total_per_answer(&self) -> f64 {
+        self.per_answer(self.collector_cpu + self.generator_cpu + self.redis_cpu)
+    }
+
     /// CPU per answer and cores used by each side.
     fn cpu_note(&self) -> String {
-        let answers = self.tally.ok_total.max(1) as f64;
-        let per = |cpu: Duration| cpu.as_secs_f64() * 1e6 / answers;
         let cores = |cpu: Duration| cpu.as_secs_f64() / self.wall.as_secs_f64();
-        format!(
+        let mut note = format!(
             "collector {:.1} µs CPU per request ({:.2} cores), load generator {:.1} µs ({:.2} cores)",
-            per(self.collector_cpu),
+            self.per_answer(self.collector_cpu),
             cores(self.collector_cpu),
-            per(self.generator_cpu),
+            self.per_answer(self.generator_cpu),
             cores(self.generator_cpu)
-        )
+        );
+        if !self.redis_cpu.is_zero() {
+            note += &format!(
+                ", redis-server {:.1} µs ({:.2} cores)",
+                self.per_answer(self.redis_cpu),
+                cores(self.redis_cpu)
+            );
+        }
+        note
     }
 
     fn error_note(&self) -> String {
@@ -228,6 +252,19 @@ fn fanout_cost_row(metric: &str, on: &Throughput, off: &Throughput, unit: &str) 
     }
 }
 
+/// Fan-out's cost as CPU rather than throughput: steadier on a shared machine, and what the
+/// throughput cost tends to when the cores are saturated.
+fn fanout_cpu_note(name: &str, on: &Throughput, off: &Throughput) -> String {
+    format!(
+        "- Fan-out's CPU, {name}: collector {:.1} µs per request on against {:.1} off, \
+         redis-server {:.1} µs; all processes on these cores {:+.1} % per request.",
+        on.per_answer(on.collector_cpu),
+        off.per_answer(off.collector_cpu),
+        on.per_answer(on.redis_cpu),
+        (on.total_per_answer() / off.total_per_answer().max(f64::MIN_POSITIVE) - 1.0) * 100.0
+    )
+}
+
 fn batch_row(results: &Results) -> Row {
     Row {
         metric: "(b) NDJSON POST /logs, 1,000 entries per request, 8 connections, fan-out on"
@@ -319,6 +356,12 @@ fn print_details(results: &Results, notes: &RunNotes) {
         count(fanout.skipped as f64),
         fanout.redis_cpu.as_secs_f64()
     );
+    for (name, on, off) in [
+        ("single entries", &results.single, &results.single_off),
+        ("NDJSON batches", &results.batch, &results.batch_off),
+    ] {
+        println!("{}", fanout_cpu_note(name, on, off));
+    }
     if let Some(fsync) = &results.fsync_batch {
         println!("{}", fsync.details("(b′) NDJSON POST, --fsync batch"));
     }
