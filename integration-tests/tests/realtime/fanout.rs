@@ -115,15 +115,20 @@ fn a_redis_outage_never_fails_ingestion_and_publishing_resumes_on_its_own() {
     assert_eq!(collector.get("/health").1["fanout"]["connected"], true);
 }
 
-/// `PUBLISH` calls Redis has run so far (those made by the collector's script included).
-fn publish_calls(redis: &RedisServer) -> u64 {
+/// A section of the server's `INFO`.
+fn info(redis: &RedisServer, section: &str) -> String {
     let client = redis::Client::open(redis.url()).expect("redis url");
     let mut connection = client.get_connection().expect("redis connection");
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
+    redis::cmd("INFO")
+        .arg(section)
         .query(&mut connection)
-        .expect("INFO commandstats");
-    info.lines()
+        .expect("INFO")
+}
+
+/// `PUBLISH` calls Redis has run so far (those made by the collector's script included).
+fn publish_calls(redis: &RedisServer) -> u64 {
+    info(redis, "commandstats")
+        .lines()
         .find_map(|line| line.strip_prefix("cmdstat_publish:calls="))
         .map_or(0, |rest| {
             rest.split(',')
@@ -132,6 +137,17 @@ fn publish_calls(redis: &RedisServer) -> u64 {
                 .parse()
                 .expect("calls")
         })
+}
+
+/// The channels of the next `count` messages, sorted.
+fn channels_of_next(subscriber: &Subscriber, count: usize) -> Vec<String> {
+    let mut channels: Vec<_> = subscriber
+        .take(count, WAIT)
+        .into_iter()
+        .map(|(channel, _)| channel)
+        .collect();
+    channels.sort();
+    channels
 }
 
 #[test]
@@ -164,22 +180,7 @@ fn channels_nobody_listens_to_are_not_published_to() {
         collector.post_json(&json!({"service": "fb", "i": 2})).0,
         201
     );
-    let mut channels: Vec<_> = everything
-        .take(2, WAIT)
-        .into_iter()
-        .map(|(c, _)| c)
-        .collect();
-    channels.sort();
-    assert_eq!(channels, ["logs:all", "logs:fb"]);
-}
-
-fn replication_info(redis: &RedisServer) -> String {
-    let client = redis::Client::open(redis.url()).expect("redis url");
-    let mut connection = client.get_connection().expect("redis connection");
-    redis::cmd("INFO")
-        .arg("replication")
-        .query(&mut connection)
-        .expect("INFO replication")
+    assert_eq!(channels_of_next(&everything, 2), ["logs:all", "logs:fb"]);
 }
 
 #[test]
@@ -190,8 +191,8 @@ fn subscribers_on_a_replica_get_every_channel() {
     // In sync on both sides: the replica has loaded the primary's data, and the primary
     // counts it (what the collector asks).
     wait_until(WAIT, "the replica to be in sync", || {
-        replication_info(&replica).contains("master_link_status:up")
-            && replication_info(&primary).contains("connected_slaves:1")
+        info(&replica, "replication").contains("master_link_status:up")
+            && info(&primary, "replication").contains("connected_slaves:1")
     });
     let collector = collector_on(&primary);
     // Nobody listens on the primary; the replica's subscriber is not counted there.
@@ -200,13 +201,7 @@ fn subscribers_on_a_replica_get_every_channel() {
         collector.post_json(&json!({"service": "fr", "m": 1})).0,
         201
     );
-    let mut channels: Vec<_> = on_replica
-        .take(2, WAIT)
-        .into_iter()
-        .map(|(c, _)| c)
-        .collect();
-    channels.sort();
-    assert_eq!(channels, ["logs:all", "logs:fr"]);
+    assert_eq!(channels_of_next(&on_replica, 2), ["logs:all", "logs:fr"]);
 }
 
 #[test]
@@ -219,10 +214,7 @@ fn the_channel_prefix_is_configurable() {
         collector.post_json(&json!({"service": "svc", "m": 1})).0,
         201
     );
-    let got = sub.take(2, WAIT);
-    let mut channels: Vec<_> = got.iter().map(|(c, _)| c.as_str()).collect();
-    channels.sort();
-    assert_eq!(channels, vec!["app:all", "app:svc"]);
+    assert_eq!(channels_of_next(&sub, 2), ["app:all", "app:svc"]);
 }
 
 #[test]
