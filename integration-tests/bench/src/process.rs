@@ -69,6 +69,30 @@ pub trait Usage {
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
             .with_context(|| format!("no VmHWM in {path}"))
     }
+
+    /// Voluntary context switches (a thread blocking: parking, waiting for I/O) of its live
+    /// threads so far, from `/proc/<pid>/task/*/status`; threads that have exited are not
+    /// counted, so only differences over a phase mean something.
+    ///
+    /// # Errors
+    ///
+    /// When `/proc/<pid>/task` cannot be listed.
+    fn voluntary_switches(&self) -> anyhow::Result<u64> {
+        let tasks = format!("/proc/{}/task", self.process_id());
+        let mut switches = 0;
+        for task in std::fs::read_dir(&tasks).with_context(|| format!("listing {tasks}"))? {
+            // A thread may exit between listing and reading: it is simply not counted.
+            let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+                continue;
+            };
+            switches += status
+                .lines()
+                .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        Ok(switches)
+    }
 }
 
 impl Usage for Collector {

@@ -176,6 +176,7 @@ impl Bench<'_> {
         entries: usize,
     ) -> anyhow::Result<Throughput> {
         let collector_before = self.collector.cpu_time()?;
+        let switches_before = self.collector.voluntary_switches()?;
         let own_before = process::own_cpu_time()?;
         let began = Instant::now();
         let window = Window::after(self.plan.warmup, self.plan.measure);
@@ -191,6 +192,10 @@ impl Bench<'_> {
             collector_cpu: self.collector.cpu_time()?.saturating_sub(collector_before),
             generator_cpu: process::own_cpu_time()?.saturating_sub(own_before),
             redis_cpu: Duration::ZERO,
+            collector_switches: self
+                .collector
+                .voluntary_switches()?
+                .saturating_sub(switches_before),
             wall,
         })
     }

@@ -24,6 +24,8 @@ pub struct Throughput {
     pub generator_cpu: Duration,
     /// CPU `redis-server` used during the phase (none with fan-out off).
     pub redis_cpu: Duration,
+    /// Voluntary context switches of the collector's threads during the phase.
+    pub collector_switches: u64,
     /// The phase's wall-clock time, warm-up included.
     pub wall: Duration,
 }
@@ -47,6 +49,7 @@ impl Throughput {
             collector_cpu: self.collector_cpu + other.collector_cpu,
             generator_cpu: self.generator_cpu + other.generator_cpu,
             redis_cpu: self.redis_cpu + other.redis_cpu,
+            collector_switches: self.collector_switches + other.collector_switches,
             wall: self.wall + other.wall,
         }
     }
@@ -70,6 +73,10 @@ impl Throughput {
             cores(self.collector_cpu),
             self.per_answer(self.generator_cpu),
             cores(self.generator_cpu)
+        );
+        note += &format!(
+            ", {:.3} voluntary context switches per request in the collector",
+            self.collector_switches as f64 / self.tally.ok_total.max(1) as f64
         );
         if !self.redis_cpu.is_zero() {
             note += &format!(
