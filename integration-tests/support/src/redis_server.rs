@@ -21,6 +21,9 @@ pub struct RedisServer {
     args: Vec<String>,
     /// The throw-away certificate of a TLS server; `None` for a plain one.
     tls: Option<tempfile::TempDir>,
+    /// Its working directory (`--dir`): where it writes the RDB file a replica's full sync
+    /// needs even without `--save`, so nothing lands in the caller's directory.
+    dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
@@ -53,6 +56,7 @@ impl RedisServer {
             port: free_port(),
             args: args.iter().map(|a| a.to_string()).collect(),
             tls: None,
+            dir: tempfile::tempdir()?,
             child: None,
         };
         server.spawn()?;
@@ -81,6 +85,7 @@ impl RedisServer {
             port: free_port(),
             args,
             tls: Some(certs),
+            dir: tempfile::tempdir().expect("tempdir"),
             child: None,
         };
         server.spawn().unwrap_or_else(|err| panic!("{err}"));
@@ -115,6 +120,8 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(listen)
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
