@@ -74,7 +74,7 @@ return published
 /// Entries per script call (bounds how long one call keeps Redis busy).
 const LINES_PER_CALL: usize = 500;
 /// How often the cluster channel's listeners and Redis's replicas are counted.
-const PEER_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+const LISTENER_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Bounds on one connection attempt and one pipeline.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -249,7 +249,7 @@ impl Publisher {
     async fn check_listeners(&mut self) -> redis::RedisResult<()> {
         if self
             .listeners_checked
-            .is_some_and(|at| at.elapsed() < PEER_CHECK_INTERVAL)
+            .is_some_and(|at| at.elapsed() < LISTENER_CHECK_INTERVAL)
         {
             return Ok(());
         }

@@ -345,13 +345,15 @@ fn alternate(
     a: impl Fn() -> anyhow::Result<Throughput>,
     b: impl Fn() -> anyhow::Result<Throughput>,
 ) -> anyhow::Result<(Throughput, Throughput)> {
-    let (mut on, mut off) = (a()?, b()?);
-    off = off.combine(b()?);
-    on = on.combine(a()?);
-    for _ in 1..rounds {
+    let round = || -> anyhow::Result<(Throughput, Throughput)> {
         let (a1, b1, b2, a2) = (a()?, b()?, b()?, a()?);
-        on = on.combine(a1).combine(a2);
-        off = off.combine(b1).combine(b2);
+        Ok((a1.combine(a2), b1.combine(b2)))
+    };
+    let (mut on, mut off) = round()?;
+    for _ in 1..rounds {
+        let (more_on, more_off) = round()?;
+        on = on.combine(more_on);
+        off = off.combine(more_off);
     }
     Ok((on, off))
 }

@@ -54,9 +54,14 @@ impl Throughput {
         }
     }
 
+    /// Answers in all (warm-up included, like the CPU and switch counts).
+    fn answers(&self) -> f64 {
+        self.tally.ok_total.max(1) as f64
+    }
+
     /// Microseconds of `cpu` per answer.
     fn per_answer(&self, cpu: Duration) -> f64 {
-        cpu.as_secs_f64() * 1e6 / self.tally.ok_total.max(1) as f64
+        cpu.as_secs_f64() * 1e6 / self.answers()
     }
 
     /// CPU per answer of every process on these cores: collector, load generator, Redis.
@@ -76,7 +81,7 @@ impl Throughput {
         );
         note += &format!(
             ", {:.3} voluntary context switches per request in the collector",
-            self.collector_switches as f64 / self.tally.ok_total.max(1) as f64
+            self.collector_switches as f64 / self.answers()
         );
         if !self.redis_cpu.is_zero() {
             note += &format!(
