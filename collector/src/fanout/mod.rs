@@ -1,22 +1,23 @@
 //! Real-time fan-out over Redis pub/sub, after the write.
 //!
-//! Every commit is queued (bounded, never blocking the writer) for [`publisher`], which
-//! publishes each line to `<prefix>all` (the seed's `logs:all`) and `<prefix><service>`,
-//! one pipelined round trip per group. It also publishes the whole group once on an
-//! internal cluster channel that [`peers`] on other collectors sharing the Redis feeds
-//! into their live streams. When Redis is down, ingestion goes on: entries are skipped
+//! Every commit is copied into a bounded queue (never blocking the writer) for
+//! [`publisher`], which publishes each line to `<prefix>all` (the seed's `logs:all`) and
+//! `<prefix><service>`. For each group of commits it first asks Redis which of their
+//! channels have subscribers (one small round trip), then sends only the lines someone
+//! will receive, in one pipelined round trip. It also publishes each commit on an internal
+//! cluster channel that [`peers`] on other collectors sharing the Redis feed into their
+//! live streams, while any follows it. When Redis is down, ingestion goes on: entries are skipped
 //! and counted, and publishing resumes on its own after a reconnect.
 
 pub mod peers;
 pub mod publisher;
+mod queue;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+pub use queue::{FanoutQueue, FanoutReceiver, Group, GroupCommit};
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::Serialize;
-use tokio::sync::mpsc;
-
-use crate::store::{CommitListener, Committed};
 
 /// The default channel prefix: channels are `logs:all` and `logs:<service>`.
 pub const DEFAULT_PREFIX: &str = "logs:";
@@ -81,85 +82,6 @@ pub struct FanoutSettings {
     pub prefix: String,
     /// What the queue may hold and the rate it may publish at.
     pub limits: FanoutLimits,
-}
-
-/// A commit waiting for the publisher, holding its place in the byte budget.
-pub struct Queued {
-    /// The commit.
-    pub commit: Arc<Committed>,
-    /// Gives the commit's bytes back to the budget when dropped (published or not).
-    _budget: BudgetRelease,
-}
-
-struct BudgetRelease {
-    bytes: usize,
-    in_flight: Arc<AtomicUsize>,
-}
-
-impl Drop for BudgetRelease {
-    fn drop(&mut self) {
-        self.in_flight.fetch_sub(self.bytes, Ordering::Relaxed);
-    }
-}
-
-/// The store's side of the fan-out: hands commits to the publisher without waiting, within
-/// the queue's commit and byte bounds and the rate cap; everything else is skipped and counted.
-pub struct FanoutQueue {
-    sender: mpsc::Sender<Queued>,
-    stats: Arc<FanoutStats>,
-    limits: FanoutLimits,
-    in_flight: Arc<AtomicUsize>,
-    rate: Option<governor::DefaultDirectRateLimiter>,
-}
-
-impl FanoutQueue {
-    /// A queue feeding a publisher, and its receiving end.
-    pub fn new(limits: FanoutLimits, stats: Arc<FanoutStats>) -> (Self, mpsc::Receiver<Queued>) {
-        let (sender, receiver) = mpsc::channel(limits.queue_commits.max(1));
-        let rate = std::num::NonZeroU32::new(limits.max_rate).map(|per_second| {
-            governor::RateLimiter::direct(governor::Quota::per_second(per_second))
-        });
-        let queue = FanoutQueue {
-            sender,
-            stats,
-            limits,
-            in_flight: Arc::default(),
-            rate,
-        };
-        (queue, receiver)
-    }
-
-    fn admit(&self, commit: &Committed) -> Option<BudgetRelease> {
-        if let Some(rate) = &self.rate {
-            let entries = std::num::NonZeroU32::new(commit.entries.min(u32::MAX as usize) as u32)?;
-            if !matches!(rate.check_n(entries), Ok(Ok(()))) {
-                return None;
-            }
-        }
-        let bytes = commit.lines.len();
-        let before = self.in_flight.fetch_add(bytes, Ordering::Relaxed);
-        let release = BudgetRelease {
-            bytes,
-            in_flight: self.in_flight.clone(),
-        };
-        (before + bytes <= self.limits.queue_bytes).then_some(release)
-    }
-}
-
-impl CommitListener for FanoutQueue {
-    fn committed(&self, commit: &Arc<Committed>) {
-        let Some(budget) = self.admit(commit) else {
-            self.stats.skip(commit.entries);
-            return;
-        };
-        let queued = Queued {
-            commit: commit.clone(),
-            _budget: budget,
-        };
-        if self.sender.try_send(queued).is_err() {
-            self.stats.skip(commit.entries);
-        }
-    }
 }
 
 /// A per-process random id, so a collector can tell its own cluster messages from others'.

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{FanoutStats, Queued, CLUSTER_SUFFIX};
+use super::{FanoutReceiver, FanoutStats, Group, GroupCommit, CLUSTER_SUFFIX};
 
 /// Most commits taken from the queue at once.
 const MAX_GROUP: usize = 64;
@@ -30,11 +29,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// script invocation otherwise, on the same cores as the collector.
 ///
 /// A channel nobody listens to (no subscriber, and no pattern subscriber at all) is not
-/// published to: the call asks Redis once which of its channels have subscribers, inside
-/// the script, so a subscription made before the call still gets every line published in
-/// it, as with plain `PUBLISH`es. Per-service channels usually have no listener, and each
-/// `PUBLISH` of a 200-byte line costs Redis about a microsecond. `ARGV[2]` = `1` publishes
-/// to every channel regardless: replicas' subscribers are not counted here.
+/// published to. The publisher asks first (see `Publisher::audience`) and sends only the
+/// commits someone hears; the script asks again, atomically with its `PUBLISH`es, so a
+/// channel whose last subscriber left meanwhile is skipped too. Per-service channels
+/// usually have no listener, and each `PUBLISH` of a 200-byte line costs Redis about a
+/// microsecond. `ARGV[2]` = `1` publishes to every channel regardless: replicas'
+/// subscribers are not counted here.
 const PUBLISH_LINES: &str = r"
 local all = ARGV[1]
 local channels, seen, i = { all }, { [all] = true }, 3
@@ -124,13 +124,13 @@ impl Publisher {
         }
     }
 
-    /// Runs until `stop` is cancelled and the queue is drained (or every sender is gone).
-    pub async fn run(mut self, mut queue: mpsc::Receiver<Queued>, stop: CancellationToken) {
-        let mut group = Vec::with_capacity(MAX_GROUP);
+    /// Runs until `stop` is cancelled and the queue is drained (or the store is gone).
+    pub async fn run(mut self, queue: FanoutReceiver, stop: CancellationToken) {
+        let mut group = Group::default();
         let mut draining = false;
         loop {
-            let received = tokio::select! {
-                received = queue.recv_many(&mut group, MAX_GROUP) => received,
+            let waiting = tokio::select! {
+                waiting = queue.wait() => waiting,
                 () = stop.cancelled(), if !draining => {
                     // No more commits come in; what is queued still goes out.
                     queue.close();
@@ -138,33 +138,30 @@ impl Publisher {
                     continue;
                 }
             };
-            if received == 0 {
+            if !waiting {
                 break;
             }
-            if group.len() < MAX_GROUP && !draining {
-                // Let a few more commits join: a script call and a round trip per group cost
-                // Redis and this task about as much as a dozen entries do.
+            if queue.waiting() < MAX_GROUP && !draining {
+                // Let a few more commits join: a round trip per group costs Redis and this
+                // task about as much as a dozen entries do.
                 tokio::time::sleep(LINGER).await;
-                while group.len() < MAX_GROUP {
-                    match queue.try_recv() {
-                        Ok(queued) => group.push(queued),
-                        Err(_) => break,
-                    }
-                }
             }
-            let mut rest = &group[..];
+            queue.take(&mut group);
+            let commits: Vec<_> = group.commits().collect();
+            let mut rest = &commits[..];
             while !rest.is_empty() {
                 let (chunk, after) = rest.split_at(pipeline_len(rest));
                 self.publish_counted(chunk).await;
                 rest = after;
             }
-            group.clear();
+            drop(commits);
+            queue.done(&mut group);
         }
     }
 
     /// Publishes `group` in one pipeline and counts its entries as published or skipped.
-    async fn publish_counted(&mut self, group: &[Queued]) {
-        let entries: usize = group.iter().map(|q| q.commit.entries).sum();
+    async fn publish_counted(&mut self, group: &[GroupCommit<'_>]) {
+        let entries: usize = group.iter().map(|commit| commit.entries).sum();
         if self.connection.is_none() && Instant::now() < self.retry_at {
             // Still backing off: skip without trying, and without pushing the retry back.
             self.stats.skip(entries);
@@ -183,11 +180,14 @@ impl Publisher {
         }
     }
 
-    async fn publish(&mut self, group: &[Queued]) -> redis::RedisResult<()> {
+    async fn publish(&mut self, group: &[GroupCommit<'_>]) -> redis::RedisResult<()> {
         self.check_listeners().await?;
-        let pipe = self.pipeline(group);
-        let connection = self.connection().await?;
-        pipe.query_async::<()>(connection).await?;
+        let audience = self.audience(group).await?;
+        let pipe = self.pipeline(group, &audience);
+        if !pipe.is_empty() {
+            let connection = self.connection().await?;
+            pipe.query_async::<()>(connection).await?;
+        }
         self.stats.connected.store(true, Ordering::Relaxed);
         if std::mem::take(&mut self.outage_logged) {
             let skipped = self.stats.skipped.load(Ordering::Relaxed);
@@ -197,13 +197,63 @@ impl Publisher {
         Ok(())
     }
 
-    fn pipeline(&self, group: &[Queued]) -> redis::Pipeline {
+    /// Asks Redis which of `group`'s channels someone listens to, in one round trip of two
+    /// small commands, so that lines nobody would receive are never sent: usually nobody
+    /// listens to most channels, often to none, and sending a line costs Redis and this task
+    /// about as much as publishing it. The answer is fresh for each group, asked after its
+    /// commits were queued: a subscription made before an entry is posted is counted for the
+    /// group that carries the entry, as it would be by a plain `PUBLISH`.
+    async fn audience<'g>(
+        &mut self,
+        group: &[GroupCommit<'g>],
+    ) -> redis::RedisResult<Audience<'g>> {
+        if self.replicated {
+            return Ok(Audience::Everyone);
+        }
+        let mut services: Vec<&str> = Vec::new();
+        for commit in group {
+            if !services.contains(&commit.service) {
+                services.push(commit.service);
+            }
+        }
+        let mut numsub = redis::cmd("PUBSUB");
+        numsub.arg("NUMSUB").arg(format!("{}all", self.prefix));
+        for service in &services {
+            numsub.arg(format!("{}{service}", self.prefix));
+        }
+        let connection = self.connection().await?;
+        let (patterns, counts): (u64, Vec<(String, u64)>) = redis::pipe()
+            .cmd("PUBSUB")
+            .arg("NUMPAT")
+            .add_command(numsub)
+            .query_async(connection)
+            .await?;
+        if patterns > 0 {
+            return Ok(Audience::Everyone);
+        }
+        // Redis answers in the order asked: `<prefix>all` first, then each service's.
+        let mut heard = counts.into_iter().map(|(_, subscribers)| subscribers > 0);
+        let all = heard.next().unwrap_or(true);
+        let services = services
+            .into_iter()
+            .zip(heard)
+            .filter_map(|(service, heard)| heard.then_some(service))
+            .collect();
+        Ok(Audience::Channels { all, services })
+    }
+
+    /// The group's lines for `audience`, and its cluster messages if any collector follows.
+    fn pipeline(&self, group: &[GroupCommit<'_>], audience: &Audience<'_>) -> redis::Pipeline {
         let all = format!("{}all", self.prefix);
         let cluster = format!("{}{CLUSTER_SUFFIX}", self.prefix);
         let mut pipe = redis::pipe();
         let mut call = self.script_call(&all);
         let mut lines_in_call = 0;
-        for Queued { commit, .. } in group {
+        for commit in group {
+            if !audience.hears(commit.service) {
+                self.share_with_cluster(&mut pipe, &cluster, commit);
+                continue;
+            }
             let own = format!("{}{}", self.prefix, commit.service);
             let lines: Vec<&[u8]> = commit
                 .lines
@@ -219,19 +269,29 @@ impl Publisher {
                 call.arg(&own).arg(chunk.len()).arg(chunk);
                 lines_in_call += chunk.len();
             }
-            if !self.stats.cluster_peers.load(Ordering::Relaxed) {
-                continue;
-            }
-            let header = format!("{}\n{}\n", self.collector_id, commit.service);
-            let mut message = Vec::with_capacity(header.len() + commit.lines.len());
-            message.extend_from_slice(header.as_bytes());
-            message.extend_from_slice(&commit.lines);
-            pipe.cmd("PUBLISH").arg(&cluster).arg(message).ignore();
+            self.share_with_cluster(&mut pipe, &cluster, commit);
         }
         if lines_in_call > 0 {
             pipe.add_command(call).ignore();
         }
         pipe
+    }
+
+    /// Adds `commit` to `pipe` for the other collectors' live streams, if any follows them.
+    fn share_with_cluster(
+        &self,
+        pipe: &mut redis::Pipeline,
+        cluster: &str,
+        commit: &GroupCommit<'_>,
+    ) {
+        if !self.stats.cluster_peers.load(Ordering::Relaxed) {
+            return;
+        }
+        let header = format!("{}\n{}\n", self.collector_id, commit.service);
+        let mut message = Vec::with_capacity(header.len() + commit.lines.len());
+        message.extend_from_slice(header.as_bytes());
+        message.extend_from_slice(commit.lines);
+        pipe.cmd("PUBLISH").arg(cluster).arg(message).ignore();
     }
 
     /// An `EVALSHA` of [`PUBLISH_LINES`] with its first arguments: `<prefix>all`, and
@@ -314,14 +374,33 @@ impl Publisher {
     }
 }
 
+/// Who listens to a group's channels.
+enum Audience<'g> {
+    /// Every channel is published to (a pattern subscriber, or replicas whose subscribers
+    /// are not counted on the primary).
+    Everyone,
+    /// Only these: `<prefix>all` if `all`, and these services' own channels.
+    Channels { all: bool, services: Vec<&'g str> },
+}
+
+impl Audience<'_> {
+    /// Whether a line of `service` goes to any channel.
+    fn hears(&self, service: &str) -> bool {
+        match self {
+            Audience::Everyone => true,
+            Audience::Channels { all, services } => *all || services.contains(&service),
+        }
+    }
+}
+
 /// How many of `group`'s first commits go into one pipeline: up to [`PIPELINE_BYTES`] of
 /// lines, and always at least one.
-fn pipeline_len(group: &[Queued]) -> usize {
+fn pipeline_len(group: &[GroupCommit<'_>]) -> usize {
     let mut bytes = 0;
     group
         .iter()
-        .position(|q| {
-            bytes += q.commit.lines.len();
+        .position(|commit| {
+            bytes += commit.lines.len();
             bytes > PIPELINE_BYTES
         })
         .map_or(group.len(), |over| over.max(1))

@@ -125,11 +125,13 @@ fn info(redis: &RedisServer, section: &str) -> String {
         .expect("INFO")
 }
 
-/// `PUBLISH` calls Redis has run so far (those made by the collector's script included).
-fn publish_calls(redis: &RedisServer) -> u64 {
+/// Calls of `command` (lower case) Redis has run so far, those made by the collector's
+/// script included.
+fn calls(redis: &RedisServer, command: &str) -> u64 {
+    let prefix = format!("cmdstat_{command}:calls=");
     info(redis, "commandstats")
         .lines()
-        .find_map(|line| line.strip_prefix("cmdstat_publish:calls="))
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
         .map_or(0, |rest| {
             rest.split(',')
                 .next()
@@ -155,7 +157,7 @@ fn channels_nobody_listens_to_are_not_published_to() {
     let redis = RedisServer::start();
     let collector = collector_on(&redis);
     let fa = Subscriber::start(&redis.url(), &["logs:fa"]);
-    let before = publish_calls(&redis);
+    let before = calls(&redis, "publish");
     // fb's entries come first: once fa's last one is out, the publisher is past them too.
     for i in 0..2 {
         assert_eq!(
@@ -171,7 +173,7 @@ fn channels_nobody_listens_to_are_not_published_to() {
         "{got:?}"
     );
     // Nobody on logs:all or logs:fb: only fa's three lines on logs:fa were published.
-    assert_eq!(publish_calls(&redis) - before, 3);
+    assert_eq!(calls(&redis, "publish") - before, 3);
     assert_eq!(collector.get("/health").1["fanout"]["published"], 5);
 
     // A pattern subscriber could match any channel: then every channel is published to.
@@ -181,6 +183,40 @@ fn channels_nobody_listens_to_are_not_published_to() {
         201
     );
     assert_eq!(channels_of_next(&everything, 2), ["logs:all", "logs:fb"]);
+}
+
+#[test]
+fn no_line_is_sent_to_redis_while_nobody_listens() {
+    let redis = RedisServer::start();
+    let collector = collector_on(&redis);
+    let batch: Vec<_> = (0..20)
+        .map(|i| json!({"service": if i % 2 == 0 { "na" } else { "nb" }, "i": i}))
+        .collect();
+    assert_eq!(collector.post_json(&json!(batch)).0, 201);
+    for i in 20..25 {
+        assert_eq!(
+            collector.post_json(&json!({"service": "na", "i": i})).0,
+            201
+        );
+    }
+    wait_until(WAIT, "the 25 entries to be handled", || {
+        collector.get("/health").1["fanout"]["published"] == 25
+    });
+    // Redis was asked who listens, and was sent none of the lines.
+    assert!(calls(&redis, "pubsub|numsub") > 0);
+    assert_eq!(calls(&redis, "evalsha"), 0);
+    assert_eq!(calls(&redis, "publish"), 0);
+
+    // The next entry after a subscription is published: who listens is asked again for
+    // every group, not remembered.
+    let all = Subscriber::start(&redis.url(), &["logs:all"]);
+    assert_eq!(
+        collector.post_json(&json!({"service": "nb", "i": 25})).0,
+        201
+    );
+    let (channel, line) = all.take(1, WAIT).remove(0);
+    assert_eq!(channel, "logs:all");
+    assert_eq!(serde_json::from_str::<Value>(&line).expect("json")["i"], 25);
 }
 
 #[test]
