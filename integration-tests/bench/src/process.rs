@@ -159,3 +159,47 @@ fn ticks_of(pid: &str, first: usize, second: usize) -> anyhow::Result<Duration> 
         _ => bail!("unexpected format of {path}"),
     }
 }
+
+/// The CPUs this process may run on, from `Cpus_allowed_list` in `/proc/self/status`
+/// (e.g. `0-1` or `0,2-3`).
+///
+/// # Errors
+///
+/// When `/proc/self/status` cannot be read or the list is malformed.
+pub fn allowed_cpus() -> anyhow::Result<Vec<usize>> {
+    let status = std::fs::read_to_string("/proc/self/status").context("/proc/self/status")?;
+    let list = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+        .context("no Cpus_allowed_list")?;
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',') {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let (first, last): (usize, usize) = (first.parse()?, last.parse()?);
+        cpus.extend(first..=last);
+    }
+    Ok(cpus)
+}
+
+/// Pins `pid` to the CPUs in `cpus` (a `taskset` list such as `1` or `0-1`): all its
+/// threads when `all_threads` (threads it starts later inherit it), otherwise only the
+/// thread whose id is `pid` (a process's main thread).
+///
+/// # Errors
+///
+/// When `taskset` cannot be run or refuses.
+pub fn pin(pid: u32, cpus: &str, all_threads: bool) -> anyhow::Result<()> {
+    let mut taskset = std::process::Command::new("taskset");
+    if all_threads {
+        taskset.arg("-a");
+    }
+    let status = taskset
+        .args(["-p", "-c", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running taskset")?;
+    if !status.success() {
+        bail!("taskset -p -c {cpus} {pid} failed: {status}");
+    }
+    Ok(())
+}

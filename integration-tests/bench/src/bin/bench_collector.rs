@@ -17,7 +17,11 @@
 //!   with `--quick`, each side's runs combined, so load drift weighs on both alike); the
 //!   CPU that the collector, the load generator and `redis-server` spent per request on
 //!   each side is printed below the table too, a steadier view than throughput on a shared
-//!   machine;
+//!   machine; (a‴) the on/off pairs again (two rounds) with each collector on one tokio
+//!   worker pinned to a CPU of its own, and the load generator and a `redis-server` of their
+//!   own pinned to another (with two workers sharing two cores with the load, a collector
+//!   falls into a slow state of frequent parking for whole phases, on either side of a
+//!   pair; pinned, it does not, and the collector is the bottleneck);
 //! - (b) entries per second of NDJSON `POST /logs`, 1,000 entries per request, 8
 //!   connections (one service each), fan-out on; baseline: the same bodies appended straight
 //!   to a file in the same directory (the storage limit). (b″) the same with fan-out off,
@@ -32,7 +36,7 @@
 //! The load generator is a lean HTTP/1.1 client on one thread (see `bench/http.rs`), so on
 //! a small machine most of the CPU goes to the collector; the CPU each side used is
 //! reported below the table. Only 201s count; errors are reported. A full run takes about
-//! 2 minutes (`--quick`: about 45 s) and needs ~3 GB of free disk.
+//! 3 minutes (`--quick`: about 1 minute) and needs ~3 GB of free disk.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -142,6 +146,7 @@ fn main() -> anyhow::Result<()> {
     let generated = workload::generate_log(&tail_log, TAIL_SERVICE, plan.tail_log_bytes)
         .context("generating the log for (c)")?;
     let mut results = measure_default(runtime, scratch.path(), &log_dir, &plan, &generated)?;
+    results.steady = measure_steady(runtime, scratch.path(), &plan)?;
     if !args.no_fsync_batch {
         results.fsync_batch = Some(measure_fsync_batch(runtime, scratch.path(), &plan)?);
     }
@@ -334,7 +339,60 @@ fn measure_default(
         start_rss_kib,
         load_rss_kib,
         peak_rss_kib: bench.collector.peak_rss_kib()?,
+        steady: None,
     })
+}
+
+/// (a‴): the fan-out on/off pairs of single entries again, each collector on one tokio
+/// worker pinned to the first allowed CPU, the load generator (this thread) and a
+/// `redis-server` of their own pinned to the second; `None` with fewer than two CPUs.
+fn measure_steady(
+    runtime: &Runtime,
+    scratch: &Path,
+    plan: &Plan,
+) -> anyhow::Result<Option<summary::Steady>> {
+    let cpus = process::allowed_cpus()?;
+    let [collector_cpu, load_cpu, ..] = cpus[..] else {
+        return Ok(None);
+    };
+    progress("(a‴) single-entry POST /logs, one pinned worker per collector, fan-out on, then off (ABBA)");
+    let (collector_cpu, load_cpu) = (collector_cpu.to_string(), load_cpu.to_string());
+    let redis = RedisServer::try_start_with(&[]).context("starting redis-server")?;
+    let url = redis.url();
+    let one_worker = [("TOKIO_WORKER_THREADS", "1")];
+    let dirs = ["on", "off"].map(|name| scratch.join(format!("logs-pinned-fanout-{name}")));
+    let mut benches = Vec::new();
+    for (dir, args) in dirs.iter().zip([vec!["--redis-url", &url], vec![]]) {
+        std::fs::create_dir(dir).context("creating a pinned collector's log directory")?;
+        let collector = Collector::try_start_in(dir, free_port(), &args, &one_worker)?;
+        process::pin(collector.pid(), &collector_cpu, true)?;
+        runtime.block_on(check_ingest(collector.addr()))?;
+        benches.push(Bench {
+            runtime,
+            plan,
+            collector,
+            log_dir: dir,
+        });
+    }
+    process::pin(redis.pid(), &load_cpu, true)?;
+    let all_cpus = cpus
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let own = std::process::id();
+    process::pin(own, &load_cpu, false)?;
+    let [on, off] = &benches[..] else {
+        unreachable!("two collectors")
+    };
+    let pairs = alternate(
+        plan.rounds.min(2),
+        || with_redis_cpu(&redis, || on.singles()),
+        || off.singles(),
+    );
+    process::pin(own, &all_cpus, false)?;
+    let (on, off) = pairs?;
+    Ok(Some(summary::Steady { on, off }))
 }
 
 /// Runs `a`, `b`, `b`, `a`, `rounds` times, and combines each side's runs, so a load that

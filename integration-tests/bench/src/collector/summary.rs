@@ -137,6 +137,21 @@ pub struct Results {
     pub load_rss_kib: u64,
     /// (d): peak RSS after (a)–(c), in KiB.
     pub peak_rss_kib: u64,
+    /// (a‴): single-entry POSTs with fan-out on and off, each collector on one pinned
+    /// worker, when the machine has two CPUs for it.
+    pub steady: Option<Steady>,
+}
+
+/// Fan-out on and off measured with each collector on one tokio worker pinned to a CPU of
+/// its own, and the load generator and `redis-server` on another: the collector is then
+/// the bottleneck, and its CPU per request is not moved by what the scheduler puts beside
+/// it (with two workers sharing two cores with the load, the collector falls into a slow
+/// state of frequent parking for whole phases, on either side of a pair).
+pub struct Steady {
+    /// Fan-out on.
+    pub on: Throughput,
+    /// Fan-out off.
+    pub off: Throughput,
 }
 
 /// The fan-out-on collector's Redis publishing over the load phases.
@@ -194,6 +209,16 @@ fn rows(results: &Results, generated: &Generated) -> Vec<Row> {
             &results.single_off,
             "req/s",
         ),
+    ];
+    if let Some(steady) = &results.steady {
+        rows.push(fanout_cost_row(
+            "(a‴) fan-out cost, single entries, each collector on one worker pinned to its own core",
+            &steady.on,
+            &steady.off,
+            "req/s",
+        ));
+    }
+    rows.extend([
         batch_row(results),
         fanout_cost_row(
             "(b″) fan-out cost, NDJSON batches",
@@ -201,7 +226,7 @@ fn rows(results: &Results, generated: &Generated) -> Vec<Row> {
             &results.batch_off,
             "entries/s",
         ),
-    ];
+    ]);
     if let Some(fsync) = &results.fsync_batch {
         rows.push(Row {
             metric: "(b′) the same with `--fsync batch`".into(),
@@ -373,6 +398,17 @@ fn print_details(results: &Results, notes: &RunNotes) {
         ("NDJSON batches", &results.batch, &results.batch_off),
     ] {
         println!("{}", fanout_cpu_note(name, on, off));
+    }
+    if let Some(steady) = &results.steady {
+        let name = "(a‴) single-entry POST, one pinned worker";
+        println!("{}", steady.on.details(&format!("{name}, fan-out on")));
+        println!("{}", steady.off.details(&format!("{name}, fan-out off")));
+        let note = fanout_cpu_note(
+            "single entries on one pinned worker",
+            &steady.on,
+            &steady.off,
+        );
+        println!("{note}");
     }
     if let Some(fsync) = &results.fsync_batch {
         println!("{}", fsync.details("(b′) NDJSON POST, --fsync batch"));
