@@ -11,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{FanoutReceiver, FanoutStats, Group, GroupCommit, CLUSTER_SUFFIX};
 
-/// Most commits taken from the queue at once.
-const MAX_GROUP: usize = 64;
-/// How long a group smaller than [`MAX_GROUP`] waits for more commits before it is
+/// Commits waiting that make a group worth publishing at once; with fewer, the publisher
+/// lingers first. It takes every waiting commit either way (the queue's bounds cap them).
+const FULL_GROUP: usize = 64;
+/// How long a group smaller than [`FULL_GROUP`] waits for more commits before it is
 /// published (at most a timer tick, ~1 ms, added to the Redis subscribers' latency).
 const LINGER: Duration = Duration::from_micros(500);
 /// Most bytes of lines in one pipeline (at least one commit): the pipeline is encoded into
@@ -141,7 +142,7 @@ impl Publisher {
             if !waiting {
                 break;
             }
-            if queue.waiting() < MAX_GROUP && !draining {
+            if queue.waiting() < FULL_GROUP && !draining {
                 // Let a few more commits join: a round trip per group costs Redis and this
                 // task about as much as a dozen entries do.
                 tokio::time::sleep(LINGER).await;
@@ -210,12 +211,9 @@ impl Publisher {
         if self.replicated {
             return Ok(Audience::Everyone);
         }
-        let mut services: Vec<&str> = Vec::new();
-        for commit in group {
-            if !services.contains(&commit.service) {
-                services.push(commit.service);
-            }
-        }
+        let mut services: Vec<&str> = group.iter().map(|commit| commit.service).collect();
+        services.sort_unstable();
+        services.dedup();
         let mut numsub = redis::cmd("PUBSUB");
         numsub.arg("NUMSUB").arg(format!("{}all", self.prefix));
         for service in &services {
@@ -379,7 +377,7 @@ enum Audience<'g> {
     /// Every channel is published to (a pattern subscriber, or replicas whose subscribers
     /// are not counted on the primary).
     Everyone,
-    /// Only these: `<prefix>all` if `all`, and these services' own channels.
+    /// Only these: `<prefix>all` if `all`, and these services' own channels (sorted).
     Channels { all: bool, services: Vec<&'g str> },
 }
 
@@ -388,7 +386,9 @@ impl Audience<'_> {
     fn hears(&self, service: &str) -> bool {
         match self {
             Audience::Everyone => true,
-            Audience::Channels { all, services } => *all || services.contains(&service),
+            Audience::Channels { all, services } => {
+                *all || services.binary_search(&service).is_ok()
+            }
         }
     }
 }
