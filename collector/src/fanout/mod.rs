@@ -6,14 +6,15 @@
 //! channels have subscribers (one small round trip), then sends only the lines someone
 //! will receive, in one pipelined round trip. It also publishes each commit on an internal
 //! cluster channel that [`peers`] on other collectors sharing the Redis feed into their
-//! live streams, while any follows it. When Redis is down, ingestion goes on: entries are skipped
-//! and counted, and publishing resumes on its own after a reconnect.
+//! live streams, while any follows it. When Redis is down, ingestion goes on: entries are
+//! skipped and counted, and publishing resumes on its own after a reconnect.
 
 pub mod peers;
 pub mod publisher;
 mod queue;
 
-pub use queue::{FanoutQueue, FanoutReceiver, Group, GroupCommit};
+pub use queue::{FanoutQueue, FanoutReceiver};
+pub(crate) use queue::{Group, GroupCommit};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
