@@ -35,11 +35,15 @@ const THREADS_ENV: &str = "ESTUARY_BENCH_THREADS";
 /// Set (with [`THREADS_ENV`]): also the queue's fill, the drops, the requests and the lines
 /// counted, every 2 ms of the burst.
 const TIMELINE_ENV: &str = "ESTUARY_BENCH_TIMELINE";
-const CONTENDERS: [&str; 5] = [
+/// `estuary` is the layer's defaults (drop newest once memory and the spill file are
+/// full); `estuary-nospill` the same without a spill file (the default before it), and
+/// `estuary-block` that with `Overflow::Block`.
+const CONTENDERS: [&str; 6] = [
     "no-layer",
     "fmt-json-sink",
     "fmt-json-nonblocking",
     "estuary",
+    "estuary-nospill",
     "estuary-block",
 ];
 
@@ -57,8 +61,8 @@ fn parent() {
         .unwrap_or(200_000);
     let exe = std::env::current_exe().expect("current_exe");
     println!("events per thread: {events}; ns/event = thread CPU time (wall time) per event on each app thread\n");
-    println!("| layer | variant | threads | CPU ns/event | wall ns/event | vs fmt-json CPU | delivered | peak RSS |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| layer | variant | threads | CPU ns/event | wall ns/event | vs fmt-json CPU | delivered | spilled | peak RSS |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for variant in ["A", "B"] {
         for threads in [1, 2] {
             let mut baseline = None;
@@ -75,10 +79,11 @@ fn parent() {
                 };
                 let f: Vec<&str> = line.split_whitespace().collect();
                 let (cpu, wall): (f64, f64) = (f[1].parse().unwrap(), f[2].parse().unwrap());
-                let (delivered, total, rss_kib): (u64, u64, u64) = (
+                let (delivered, total, rss_kib, spilled): (u64, u64, u64, u64) = (
                     f[3].parse().unwrap(),
                     f[4].parse().unwrap(),
                     f[5].parse().unwrap(),
+                    f[6].parse().unwrap(),
                 );
                 if contender == "fmt-json-sink" {
                     baseline = Some(cpu);
@@ -92,8 +97,12 @@ fn parent() {
                         100.0 * delivered as f64 / total as f64
                     ),
                 };
+                let spilled = match contender {
+                    "estuary" => format!("{:.1}%", 100.0 * spilled as f64 / total as f64),
+                    _ => "—".to_string(),
+                };
                 println!(
-                    "| {contender} | {variant} | {threads} | {cpu:.0} | {wall:.0} | {ratio} | {delivered} | {:.1} MiB |",
+                    "| {contender} | {variant} | {threads} | {cpu:.0} | {wall:.0} | {ratio} | {delivered} | {spilled} | {:.1} MiB |",
                     rss_kib as f64 / 1024.0
                 );
             }
@@ -173,13 +182,15 @@ fn child(spec: &str) {
                 .init();
             finish = Box::new(move || drop(guard));
         }
-        "estuary" | "estuary-block" => {
+        "estuary" | "estuary-nospill" | "estuary-block" => {
             let url = counting_server(counted.clone());
-            let overflow = match contender {
-                "estuary" => tracing_estuary::Overflow::DropNewest, // the default
-                _ => tracing_estuary::Overflow::Block,
-            };
             let mut builder = tracing_estuary::Builder::new("bench");
+            if contender != "estuary" {
+                builder = builder.spill_max_bytes(0);
+            }
+            if contender == "estuary-block" {
+                builder = builder.overflow(tracing_estuary::Overflow::Block);
+            }
             if let Some(mib) = std::env::var(QUEUE_MIB_ENV)
                 .ok()
                 .and_then(|v| v.parse::<usize>().ok())
@@ -188,7 +199,6 @@ fn child(spec: &str) {
             }
             let (layer, guard) = builder
                 .endpoint(url)
-                .overflow(overflow)
                 .flush_timeout(Duration::from_secs(60))
                 .build()
                 .expect("layer");
@@ -312,8 +322,9 @@ fn child(spec: &str) {
         "fmt-json-sink" | "no-layer" => total,
         _ => counted.load(Ordering::Relaxed),
     };
+    let spilled = handle.map_or(0, |h| h.stats().spilled);
     println!(
-        "RESULT {cpu_ns:.1} {wall_ns:.1} {delivered} {total} {}",
+        "RESULT {cpu_ns:.1} {wall_ns:.1} {delivered} {total} {} {spilled}",
         peak_rss_kib()
     );
 }

@@ -1,5 +1,6 @@
 //! [`Builder`]: every setting, its default, and validation before anything starts.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use crate::format::Format;
 use crate::guard::WorkerGuard;
 use crate::handle::Shared;
 use crate::layer::EstuaryLayer;
-use crate::queue::{Limits, Overflow, Queue};
+use crate::queue::{Limits, Overflow, Queue, SpillLimits};
 use crate::stats::Counters;
 use crate::worker::{self, WorkerConfig};
 
@@ -42,6 +43,9 @@ pub struct Builder {
     service: String,
     endpoint: String,
     limits: Limits,
+    /// `None`: the system's temporary directory, looked up at `build`.
+    spill_dir: Option<PathBuf>,
+    spill_max_bytes: u64,
     max_entry_bytes: usize,
     compression: bool,
     static_fields: Vec<(String, serde_json::Value)>,
@@ -70,8 +74,11 @@ impl Builder {
                 batch_interval: defaults::BATCH_INTERVAL,
                 queue_entries: defaults::QUEUE_MAX_ENTRIES,
                 queue_bytes: defaults::QUEUE_MAX_BYTES,
+                spill: None,
                 overflow: Overflow::DropNewest,
             },
+            spill_dir: None,
+            spill_max_bytes: defaults::SPILL_MAX_BYTES,
             max_entry_bytes: defaults::MAX_ENTRY_BYTES,
             compression: true,
             static_fields: Vec::new(),
@@ -124,6 +131,32 @@ impl Builder {
     /// Hold at most this many bytes of serialized entries (queued plus being sent).
     pub fn queue_max_bytes(mut self, n: usize) -> Self {
         self.limits.queue_bytes = n;
+        self
+    }
+
+    /// Where batches go when the queue's memory bound (`queue_max_bytes`, `queue_max_entries`)
+    /// is reached: an unlinked file created in this directory on the first overflow (default:
+    /// the system's temporary directory, [`std::env::temp_dir`]). It should be on a disk, not
+    /// a `tmpfs`, whose pages are memory.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let (layer, guard) = tracing_estuary::Builder::new("billing")
+    ///     .spill_dir("/var/tmp")
+    ///     .spill_max_bytes(1 << 30) // ride out a longer collector outage
+    ///     .build()?;
+    /// # Ok::<(), tracing_estuary::Error>(())
+    /// ```
+    pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// The spill file's size at most (default 256 MiB); past it the [`Overflow`] policy
+    /// applies. `0` turns spilling off: the policy then applies at the memory bound.
+    pub fn spill_max_bytes(mut self, n: u64) -> Self {
+        self.spill_max_bytes = n;
         self
     }
 
@@ -186,7 +219,8 @@ impl Builder {
         self
     }
 
-    /// What to do with new events when the queue is full.
+    /// What to do with new events when the queue is full: its memory bound reached and the
+    /// spill file (if any) full too.
     pub fn overflow(mut self, policy: Overflow) -> Self {
         self.limits.overflow = policy;
         self
@@ -198,9 +232,10 @@ impl Builder {
     ///
     /// An [`Error`] naming the bad setting, or [`Error::Worker`] when the thread, runtime or
     /// HTTP client cannot start.
-    pub fn build(self) -> Result<(EstuaryLayer, WorkerGuard), Error> {
+    pub fn build(mut self) -> Result<(EstuaryLayer, WorkerGuard), Error> {
         validate_service(&self.service)?;
         self.validate_limits()?;
+        self.limits.spill = self.spill_limits()?;
         let url = logs_url(&self.endpoint)?;
         if let Some(token) = &self.auth_token {
             let ok = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
@@ -230,6 +265,24 @@ impl Builder {
         let thread = worker::spawn(config, Arc::clone(&shared), Arc::clone(&format))?;
         let layer = EstuaryLayer::new(Arc::clone(&shared), format);
         Ok((layer, WorkerGuard::new(shared, thread)))
+    }
+
+    /// The spill settings, `None` when spilling is off; the directory must exist.
+    fn spill_limits(&self) -> Result<Option<SpillLimits>, Error> {
+        if self.spill_max_bytes == 0 {
+            return Ok(None);
+        }
+        let dir = self.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
+        if !dir.is_dir() {
+            return Err(Error::InvalidSetting {
+                name: "spill_dir",
+                reason: format!("{} is not a directory", dir.display()),
+            });
+        }
+        Ok(Some(SpillLimits {
+            dir,
+            max_bytes: self.spill_max_bytes,
+        }))
     }
 
     fn validate_limits(&self) -> Result<(), Error> {
@@ -344,5 +397,19 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(matches!(err, Error::InvalidStaticField(_)));
+        let err = Builder::new("svc")
+            .spill_dir("/no/such/directory")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("spill_dir"), "{err}");
+    }
+
+    #[test]
+    fn spilling_is_on_by_default_in_the_temporary_directory_and_0_turns_it_off() {
+        let on = Builder::new("svc").spill_limits().unwrap().unwrap();
+        assert_eq!(on.dir, std::env::temp_dir());
+        assert_eq!(on.max_bytes, defaults::SPILL_MAX_BYTES);
+        let off = Builder::new("svc").spill_max_bytes(0).spill_dir("/no/such");
+        assert_eq!(off.spill_limits().unwrap(), None);
     }
 }

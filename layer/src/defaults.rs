@@ -23,12 +23,21 @@ pub const BATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// Entries held at most (queued plus being sent) before new events are dropped or block.
 pub const QUEUE_MAX_ENTRIES: usize = 128_000;
 
-/// Bytes of serialized entries held at most; bounds memory whatever the entry size. Peak RSS
-/// is about this plus ~10 MiB. 12 MiB keeps a flat-out burst from two threads near 24 MiB
-/// (64 MiB let it reach ~57 MiB) and holds ~25,000 entries of ~500 bytes, which is 25 s of
-/// collector outage at 1,000 events/s: raise it to ride out longer ones (see
-/// `docs/benchmarks/layer.md` for the trade-off).
-pub const QUEUE_MAX_BYTES: usize = 12 * 1024 * 1024;
+/// Bytes of serialized entries held in memory at most; bounds memory whatever the entry
+/// size. Past it whole batches go to the spill file (see [`SPILL_MAX_BYTES`]), so this bound
+/// decides how much of a burst is absorbed in memory before the logging threads start writing
+/// batches to it, not how much is kept. Peak RSS is about this plus ~10 MiB: 8 MiB keeps two
+/// threads logging flat out near 18.5 MiB (12 MiB: ~23 MiB, 64 MiB: ~57 MiB), and holds
+/// ~16,000 entries of ~500 bytes, 16 s of collector outage at 1,000 events/s before the first
+/// batch is spilled (see `docs/benchmarks/layer.md` for the trade-off).
+pub const QUEUE_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// The spill file's size at most: when the queue's memory bound is reached, whole batches
+/// go to an unlinked file in the temporary directory instead of being dropped. 256 MiB holds
+/// ~500,000 entries of ~500 bytes: a burst the worker cannot keep up with on busy cores, or
+/// ~8 minutes of collector outage at 1,000 events/s. It costs the app thread that overflows
+/// one `write(2)` of a batch into the page cache; the file is truncated once drained.
+pub const SPILL_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Larger entries are dropped (and counted): the collector rejects them with `413` anyway.
 pub const MAX_ENTRY_BYTES: usize = 2 * 1024 * 1024;

@@ -51,8 +51,10 @@ impl Handle {
         let depth = self.shared.queue.depth();
         Stats {
             accepted: depth.accepted,
-            queued: depth.entries as u64,
+            queued: (depth.entries + depth.spilled_entries) as u64,
             queued_bytes: depth.bytes as u64,
+            spilled: depth.spilled_total,
+            spilled_bytes: depth.spilled_bytes,
             ..self.shared.counters.snapshot()
         }
     }

@@ -36,7 +36,7 @@ impl Counters {
     }
 
     /// A copy of the counters; the fields the queue counts (`accepted`, `queued`,
-    /// `queued_bytes`) are left at 0 for the caller to fill in.
+    /// `queued_bytes`, `spilled`, `spilled_bytes`) are left at 0 for the caller to fill in.
     pub(crate) fn snapshot(&self) -> Stats {
         Stats {
             sent: self.sent.load(Relaxed),
@@ -87,10 +87,16 @@ pub struct Stats {
     pub retries: u64,
     /// Drops already reported to the collector in a `tracing-estuary dropped N events` entry.
     pub drops_reported: u64,
-    /// Entries queued or being sent right now.
+    /// Entries queued or being sent right now, in memory or in the spill file.
     pub queued: u64,
-    /// Bytes of serialized entries queued or being sent right now.
+    /// Bytes of serialized entries held in memory right now (queued or being sent): the
+    /// figure `queue_max_bytes` bounds.
     pub queued_bytes: u64,
+    /// Entries ever moved to the spill file because the memory bound was reached (each is
+    /// also counted, later, as sent or dropped).
+    pub spilled: u64,
+    /// Bytes of serialized entries waiting in the spill file right now.
+    pub spilled_bytes: u64,
 }
 
 impl Stats {
@@ -139,6 +145,7 @@ mod tests {
         ];
         assert_eq!(fields, [1, 2, 4, 8, 16, 32, 64, 128]);
         assert_eq!((s.accepted, s.queued, s.queued_bytes), (0, 0, 0));
+        assert_eq!((s.spilled, s.spilled_bytes), (0, 0));
         assert_eq!(c.dropped(), 2 + 4 + 8 + 16);
     }
 
@@ -156,6 +163,8 @@ mod tests {
             drops_reported: 40,
             queued: 50,
             queued_bytes: 60,
+            spilled: 70,
+            spilled_bytes: 80,
         };
         assert_eq!(stats.dropped(), 15);
     }

@@ -151,6 +151,7 @@ impl Worker {
         while let Some(mut payload) = self.shared.queue.next_payload() {
             self.deliver(&mut payload);
             self.shared.queue.finish(payload);
+            self.spill_trouble();
             let full = self.shared.counters.dropped_queue_full.load(Relaxed);
             if full > seen_full {
                 seen_full = full;
@@ -159,7 +160,19 @@ impl Worker {
             }
             self.report_drops(false);
         }
+        self.spill_trouble();
         self.report_drops(true);
+    }
+
+    /// Counts entries the spill file lost (as dropped for a full queue: they overflowed
+    /// memory and the file failed them) and reports what went wrong with it.
+    fn spill_trouble(&mut self) {
+        let (lost, problem) = self.shared.queue.take_spill_trouble();
+        Counters::add(&self.shared.counters.dropped_queue_full, lost);
+        if let Some(problem) = problem {
+            let msg = format!("{problem}; spilling is off, a full queue now drops");
+            self.diag.warn("spill", msg);
+        }
     }
 
     /// Sends a payload until it is accepted, dropped, or shutdown's deadline passes.

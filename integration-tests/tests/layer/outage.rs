@@ -53,12 +53,17 @@ fn a_collector_that_starts_late_still_gets_everything() {
 }
 
 #[test]
-fn a_collector_killed_and_restarted_gets_what_fit_in_the_queue_and_a_drop_report() {
+fn a_collector_killed_and_restarted_gets_what_fit_in_memory_and_on_disk_and_a_drop_report() {
     const QUEUE: usize = 200;
     let mut collector = Collector::start();
+    let spill = tempfile::tempdir().unwrap();
+    // Memory for 200 entries, and a spill file for a few hundred more (entries are ~300
+    // bytes): of 1,000 events logged during the outage, the newest few hundred are dropped.
     let builder = layer(&collector.url, "layer-outage")
         .queue_max_entries(QUEUE)
-        .batch_max_entries(50);
+        .batch_max_entries(50)
+        .spill_dir(spill.path())
+        .spill_max_bytes(100_000);
     let (layer, guard) = builder.build().unwrap();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     log(&dispatch, 0..100);
@@ -69,13 +74,23 @@ fn a_collector_killed_and_restarted_gets_what_fit_in_the_queue_and_a_drop_report
     collector.kill();
     log(&dispatch, 100..1_100);
     let during = guard.stats();
-    assert!(during.queued <= QUEUE as u64, "memory bound: {during:?}");
+    // Nothing was read back from the file yet: every entry spilled is still there.
+    let in_memory = during.queued - during.spilled;
+    assert!(in_memory <= QUEUE as u64, "memory bound: {during:?}");
+    assert!(
+        during.spilled >= 200,
+        "the spill file took more: {during:?}"
+    );
+    assert!(
+        during.spilled_bytes <= 100_000,
+        "the spill file's bound: {during:?}"
+    );
     assert_eq!(
         during.dropped_queue_full,
         1_000 - during.queued,
         "{during:?}"
     );
-    assert!(during.dropped_queue_full >= 800);
+    assert!(during.dropped_queue_full >= 300, "{during:?}");
 
     collector.start_again();
     let expected = 100 + (1_000 - during.dropped_queue_full) as usize;
@@ -88,7 +103,10 @@ fn a_collector_killed_and_restarted_gets_what_fit_in_the_queue_and_a_drop_report
     let mut got = event_indices(&lines);
     got.dedup(); // at-least-once: a batch whose ack was lost may come twice
     let kept: Vec<u64> = (0..100 + during.queued).collect();
-    assert_eq!(got, kept, "the oldest events are kept, in order");
+    assert_eq!(
+        got, kept,
+        "the oldest events are kept, in order, spilled ones too"
+    );
     let report = lines
         .iter()
         .find(|l| l["target"] == "tracing_estuary")
@@ -103,6 +121,12 @@ fn a_collector_killed_and_restarted_gets_what_fit_in_the_queue_and_a_drop_report
     let after = guard.shutdown().unwrap();
     assert_eq!(after.drops_reported, dropped);
     assert_eq!(after.sent, 100 + during.queued);
+    assert_eq!(after.spilled_bytes, 0, "the spill file was drained");
+    assert_eq!(
+        std::fs::read_dir(spill.path()).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
 }
 
 #[test]

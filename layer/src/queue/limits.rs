@@ -38,6 +38,9 @@ pub(crate) struct Limits {
     pub(crate) queue_entries: usize,
     /// Bytes held at most, queued or being sent (`queue_max_bytes`).
     pub(crate) queue_bytes: usize,
-    /// What `push` does at either bound.
+    /// Where batches go when the memory bound is reached (`None`: nowhere, the policy
+    /// decides at once).
+    pub(crate) spill: Option<super::SpillLimits>,
+    /// What `push` does at either bound (once the spill file, if any, is full).
     pub(crate) overflow: Overflow,
 }

@@ -6,6 +6,12 @@
 //! Everything accepted and not yet delivered or dropped counts against the queue's bounds,
 //! including the batch the worker is sending, so memory stays bounded however long the
 //! collector is away.
+//!
+//! When the memory bound is reached, the thread whose entry did not fit first moves the
+//! oldest batch still in memory to the [spill file](spill) (a write of the batch's bytes,
+//! outside the lock), and only when that is off, broken or full does the overflow policy
+//! decide. The worker takes batches in the order they were sealed, from memory or read back
+//! from the file.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -15,10 +21,13 @@ use crate::error::FlushError;
 
 mod limits;
 mod payload;
+mod spill;
 
 pub(crate) use limits::Limits;
 pub use limits::Overflow;
 pub(crate) use payload::Payload;
+use spill::SpillFile;
+pub(crate) use spill::SpillLimits;
 
 /// Emptied buffers kept while the worker sleeps: enough for the next batch to start
 /// without allocating.
@@ -26,14 +35,20 @@ const IDLE_POOL_SIZE: usize = 2;
 
 /// The queue's own counts, for [`Stats`](crate::Stats). The queue keeps them anyway (a flush
 /// waits for what was accepted before it), so they are not counted a second time elsewhere.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Depth {
-    /// Entries held now: queued, or taken by the worker and not yet delivered or dropped.
+    /// Entries held in memory now: queued, or taken by the worker and not yet delivered or
+    /// dropped.
     pub(crate) entries: usize,
-    /// Bytes of serialized entries held now.
+    /// Bytes of serialized entries held in memory now.
     pub(crate) bytes: usize,
+    /// Entries waiting in the spill file now, and their bytes.
+    pub(crate) spilled_entries: usize,
+    pub(crate) spilled_bytes: u64,
     /// Entries ever taken by `push`.
     pub(crate) accepted: u64,
+    /// Entries ever moved to the spill file.
+    pub(crate) spilled_total: u64,
 }
 
 /// Why `push` did not take an entry.
@@ -45,11 +60,34 @@ pub(crate) enum Rejected {
     Closed,
 }
 
+/// A sealed batch waiting for the worker, in memory or in the spill file.
+enum Sealed {
+    Memory(Payload),
+    /// An app thread is writing it to the spill file at this offset (the worker waits for
+    /// that rather than take a later batch first).
+    Writing {
+        at: u64,
+    },
+    /// In the spill file: `len` bytes at `at`, charged to the queue as `charged` once read.
+    OnDisk {
+        at: u64,
+        len: usize,
+        entries: usize,
+        charged: (usize, usize),
+    },
+}
+
+impl Sealed {
+    fn in_memory(&self) -> bool {
+        matches!(self, Sealed::Memory(_))
+    }
+}
+
 struct State {
     /// The batch app threads append to.
     open: Payload,
     /// Full batches waiting for the worker, oldest first.
-    sealed: VecDeque<Payload>,
+    sealed: VecDeque<Sealed>,
     /// Emptied buffers for reuse. During a burst every buffer is reused rather than freed:
     /// freed, it would go back to the allocator arena of the app thread that allocated it,
     /// and with several threads logging the arenas together could hold up to twice the
@@ -58,9 +96,18 @@ struct State {
     pool: Vec<Vec<u8>>,
     /// The summed capacity of `pool`.
     pool_bytes: usize,
-    /// Entries and bytes accepted and not yet finished (the queue's fill level).
+    /// Entries and bytes in memory, accepted and not yet finished (the fill level the bounds
+    /// apply to).
     entries: usize,
     bytes: usize,
+    /// The spill file, and the entries and bytes waiting in it.
+    spill: SpillFile,
+    spilled_entries: usize,
+    spilled_bytes: u64,
+    /// Entries ever spilled, and entries lost because the file could not be read back (the
+    /// worker counts those as dropped).
+    spilled_total: u64,
+    spill_lost: u64,
     /// Entries ever accepted / finished (delivered or dropped): a flush waits for
     /// `finished` to reach the `accepted` it saw.
     accepted: u64,
@@ -120,6 +167,11 @@ impl Queue {
                 pool_bytes: 0,
                 entries: 0,
                 bytes: 0,
+                spill: SpillFile::default(),
+                spilled_entries: 0,
+                spilled_bytes: 0,
+                spilled_total: 0,
+                spill_lost: 0,
                 accepted: 0,
                 finished: 0,
                 worker: WorkerState::Running,
@@ -185,6 +237,11 @@ impl Queue {
             if st.open.entries > 0 && st.sealed.is_empty() {
                 self.seal(&mut st);
             }
+            let spilled;
+            (st, spilled) = self.spill_oldest(st);
+            if spilled {
+                continue;
+            }
             let timeout = match self.limits.overflow {
                 Overflow::DropNewest => return Err(Rejected::Full),
                 Overflow::Block => None,
@@ -218,16 +275,169 @@ impl Queue {
         };
         let mut sealed = std::mem::replace(&mut st.open, Payload::from_lines(buf, 0));
         sealed.charged = (sealed.entries, sealed.buf.len());
-        st.sealed.push_back(sealed);
+        st.sealed.push_back(Sealed::Memory(sealed));
         self.worker_wake.notify_one();
+    }
+
+    /// Moves the oldest batch in memory to the spill file (sealing the open one if it is
+    /// the only one), writing outside the lock. Whether room was made: `false` when spilling
+    /// is off, broken or full, or nothing in memory can go (the worker holds it).
+    fn spill_oldest<'a>(&'a self, mut st: MutexGuard<'a, State>) -> (MutexGuard<'a, State>, bool) {
+        let Some(limits) = self.limits.spill.as_ref() else {
+            return (st, false);
+        };
+        if st.open.entries > 0 && !st.sealed.iter().any(Sealed::in_memory) {
+            self.seal(&mut st);
+        }
+        let Some(slot) = st.sealed.iter().position(Sealed::in_memory) else {
+            return (st, false);
+        };
+        let len = match &st.sealed[slot] {
+            Sealed::Memory(payload) => payload.buf.len(),
+            _ => return (st, false),
+        };
+        let Some((file, at)) = st.spill.reserve(Some(limits), len) else {
+            return (st, false);
+        };
+        let Sealed::Memory(payload) =
+            std::mem::replace(&mut st.sealed[slot], Sealed::Writing { at })
+        else {
+            unreachable!("the slot was found holding a batch in memory");
+        };
+        drop(st);
+        let written = spill::write_at(&file, &payload.buf, at);
+        let mut st = self.lock();
+        // Only the worker takes batches, and it waits while the oldest one is being written.
+        let slot = st
+            .sealed
+            .iter()
+            .position(|s| matches!(s, Sealed::Writing { at: a } if *a == at));
+        let Some(slot) = slot else {
+            unreachable!("a batch being written stays in its slot");
+        };
+        let ok = match written {
+            Ok(()) => {
+                let (entries, bytes) = payload.charged;
+                st.sealed[slot] = Sealed::OnDisk {
+                    at,
+                    len,
+                    entries: payload.entries,
+                    charged: payload.charged,
+                };
+                st.entries -= entries;
+                st.bytes -= bytes;
+                st.spilled_entries += entries;
+                st.spilled_bytes += len as u64;
+                st.spilled_total += entries as u64;
+                self.recycle(&mut st, payload.buf);
+                true
+            }
+            Err(e) => {
+                st.spill
+                    .fail(format!("cannot write to the spill file: {e}"));
+                st.sealed[slot] = Sealed::Memory(payload);
+                false
+            }
+        };
+        // The worker may be waiting for this very batch.
+        self.worker_wake.notify_one();
+        (st, ok)
+    }
+
+    /// Worker: reads the oldest batch (in the spill file) back, outside the lock; `None` if
+    /// that failed (its entries are then finished and counted as lost).
+    fn read_back<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+    ) -> (MutexGuard<'a, State>, Option<Payload>) {
+        let Some(Sealed::OnDisk {
+            at,
+            len,
+            entries,
+            charged,
+        }) = st.sealed.pop_front()
+        else {
+            unreachable!("read_back is called with a spilled batch first in line");
+        };
+        st.spilled_entries -= charged.0;
+        st.spilled_bytes -= len as u64;
+        st.entries += charged.0;
+        st.bytes += charged.1;
+        let file = st.spill.file();
+        let mut buf = match st.pool.pop() {
+            Some(buf) => {
+                st.pool_bytes -= buf.capacity();
+                buf
+            }
+            None => Vec::new(),
+        };
+        drop(st);
+        buf.clear();
+        buf.resize(len, 0);
+        let read = match file {
+            Some(file) => spill::read_at(&file, &mut buf, at),
+            None => Err(std::io::Error::other(
+                "the spill file was closed after an error",
+            )),
+        };
+        let mut st = self.lock();
+        if st.sealed.iter().all(Sealed::in_memory) {
+            st.spill.rewind();
+        }
+        match read {
+            Ok(()) => {
+                let mut payload = Payload::from_lines(buf, entries);
+                payload.charged = charged;
+                (st, Some(payload))
+            }
+            Err(e) => {
+                st.spill
+                    .fail(format!("cannot read the spill file back: {e}"));
+                st.entries -= charged.0;
+                st.bytes -= charged.1;
+                st.finished += charged.0 as u64;
+                st.spill_lost += charged.0 as u64;
+                self.recycle(&mut st, buf);
+                if st.waiters > 0 {
+                    self.progress.notify_all();
+                }
+                (st, None)
+            }
+        }
+    }
+
+    /// Worker: entries lost because the spill file failed since the last call, and what went
+    /// wrong with it (once).
+    pub(crate) fn take_spill_trouble(&self) -> (u64, Option<String>) {
+        let mut st = self.lock();
+        let lost = std::mem::take(&mut st.spill_lost);
+        (lost, st.spill.problem.take())
     }
 
     /// Worker: waits for the next batch; `None` once shutdown began and nothing is left.
     pub(crate) fn next_payload(&self) -> Option<Payload> {
         let mut st = self.lock();
         loop {
-            if let Some(payload) = st.sealed.pop_front() {
-                return Some(payload);
+            match st.sealed.front() {
+                Some(Sealed::Memory(_)) => {
+                    if let Some(Sealed::Memory(payload)) = st.sealed.pop_front() {
+                        return Some(payload);
+                    }
+                }
+                Some(Sealed::OnDisk { .. }) => {
+                    let payload;
+                    (st, payload) = self.read_back(st);
+                    if payload.is_some() {
+                        return payload;
+                    }
+                    continue;
+                }
+                Some(Sealed::Writing { .. }) => {
+                    // Its writer wakes us when done.
+                    st = wait(&self.worker_wake, st, None);
+                    continue;
+                }
+                None => {}
             }
             let age = st.open.started.map(|t| t.elapsed());
             let due = match st.worker {
@@ -250,6 +460,9 @@ impl Queue {
                 let kept = st.pool.len().min(IDLE_POOL_SIZE);
                 let freed: usize = st.pool.drain(kept..).map(|buf| buf.capacity()).sum();
                 st.pool_bytes -= freed;
+                if st.sealed.is_empty() {
+                    st.spill.truncate();
+                }
             }
             st = wait(&self.worker_wake, st, left);
             // Only an idle worker comes back running: a flush or shutdown that woke it
@@ -272,7 +485,14 @@ impl Queue {
         st.entries -= entries;
         st.bytes -= bytes;
         st.finished += entries as u64;
-        let mut buf = payload.buf;
+        self.recycle(&mut st, payload.buf);
+        if st.waiters > 0 {
+            self.progress.notify_all();
+        }
+    }
+
+    /// Keeps an emptied batch buffer for reuse, within the bound (see `State::pool`).
+    fn recycle(&self, st: &mut State, mut buf: Vec<u8>) {
         // A buffer with much more room than its lines used is not kept (see `seal`).
         let roomy = buf.capacity() > 2 * buf.len().max(4096);
         let room = self
@@ -283,9 +503,6 @@ impl Queue {
             buf.clear();
             st.pool_bytes += buf.capacity();
             st.pool.push(buf);
-        }
-        if st.waiters > 0 {
-            self.progress.notify_all();
         }
     }
 
@@ -388,7 +605,10 @@ impl Queue {
         Depth {
             entries: st.entries,
             bytes: st.bytes,
+            spilled_entries: st.spilled_entries,
+            spilled_bytes: st.spilled_bytes,
             accepted: st.accepted,
+            spilled_total: st.spilled_total,
         }
     }
 }

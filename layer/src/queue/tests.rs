@@ -18,6 +18,7 @@ fn limits(batch_entries: usize, interval: Duration, queue_entries: usize) -> Lim
         batch_interval: interval,
         queue_entries,
         queue_bytes: 1 << 20,
+        spill: None,
         overflow: Overflow::DropNewest,
     }
 }
@@ -220,6 +221,7 @@ fn depth_holds_entries_until_finished_and_credits_what_was_charged() {
         entries: 2,
         bytes: 11,
         accepted: 2,
+        ..Depth::default()
     };
     assert_eq!(q.depth(), held);
     let mut batch = q.next_payload().unwrap();
@@ -232,6 +234,7 @@ fn depth_holds_entries_until_finished_and_credits_what_was_charged() {
         entries: 0,
         bytes: 0,
         accepted: 2,
+        ..Depth::default()
     };
     assert_eq!(q.depth(), done);
 }
@@ -285,4 +288,180 @@ fn emptied_buffers_are_reused_within_the_bound_and_given_back_when_idle() {
     q.shutdown(Instant::now() + PATIENCE, Instant::now() + PATIENCE)
         .expect("the worker exits");
     worker.join().unwrap();
+}
+
+/// A queue of batches of 10 entries holding at most 25 in memory, spilling to a file in
+/// `dir` of at most `max_bytes`.
+fn spilling_queue(dir: &std::path::Path, max_bytes: u64) -> Arc<Queue> {
+    let spill = Some(SpillLimits {
+        dir: dir.to_owned(),
+        max_bytes,
+    });
+    Arc::new(Queue::new(Limits {
+        spill,
+        ..limits(10, HOUR, 25)
+    }))
+}
+
+/// Line `i`: 15 bytes.
+fn numbered(i: usize) -> Vec<u8> {
+    format!("{{\"i\":{i:08}}}\n").into_bytes()
+}
+
+/// Plays the worker until the queue is empty, returning every line in the order taken.
+fn drain(q: &Queue) -> Vec<u8> {
+    let mut lines = Vec::new();
+    while q.depth().entries + q.depth().spilled_entries > 0 {
+        let batch = q.next_payload().expect("a batch");
+        lines.extend_from_slice(&batch.buf);
+        q.finish(batch);
+    }
+    lines
+}
+
+#[test]
+fn past_the_memory_bound_batches_spill_to_disk_and_come_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = spilling_queue(dir.path(), 1 << 20);
+    // No worker yet: everything past 25 entries in memory must go to the file.
+    for i in 0..1000 {
+        assert_eq!(q.push(&numbered(i)), Ok(()), "entry {i} was refused");
+        let depth = q.depth();
+        assert!(depth.entries <= 25, "memory past its bound: {depth:?}");
+    }
+    let depth = q.depth();
+    let first_round = depth.spilled_total;
+    assert_eq!(depth.entries + depth.spilled_entries, 1000);
+    assert_eq!(depth.spilled_total, depth.spilled_entries as u64);
+    assert!(depth.spilled_entries >= 970, "{depth:?}");
+    assert_eq!(depth.spilled_bytes, 15 * depth.spilled_entries as u64);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the spill file is unlinked, so nothing is left behind"
+    );
+    let file = q.lock().spill.file().expect("the spill file");
+    assert_eq!(file.metadata().unwrap().len(), depth.spilled_bytes);
+
+    q.flush(Duration::ZERO).unwrap_err(); // seals what is open, for `drain`
+    let expected: Vec<u8> = (0..1000).flat_map(numbered).collect();
+    assert!(drain(&q) == expected, "lines lost, altered or out of order");
+    assert_eq!(
+        q.lock().spill.end,
+        0,
+        "drained: the next batch goes to the start"
+    );
+    let size = file.metadata().unwrap().len();
+    assert_eq!(
+        size, depth.spilled_bytes,
+        "pages are kept while a burst may go on"
+    );
+
+    // Spilling again reuses the file from its start.
+    for i in 0..40 {
+        q.push(&numbered(i)).unwrap();
+    }
+    assert!(q.depth().spilled_entries > 0);
+    assert_eq!(
+        q.depth().spilled_total,
+        first_round + q.depth().spilled_entries as u64
+    );
+    assert_eq!(
+        file.metadata().unwrap().len(),
+        size,
+        "written over, not grown"
+    );
+
+    // Once the worker has sent everything and goes idle, the file gives its pages back.
+    let (batches, thread) = worker(&q);
+    q.flush(PATIENCE).unwrap();
+    assert_eq!(batches.try_iter().sum::<usize>(), 40);
+    wait_until("the worker to idle", || state(&q) == WorkerState::Idle);
+    assert_eq!(q.depth().spilled_entries, 0);
+    assert_eq!(file.metadata().unwrap().len(), 0, "truncated once idle");
+    shut_down(&q).unwrap();
+    thread.join().unwrap();
+}
+
+#[test]
+fn a_full_spill_file_leaves_the_decision_to_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    // Room on disk for three batches of 10 lines of 15 bytes.
+    let q = spilling_queue(dir.path(), 3 * 150);
+    let taken = (0..100).filter(|&i| q.push(&numbered(i)).is_ok()).count();
+    assert_eq!(
+        taken,
+        25 + 30,
+        "the memory bound plus three spilled batches"
+    );
+    assert_eq!(q.depth().spilled_entries, 30);
+    q.flush(Duration::ZERO).unwrap_err();
+    let expected: Vec<u8> = (0..taken).flat_map(numbered).collect();
+    assert!(
+        drain(&q) == expected,
+        "the oldest entries are the ones kept"
+    );
+}
+
+#[test]
+fn a_spill_directory_that_fails_turns_spilling_off_and_says_why_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("removed");
+    let q = spilling_queue(&gone, 1 << 20);
+    let taken = (0..100).filter(|&i| q.push(&numbered(i)).is_ok()).count();
+    assert_eq!(
+        taken, 25,
+        "with no file, the policy (drop newest) applies at the bound"
+    );
+    let (lost, problem) = q.take_spill_trouble();
+    assert_eq!(lost, 0);
+    let problem = problem.expect("the failure is reported");
+    assert!(problem.contains("cannot create a spill file"), "{problem}");
+    assert_eq!(q.take_spill_trouble(), (0, None), "reported once");
+}
+
+#[test]
+fn the_worker_waits_for_a_batch_still_being_written_rather_than_skip_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = spilling_queue(dir.path(), 1 << 20);
+    for i in 0..25 {
+        q.push(&numbered(i)).unwrap();
+    }
+    // Stage the state an app thread leaves while it writes: the oldest batch in the file's
+    // place, the next one behind it in memory.
+    let at = {
+        let mut st = q.lock();
+        let (_, at) = st.spill.reserve(q.limits.spill.as_ref(), 150).unwrap();
+        let Some(Sealed::Memory(first)) = st.sealed.pop_front() else {
+            panic!("a batch in memory first")
+        };
+        st.sealed.push_front(Sealed::Writing { at });
+        (at, first)
+    };
+    let taken = on_thread({
+        let q = Arc::clone(&q);
+        move || q.next_payload().map(|b| b.buf)
+    });
+    let early = taken.recv_timeout(Duration::from_millis(100));
+    assert!(early.is_err(), "took a later batch first: {early:?}");
+    // The writer finishes: the file holds the batch and the slot says so.
+    let (at, first) = at;
+    {
+        let mut st = q.lock();
+        let file = st.spill.file().unwrap();
+        spill::write_at(&file, &first.buf, at).unwrap();
+        st.sealed[0] = Sealed::OnDisk {
+            at,
+            len: first.buf.len(),
+            entries: first.entries,
+            charged: first.charged,
+        };
+        st.entries -= first.charged.0;
+        st.bytes -= first.charged.1;
+        st.spilled_entries += first.charged.0;
+        st.spilled_bytes += first.buf.len() as u64;
+        q.worker_wake.notify_one();
+    }
+    let expected: Vec<u8> = (0..10).flat_map(numbered).collect();
+    assert_eq!(taken.recv_timeout(PATIENCE).unwrap(), Some(expected));
 }

@@ -188,7 +188,11 @@ fn a_poison_batch_is_dropped_counted_and_does_not_block_later_events() {
 fn a_full_queue_drops_counts_and_reports_once_delivery_resumes() {
     let server = TestServer::start();
     server.set_failing(Some((503, vec![], String::new())));
-    let (layer, guard) = start(&server, |b| b.queue_max_entries(10).batch_max_entries(5));
+    let (layer, guard) = start(&server, |b| {
+        b.queue_max_entries(10)
+            .batch_max_entries(5)
+            .spill_max_bytes(0)
+    });
     log_n(layer, 50);
     let stats = guard.stats();
     assert_eq!(stats.dropped_queue_full, 40);
@@ -213,10 +217,43 @@ fn a_full_queue_drops_counts_and_reports_once_delivery_resumes() {
 }
 
 #[test]
+fn a_full_queue_spills_to_disk_and_delivers_everything_once_the_collector_is_back() {
+    let server = TestServer::start();
+    server.set_failing(Some((503, vec![], String::new())));
+    let dir = tempfile::tempdir().unwrap();
+    let (layer, guard) = start(&server, |b| {
+        b.queue_max_bytes(4_000)
+            .batch_max_entries(5)
+            .spill_dir(dir.path())
+    });
+    log_n(layer, 2_000);
+    let stats = guard.stats();
+    assert_eq!(stats.dropped(), 0, "{stats:?}");
+    assert_eq!(stats.queued, 2_000, "{stats:?}");
+    assert!(
+        stats.queued_bytes <= 4_000,
+        "memory stays within its bound: {stats:?}"
+    );
+    assert!(stats.spilled >= 1_900, "{stats:?}");
+    assert!(stats.spilled_bytes > 100 * stats.spilled, "{stats:?}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+    server.set_failing(None);
+    guard.flush().unwrap();
+    assert_eq!(indices(&server), (0..2_000).collect::<Vec<_>>());
+    let stats = guard.stats();
+    assert_eq!((stats.sent, stats.dropped(), stats.queued), (2_000, 0, 0));
+    assert_eq!(stats.spilled_bytes, 0, "the file was drained");
+}
+
+#[test]
 fn the_byte_bound_holds_too() {
     let server = TestServer::start();
     server.set_failing(Some((503, vec![], String::new())));
-    let (layer, guard) = start(&server, |b| b.queue_max_bytes(4_000));
+    let (layer, guard) = start(&server, |b| b.queue_max_bytes(4_000).spill_max_bytes(0));
     log_n(layer, 100);
     let stats = guard.stats();
     assert!(stats.queued_bytes <= 4_000, "{}", stats.queued_bytes);
@@ -242,7 +279,9 @@ fn block_policy_waits_for_room_instead_of_dropping() {
     let server = TestServer::start();
     server.set_failing(Some((503, vec![], String::new())));
     let (layer, guard) = start(&server, |b| {
-        b.queue_max_entries(5).overflow(Overflow::Block)
+        b.queue_max_entries(5)
+            .overflow(Overflow::Block)
+            .spill_max_bytes(0)
     });
     let logger = std::thread::spawn(move || log_n(layer, 20));
     wait_until("the queue to fill", || guard.stats().queued == 5);
@@ -262,7 +301,9 @@ fn block_for_gives_up_after_its_timeout() {
     let server = TestServer::start();
     server.set_failing(Some((503, vec![], String::new())));
     let policy = Overflow::BlockFor(Duration::from_millis(20));
-    let (layer, guard) = start(&server, |b| b.queue_max_entries(2).overflow(policy));
+    let (layer, guard) = start(&server, |b| {
+        b.queue_max_entries(2).overflow(policy).spill_max_bytes(0)
+    });
     log_n(layer, 4);
     assert_eq!(guard.stats().dropped_queue_full, 2);
     server.set_failing(None);

@@ -61,7 +61,11 @@ fn accepted_counts_every_entry_the_queue_took() {
 fn accepted_leaves_out_entries_refused_for_room_size_or_shutdown() {
     let server = TestServer::start();
     server.set_failing(unavailable());
-    let (layer, guard) = start(&server, |b| b.queue_max_entries(3).max_entry_bytes(1_000));
+    let (layer, guard) = start(&server, |b| {
+        b.queue_max_entries(3)
+            .max_entry_bytes(1_000)
+            .spill_max_bytes(0)
+    });
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
     log_range(&dispatch, 0, 5);
     tracing::dispatcher::with_default(&dispatch, || {
@@ -102,7 +106,11 @@ fn sent_counts_each_acknowledged_entry_once() {
 fn dropped_queue_full_counts_entries_refused_for_lack_of_room() {
     let server = TestServer::start();
     server.set_failing(unavailable());
-    let (layer, guard) = start(&server, |b| b.queue_max_entries(4).max_entry_bytes(1_000));
+    let (layer, guard) = start(&server, |b| {
+        b.queue_max_entries(4)
+            .max_entry_bytes(1_000)
+            .spill_max_bytes(0)
+    });
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
     log_range(&dispatch, 0, 10);
     tracing::dispatcher::with_default(&dispatch, || {
@@ -243,4 +251,44 @@ fn queued_and_queued_bytes_count_entries_held_now_sealed_or_open() {
     assert_eq!((done.queued, done.queued_bytes), (0, 0));
     let bytes: usize = events(&server).iter().map(|l| l.len() + 1).sum();
     assert_eq!(held.queued_bytes, bytes as u64, "each line and its newline");
+}
+
+#[test]
+fn spilled_counts_entries_moved_to_disk_and_spilled_bytes_what_waits_there() {
+    let server = TestServer::start();
+    server.set_failing(unavailable());
+    let dir = tempfile::tempdir().unwrap();
+    // Memory for 4 entries, batches of 2: the worker retries one batch, one more waits in
+    // memory, and every further batch goes to the file.
+    let (layer, guard) = start(&server, |b| {
+        b.queue_max_entries(4)
+            .batch_max_entries(2)
+            .spill_dir(dir.path())
+    });
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    log_range(&dispatch, 0, 2);
+    super::wait_until("the worker to hold the first batch", || {
+        guard.stats().requests >= 1
+    });
+    log_range(&dispatch, 2, 10);
+    let held: Stats = guard.stats();
+    assert_eq!(held.queued, 10, "{held:?}");
+    assert_eq!(
+        held.spilled, 6,
+        "three batches of two went to disk: {held:?}"
+    );
+    assert!(held.spilled_bytes > 0 && held.queued_bytes > 0, "{held:?}");
+    server.set_failing(None);
+    let done = guard.shutdown().unwrap();
+    assert_eq!((done.sent, done.spilled, done.spilled_bytes), (10, 6, 0));
+    // What waited on disk was exactly the stored lines of entries 2..8, newlines included.
+    let stored = events(&server);
+    let on_disk: usize = stored[2..8].iter().map(|l| l.len() + 1).sum();
+    assert_eq!(held.spilled_bytes, on_disk as u64);
+    let in_memory: usize = stored[..2]
+        .iter()
+        .chain(&stored[8..])
+        .map(|l| l.len() + 1)
+        .sum();
+    assert_eq!(held.queued_bytes, in_memory as u64);
 }
