@@ -274,3 +274,33 @@ fn a_commit_that_would_reach_the_size_limit_does_not_leave_the_file_open() {
         "never by size"
     );
 }
+
+#[test]
+fn each_block_is_a_gzip_member_of_its_own_at_its_recorded_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    // Several blocks' worth (64 KiB each), so the one compressor is reset between members.
+    let body: String = (0..12_000).map(|i| entry(i, i % 60)).collect();
+    let path = pending(dir.path(), 7, &body);
+    let finished = finish(&path, true, &RwLock::new(()), true).unwrap();
+    let folder = segments::service_dir(dir.path(), &api());
+    let blocks = index::load(&index::sidecar(&folder, 7), 7).unwrap();
+    assert!(blocks.len() >= 4, "{} blocks", blocks.len());
+    let gz = fs::read(&finished).unwrap();
+    let mut offsets = Vec::new();
+    for block in &blocks {
+        let member = &gz[block.gz_offset as usize..];
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(member)
+            .read_to_string(&mut plain)
+            .unwrap();
+        let want = &body[(block.start - 7) as usize..(block.end - 7) as usize];
+        assert!(
+            plain == want,
+            "block at {} decodes to its own lines",
+            block.start
+        );
+        offsets.push(block.gz_offset);
+    }
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+    assert_eq!(gunzip(&finished), body);
+}
