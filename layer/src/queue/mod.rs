@@ -286,6 +286,9 @@ impl Queue {
         let Some(limits) = self.limits.spill.as_ref() else {
             return (st, false);
         };
+        if !st.spill.has_room(limits) {
+            return (st, false);
+        }
         if st.open.entries > 0 && !st.sealed.iter().any(Sealed::in_memory) {
             self.seal(&mut st);
         }

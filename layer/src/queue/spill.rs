@@ -66,6 +66,12 @@ impl SpillFile {
         Some((Arc::clone(self.file.as_ref()?), at))
     }
 
+    /// Whether any batch could still go to the file (a cheap check before looking for one:
+    /// with the file full, every refused event would otherwise scan the queue).
+    pub(super) fn has_room(&self, limits: &SpillLimits) -> bool {
+        !self.broken && self.end < limits.max_bytes
+    }
+
     /// The file, for reading a batch back.
     pub(super) fn file(&self) -> Option<Arc<File>> {
         self.file.clone()
